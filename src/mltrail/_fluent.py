@@ -1,0 +1,312 @@
+"""Module-level functions over the active run, and ``init()`` itself.
+
+``init()`` stays off the store: it creates the spool, writes the header and the creation
+event, and starts the writer thread, which opens the store (and imports its driver) in the
+background. Only ``resume=`` opens the store synchronously, to read the run it continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import dataclasses
+import getpass
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mltrail import _validation as v
+from mltrail.entities import RunStatus
+from mltrail.errors import InvalidArgumentError, MltrailError
+from mltrail.events import codec
+from mltrail.events.spool import SPOOL_SUFFIX, SpoolAppender
+from mltrail.run import Run, _check_params
+from mltrail.settings import settings
+from mltrail.store.registry import StoreLocation, resolve_location
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+__all__ = ["active_run", "finish", "init", "log", "log_params", "set_tags"]
+
+_active: list[Run] = []
+_state_lock = threading.Lock()
+_hooks_installed = False
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_run_id() -> str:
+    """A short (12 characters), URL-safe, random run id (62 bits)."""
+    n = secrets.randbits(62)
+    out = []
+    for _ in range(12):
+        n, r = divmod(n, 36)
+        out.append(_ID_ALPHABET[r])
+    return "".join(out)
+
+
+def init(
+    project: str = "default",
+    name: str | None = None,
+    config: Any = None,
+    tags: Mapping[str, Any] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    resume: str | None = None,
+    *,
+    heartbeat_s: float | None = None,
+) -> Run:
+    """Start (or resume) a tracked run and make it the active run.
+
+    Args:
+        project: project name (created on first use).
+        name: a display name; default ``run-YYYYmmdd-HHMMSS``.
+        config: hyperparameters: a mapping (nested is fine), a dataclass or an
+            ``argparse.Namespace``. Stored as given and flattened into params (``a.b``).
+        tags: initial tags.
+        store: a directory, ``sqlite:///file.db`` or ``postgresql://...``; default
+            ``MLTRAIL_STORE``, else ``.mltrail/`` at the git root (or the current directory).
+        resume: the id (or unambiguous prefix) of a run to continue.
+        heartbeat_s: seconds between heartbeats (default ``MLTRAIL_HEARTBEAT_S`` or 5).
+
+    Returns:
+        The :class:`Run`; use it as a context manager or call ``finish()``.
+
+    Example:
+        >>> import mltrail
+        >>> with mltrail.init(project="demo", config={"lr": 0.01}) as run:  # doctest: +SKIP
+        ...     for step in range(10):
+        ...         mltrail.log({"loss": 1 / (step + 1)})
+    """
+    cfg = settings()
+    beat = cfg.heartbeat_s if heartbeat_s is None else float(heartbeat_s)
+    if not beat > 0:
+        raise InvalidArgumentError(f"heartbeat_s must be > 0, got {heartbeat_s!r}")
+    location = resolve_location(store)
+    config_dict = _config_to_dict(config)
+    params = _check_params(config_dict)
+    tag_values = (
+        {}
+        if tags is None
+        else {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in tags.items()}
+    )
+    if resume is not None:
+        return _resume(location, resume, params, tag_values, beat, cfg.flush_interval_s)
+    project = v.check_key(project, "project")
+    now_ms = time.time_ns() // 1_000_000
+    run_name = name if name is not None else time.strftime("run-%Y%m%d-%H%M%S", time.localtime())
+    run_name = v.check_key(run_name, "run name")
+    run_id = new_run_id()
+    spool = _open_spool(location, run_id)
+    body = {
+        "project": project,
+        "name": run_name,
+        "created_ms": now_ms,
+        "heartbeat_s": beat,
+        "user": _user(),
+        "host": socket.gethostname(),
+        "command": " ".join([sys.executable, *sys.argv]),
+        "config": config_dict,
+        "params": params,
+        "tags": tag_values,
+    }
+    spool.append(codec.frame(codec.encode_json(codec.KIND_RUN, body)))
+    run = Run(
+        run_id=run_id,
+        project=project,
+        name=run_name,
+        location=location,
+        spool=spool,
+        config=config_dict,
+        params=params,
+    )
+    return _start(run, location, beat, cfg.flush_interval_s)
+
+
+def _resume(
+    location: StoreLocation,
+    prefix: str,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    beat: float,
+    flush_s: float,
+) -> Run:
+    from mltrail.store.registry import open_store
+
+    store = open_store(location)
+    record = store.get_run(store.resolve_run_id(prefix))
+    next_step = 1 + max((m.last_step for m in record.metrics.values()), default=-1)
+    spool = _open_spool(location, record.run_id)
+    run = Run(
+        run_id=record.run_id,
+        project=record.project,
+        name=record.name,
+        location=location,
+        spool=spool,
+        config=record.config,
+        params=record.params,
+        next_step=next_step,
+    )
+    body = {"timestamp_ms": time.time_ns() // 1_000_000}
+    spool.append(codec.frame(codec.encode_json(codec.KIND_RESUME, body)))
+    started = _start(run, location, beat, flush_s)
+    if params:
+        run.log_params(params)
+    if tags:
+        run.set_tags(tags)
+    return started
+
+
+def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
+    source = f"{run_id}.{secrets.token_hex(4)}"
+    spool = SpoolAppender(location.spool_dir / f"{source}{SPOOL_SUFFIX}")
+    header = {
+        "run_id": run_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "proc_start": _process_start(),
+        "store": location.display,
+    }
+    spool.append(codec.frame(codec.encode_json(codec.KIND_HEADER, header)))
+    return spool
+
+
+def _start(run: Run, location: StoreLocation, beat: float, flush_s: float) -> Run:
+    from mltrail.events.writer import Writer
+
+    writer = Writer(location, run.spool_path, run._spool_size, run._heartbeat, beat, flush_s)
+    run._attach(writer)
+    with _state_lock:
+        _active.append(run)
+    _install_hooks()
+    return run
+
+
+def _process_start() -> str:
+    """The kernel's start time of this process (with the pid, it names the process)."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _config_to_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, argparse.Namespace):
+        return dict(vars(config))
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, Mapping):
+        return {str(k): _plain(x) for k, x in config.items()}
+    raise InvalidArgumentError(
+        f"config must be a mapping, a dataclass or an argparse.Namespace, got {type(config).__name__}"
+    )
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _plain(y) for k, y in x.items()}
+    return x
+
+
+# -- the active run ------------------------------------------------------------------------
+
+
+def active_run() -> Run | None:
+    """The most recently started run that has not finished, if any."""
+    with _state_lock:
+        return _active[-1] if _active else None
+
+
+def _require() -> Run:
+    run = active_run()
+    if run is None:
+        raise MltrailError("no active run: call mltrail.init() first")
+    return run
+
+
+def _forget(run: Run) -> None:
+    with _state_lock:
+        if run in _active:
+            _active.remove(run)
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """Log metrics to the active run (see :meth:`Run.log`)."""
+    run = _active[-1] if _active else _require()
+    run.log(data, step)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params to the active run (see :meth:`Run.log_params`)."""
+    _require().log_params(params)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run (see :meth:`Run.set_tags`)."""
+    _require().set_tags(tags)
+
+
+def finish(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """Finish the active run (see :meth:`Run.finish`); no-op without one."""
+    run = active_run()
+    if run is not None:
+        run.finish(status)
+
+
+# -- process exit --------------------------------------------------------------------------
+
+
+def _finish_all(status: RunStatus, timeout: float | None) -> None:
+    with _state_lock:
+        runs = list(reversed(_active))
+    for run in runs:
+        try:
+            run.finish(status, timeout=timeout)
+        except MltrailError as exc:
+            print(f"mltrail: {exc}", file=sys.stderr)
+
+
+def _at_exit() -> None:
+    last = getattr(sys, "last_type", None)
+    if last is None:
+        status = RunStatus.FINISHED
+    elif issubclass(last, KeyboardInterrupt):
+        status = RunStatus.KILLED
+    else:
+        status = RunStatus.FAILED
+    _finish_all(status, timeout=30.0)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _finish_all(RunStatus.KILLED, timeout=10.0)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):  # pragma: no cover - embedded interpreters
+            pass

@@ -1,0 +1,123 @@
+"""The mltrail exception tree.
+
+Every error a user can see is an :class:`MltrailError`; each class carries the HTTP status a
+server answers with, so the mapping lives in one place::
+
+    MltrailError (500)
+    ├── InvalidArgumentError (422)   bad input at an edge (SDK call, CLI, REST)
+    │   └── FilterSyntaxError (400)  a filter/order_by string that does not parse
+    ├── NotFoundError (404)          no such project / run / key
+    ├── AmbiguousIdError (409)       a run id prefix that matches several runs
+    ├── AlreadyExistsError (409)
+    │   └── ParamConflictError (409) a param re-logged with a different value
+    ├── RunFinishedError (409)       logging to a run that has ended
+    ├── StoreError (503)             the backing store failed (driver errors are chained)
+    │   └── IntegrityError (500)     stored data fails a consistency check
+    └── SpoolError (507)             the local spool cannot be written (disk full, read-only)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "AmbiguousIdError",
+    "FilterSyntaxError",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "MltrailError",
+    "NotFoundError",
+    "ParamConflictError",
+    "RunFinishedError",
+    "SpoolError",
+    "StoreError",
+]
+
+
+class MltrailError(Exception):
+    """Base of every error mltrail raises on purpose."""
+
+    http_status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON error body a server sends for this error."""
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidArgumentError(MltrailError, ValueError):
+    """An argument failed validation; the message names the field and the limit."""
+
+    http_status = 422
+    code = "invalid_argument"
+
+
+class FilterSyntaxError(InvalidArgumentError):
+    """A filter or order-by expression does not parse; the message names the position."""
+
+    http_status = 400
+    code = "filter_syntax"
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        if position is not None:
+            message = f"{message} (at position {position})"
+        super().__init__(message)
+        self.position = position
+
+
+class NotFoundError(MltrailError, LookupError):
+    """The project, run or key does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class AmbiguousIdError(MltrailError, LookupError):
+    """A run-id prefix matches more than one run."""
+
+    http_status = 409
+    code = "ambiguous_id"
+
+
+class AlreadyExistsError(MltrailError):
+    """The record already exists and cannot be created again."""
+
+    http_status = 409
+    code = "already_exists"
+
+
+class ParamConflictError(AlreadyExistsError):
+    """A param was logged again with a different value (params are immutable)."""
+
+    code = "param_conflict"
+
+
+class RunFinishedError(MltrailError):
+    """The run has ended; it takes no more data."""
+
+    http_status = 409
+    code = "run_finished"
+
+
+class StoreError(MltrailError):
+    """The backing store failed; the driver's exception is chained as ``__cause__``."""
+
+    http_status = 503
+    code = "store_unavailable"
+
+
+class IntegrityError(StoreError):
+    """Stored data failed a consistency check."""
+
+    http_status = 500
+    code = "integrity_error"
+
+
+class SpoolError(MltrailError, OSError):
+    """The local spool could not be written; the message names the path and the cause."""
+
+    http_status = 507
+    code = "spool_unwritable"

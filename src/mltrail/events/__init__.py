@@ -1,0 +1,1 @@
+"""Runs as streams of events: the spool file format, batches, the writer thread, recovery."""

@@ -1,0 +1,157 @@
+"""The spool: one append-only file per run session.
+
+Writers append whole frames with a single ``os.write`` on an ``O_APPEND`` descriptor, so a
+call that returned has handed its bytes to the kernel and survives the death of the process.
+The owning process holds an exclusive ``flock`` on the file for its lifetime; the kernel drops
+it when the process dies, which is how recovery tells an orphaned spool from a live one
+(more robust than pid checks, which pid reuse defeats).
+
+Readers parse frames from an offset and stop at the first incomplete or corrupt frame; a
+truncated tail (a write cut short by a full disk) is ignored, never misread.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mltrail.errors import SpoolError
+from mltrail.events.codec import FRAME_HEADER
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["SPOOL_SUFFIX", "SpoolAppender", "read_frames", "try_lock"]
+
+SPOOL_SUFFIX = ".spool"
+_HDR = FRAME_HEADER.size
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+def _spool_error(path: Path, exc: OSError, action: str) -> SpoolError:
+    cause = os.strerror(exc.errno) if exc.errno else str(exc)
+    hint = " (disk full)" if exc.errno == errno.ENOSPC else ""
+    return SpoolError(f"cannot {action} spool {path}: {cause}{hint}")
+
+
+def try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking flock on ``fd``; False when another process holds it."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+class SpoolAppender:
+    """Append side of a spool file. Not thread-safe: the caller serialises appends.
+
+    Args:
+        path: the spool file; created exclusively (it must not exist).
+
+    Raises:
+        SpoolError: the file cannot be created or written (the message names path and cause).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise _spool_error(path, exc, "create") from exc
+        if not try_lock(self._fd):  # pragma: no cover - O_EXCL makes this impossible
+            os.close(self._fd)
+            raise SpoolError(f"spool {path} is locked by another process")
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        """Write ``data`` (one or more whole frames) with one system call."""
+        try:
+            n = os.write(self._fd, data)
+            while n < len(data):  # pragma: no cover - regular files write whole buffers
+                n += os.write(self._fd, data[n:])
+        except OSError as exc:
+            raise _spool_error(self.path, exc, "append to") from exc
+        self.size += len(data)
+
+    def close(self) -> None:
+        """Close the descriptor, releasing the lock."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass(slots=True)
+class FrameRead:
+    """Frames read from a spool: ``(offset, payload)`` pairs and where reading stopped."""
+
+    frames: list[tuple[int, memoryview]]
+    end: int
+    corrupt_at: int | None = None
+
+
+def read_frames(fd: int, start: int, max_bytes: int = 4 * 1024 * 1024) -> FrameRead:
+    """Read whole frames from ``start``, about ``max_bytes`` at most.
+
+    Stops at EOF, at an incomplete tail frame (not an error: it may still be being written,
+    or a write was cut short), or at a CRC mismatch (``corrupt_at`` is set).
+    """
+    buf = os.pread(fd, max_bytes, start)
+    view = memoryview(buf)
+    frames: list[tuple[int, memoryview]] = []
+    off = 0
+    n = len(buf)
+    unpack = FRAME_HEADER.unpack_from
+    crc32 = zlib.crc32
+    while off + _HDR <= n:
+        length, crc = unpack(view, off)
+        end = off + _HDR + length
+        if end > n:
+            if length > MAX_FRAME_BYTES:
+                return FrameRead(frames, start + off, corrupt_at=start + off)
+            if not frames and length + _HDR > max_bytes:
+                # one frame larger than the read window: read exactly it
+                big = os.pread(fd, _HDR + length, start + off)
+                if len(big) == _HDR + length and crc32(big[_HDR:]) == crc:
+                    return FrameRead(
+                        [(start + off, memoryview(big)[_HDR:])], start + off + len(big)
+                    )
+            break
+        payload = view[off + _HDR : end]
+        if crc32(payload) != crc:
+            return FrameRead(frames, start + off, corrupt_at=start + off)
+        frames.append((start + off, payload))
+        off = end
+    return FrameRead(frames, start + off)
+
+
+def iter_all_frames(path: Path) -> Iterator[tuple[int, memoryview]]:
+    """Every readable frame of a spool file, from the start (for tools and tests)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = 0
+        while True:
+            got = read_frames(fd, pos)
+            if not got.frames:
+                return
+            yield from got.frames
+            pos = got.end
+    finally:
+        os.close(fd)

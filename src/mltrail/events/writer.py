@@ -1,0 +1,231 @@
+"""The writer thread: moves a run's spool into the store, off the training loop's path.
+
+It opens the store (importing the backend there, not in ``init()``), recovers orphaned spools,
+then loops: wake on a flush request or every ``flush_interval_s``, append a heartbeat frame
+when one is due, and apply whatever whole frames the spool holds past the store's position,
+about 4 MB per transaction. Store failures never reach the training loop: the spool grows, one
+warning is printed, and the backlog drains when the store comes back. Errors surface on
+:meth:`Writer.flush` and at finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from mltrail.errors import MltrailError, ParamConflictError, StoreError
+from mltrail.events.decode import SpoolDecoder
+from mltrail.events.recovery import recover_spools
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from mltrail.store.base import TrackingStore
+    from mltrail.store.registry import StoreLocation
+
+__all__ = ["Writer"]
+
+log = logging.getLogger("mltrail")
+
+_MAX_BACKOFF_S = 5.0
+
+
+class Writer(threading.Thread):
+    """Applies one spool to the store.
+
+    Args:
+        location: the store.
+        spool_path: the run's spool file; its name (less ``.spool``) is the ingest source.
+        spool_size: returns how many bytes have been appended so far.
+        heartbeat: appends a heartbeat frame (called from this thread).
+        heartbeat_s: seconds between heartbeats.
+        flush_interval_s: seconds between idle drains.
+    """
+
+    def __init__(
+        self,
+        location: StoreLocation,
+        spool_path: Path,
+        spool_size: Callable[[], int],
+        heartbeat: Callable[[], None],
+        heartbeat_s: float,
+        flush_interval_s: float,
+    ) -> None:
+        super().__init__(name=f"mltrail-writer-{spool_path.stem}", daemon=True)
+        self.location = location
+        self.spool_path = spool_path
+        self.source = spool_path.name.removesuffix(".spool")
+        self._spool_size = spool_size
+        self._heartbeat = heartbeat
+        self._heartbeat_s = heartbeat_s
+        self._interval = flush_interval_s
+        self._cond = threading.Condition()
+        self._wake = False
+        self._closing = False
+        self._stopping = False
+        self._fatal = False  # the last drain failed with a non-retryable error
+        self.position = 0  # bytes of the spool applied to the store
+        self.error: MltrailError | None = None  # a failure not yet reported
+        self.store_down: StoreError | None = None
+        self._warned = False
+        self._logged: set[str] = set()
+        self.store: TrackingStore | None = None
+
+    # -- called by the run ----------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything appended so far is in the store.
+
+        Returns:
+            True when drained; False on timeout (the data stays in the spool).
+
+        Raises:
+            MltrailError: a non-retryable failure of the writer (reported once).
+        """
+        target = self._spool_size()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._wake = True
+            self._cond.notify_all()
+            while self.position < target and self.is_alive():
+                if self.error is not None:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left if left is not None else 1.0)
+            self._raise_error()
+            return self.position >= target
+
+    def close(self, timeout: float | None) -> bool:
+        """Drain and stop the thread; True when everything reached the store."""
+        with self._cond:
+            self._closing = True
+            self._wake = True
+            self._cond.notify_all()
+        self.join(timeout)
+        with self._cond:
+            self._stopping = True  # gave up waiting: leave the rest in the spool
+            self._cond.notify_all()
+        return self.position >= self._spool_size()
+
+    def _raise_error(self) -> None:
+        err, self.error = self.error, None
+        if err is not None:
+            raise err
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        decoder = SpoolDecoder(self.spool_path, self.source)
+        next_beat = time.monotonic() + self._heartbeat_s
+        backoff = 0.05
+        try:
+            while True:
+                with self._cond:
+                    if not self._wake and not self._closing:
+                        wait = min(self._interval, max(0.0, next_beat - time.monotonic()))
+                        self._cond.wait(wait)
+                    self._wake = False
+                    closing = self._closing
+                    if self._stopping:
+                        return
+                if not closing and time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self._heartbeat_s
+                    self._safe_heartbeat()
+                ok = self._drain(decoder)
+                if ok:
+                    backoff = 0.05
+                    if closing and self.position >= self._spool_size():
+                        return
+                else:
+                    if closing and self._fatal:
+                        return
+                    with self._cond:
+                        if not self._stopping:
+                            self._cond.wait(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        finally:
+            decoder.close()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _safe_heartbeat(self) -> None:
+        try:
+            self._heartbeat()
+        except MltrailError as exc:
+            self._report(exc)
+
+    def _open(self) -> TrackingStore:
+        if self.store is None:
+            from mltrail.store.registry import open_store
+
+            store = open_store(self.location)
+            recover_spools(store, self.location.spool_dir, exclude={self.spool_path.name})
+            self.position = store.ingest_position(self.source)
+            self.store = store
+        return self.store
+
+    def _drain(self, decoder: SpoolDecoder) -> bool:
+        """Apply what the spool holds; False when the store failed (retry later)."""
+        self._fatal = False
+        try:
+            store = self._open()
+            while (batch := decoder.next_batch(self.position)) is not None:
+                result = store.apply_batch(batch)
+                with self._cond:
+                    self.position = batch.end
+                    self._cond.notify_all()
+                if result.param_conflicts:
+                    self._report(_conflict_error(result.param_conflicts))
+        except StoreError as exc:
+            self._store_down(exc)
+            return False
+        except MltrailError as exc:
+            self._fatal = True
+            self._report(exc)
+            return False
+        except Exception as exc:  # never let the thread die silently
+            self._fatal = True
+            self._report(StoreError(f"writer failed: {type(exc).__name__}: {exc}"))
+            return False
+        if self.store_down is not None:
+            log.warning(
+                "mltrail: store %s is back; the spool backlog has been applied",
+                self.location.display,
+            )
+            self.store_down = None
+            self._warned = False
+        return True
+
+    def _store_down(self, exc: StoreError) -> None:
+        self.store_down = exc
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "mltrail: store %s unavailable (%s); logging continues into the spool %s "
+                "and will be applied when it returns",
+                self.location.display,
+                exc,
+                self.spool_path,
+            )
+
+    def _report(self, exc: MltrailError) -> None:
+        with self._cond:
+            if self.error is None:
+                self.error = exc
+            self._cond.notify_all()
+        if exc.message not in self._logged:
+            self._logged.add(exc.message)
+            log.error("mltrail: %s", exc)
+
+
+def _conflict_error(conflicts: dict[str, tuple[object, object]]) -> ParamConflictError:
+    key, (old, new) = next(iter(conflicts.items()))
+    return ParamConflictError(
+        f"param {key!r} is already {old!r} in the store; {new!r} was not applied "
+        "(params are immutable)"
+    )

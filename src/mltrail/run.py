@@ -1,0 +1,290 @@
+"""``Run``: the live handle of a tracked run, and its lifecycle rules.
+
+Every call becomes a frame appended to the run's spool with one ``write``; the writer thread
+moves the spool into the store. ``log()`` is the hot path: a dict lookup for the keyset, a
+type check per value, one ``struct.pack``, one CRC, one system call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mltrail import _validation as v
+from mltrail.entities import ParamValue, RunStatus
+from mltrail.errors import InvalidArgumentError, ParamConflictError, RunFinishedError
+from mltrail.events import codec
+
+if TYPE_CHECKING:
+    import struct
+    from pathlib import Path
+    from types import TracebackType
+
+    from mltrail.events.spool import SpoolAppender
+    from mltrail.events.writer import Writer
+    from mltrail.store.registry import StoreLocation
+
+__all__ = ["Run"]
+
+_MAX = v.MAX_STEP
+_frame = codec.frame
+
+
+class Run:
+    """A run being tracked. Create it with :func:`mltrail.init`.
+
+    Usable as a context manager: leaving the block finishes the run as ``finished``, or
+    ``failed`` on an exception (``killed`` on KeyboardInterrupt).
+
+    Thread-safe: several threads may log to one run.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        project: str,
+        name: str,
+        location: StoreLocation,
+        spool: SpoolAppender,
+        config: dict[str, Any],
+        params: dict[str, ParamValue],
+        next_step: int = 0,
+    ) -> None:
+        self.run_id = run_id
+        self.project = project
+        self.name = name
+        self.location = location
+        self.config = config
+        self._spool = spool
+        self._params = dict(params)
+        self._lock = threading.RLock()
+        self._keysets: dict[tuple[str, ...], tuple[int, struct.Struct, tuple[str, ...]]] = {}
+        self._step = next_step
+        self._status: RunStatus | None = None
+        self._writer: Writer | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Run {self.run_id} project={self.project!r} name={self.name!r} status={self.status}>"
+        )
+
+    @property
+    def status(self) -> RunStatus:
+        """``running`` until finished; then the final status."""
+        return self._status or RunStatus.RUNNING
+
+    @property
+    def spool_path(self) -> Path:
+        """Where this run's events wait for the store."""
+        return self._spool.path
+
+    @property
+    def params(self) -> dict[str, ParamValue]:
+        """A copy of the params logged so far (config included, flattened)."""
+        return dict(self._params)
+
+    # -- the hot path -------------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Log metric values at a step.
+
+        Args:
+            data: metric name → real number (int, float, numpy/torch scalar; NaN and ±inf
+                allowed). Names are NFC-normalised; ``/`` is fine (``train/loss``).
+            step: an int ≥ 0; default: one more than the previous step (0 at first).
+                Steps may repeat or go back; every point is kept.
+
+        Raises:
+            InvalidArgumentError: a bad name, value or step (the message names it).
+            RunFinishedError: the run has finished.
+            SpoolError: the spool cannot be written (disk full, read-only).
+        """
+        ts = time.time_ns() // 1_000_000
+        keys = tuple(data)
+        values = list(data.values())
+        for x in values:
+            if type(x) is not float and type(x) is not int:
+                values = [v.check_metric_value(k, x) for k, x in zip(keys, values, strict=True)]
+                break
+        with self._lock:
+            if self._status is not None:
+                raise RunFinishedError(f"run {self.run_id} has finished; it takes no more metrics")
+            ks = self._keysets.get(keys)
+            if ks is None:
+                ks = self._new_keyset(keys)
+            if step is None:
+                step = self._step
+            elif type(step) is not int or step < 0 or step > _MAX:
+                step = v.check_step(step)
+            self._step = step + 1
+            self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
+
+    def _new_keyset(self, keys: tuple[str, ...]) -> tuple[int, struct.Struct, tuple[str, ...]]:
+        if not keys:
+            raise InvalidArgumentError("log() needs at least one metric")
+        names = tuple(v.check_key(k, "metric") for k in keys)
+        if len(set(names)) != len(names):
+            raise InvalidArgumentError(
+                f"metric names {keys!r} repeat a name after NFC normalisation"
+            )
+        ksid = len(self._keysets)
+        body = {"id": ksid, "keys": list(names)}
+        self._spool.append(_frame(codec.encode_json(codec.KIND_KEYSET, body)))
+        entry = (ksid, codec.metrics_struct(len(names)), names)
+        self._keysets[keys] = entry
+        return entry
+
+    # -- params and tags ----------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log hyperparameters; nested mappings are flattened with ``.``.
+
+        Params are immutable: the same value again is fine, a different one is an error.
+
+        Raises:
+            ParamConflictError: a key already holds a different value (names both).
+            InvalidArgumentError: a bad key or value.
+        """
+        flat = _check_params(params)
+        with self._lock:
+            self._check_open()
+            fresh = {}
+            for key, value in flat.items():
+                if key in self._params:
+                    old = self._params[key]
+                    if not _same_param(old, value):
+                        raise ParamConflictError(
+                            f"param {key!r} is already {old!r}; cannot change it to {value!r} "
+                            "(params are immutable; use a tag for mutable values)"
+                        )
+                    continue
+                fresh[key] = value
+            if fresh:
+                self._spool.append(_frame(codec.encode_json(codec.KIND_PARAMS, fresh)))
+                self._params.update(fresh)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (mutable string labels); values are stored as ``str``."""
+        if not isinstance(tags, Mapping):
+            raise InvalidArgumentError(f"tags must be a mapping, got {type(tags).__name__}")
+        clean = {}
+        for key, value in tags.items():
+            name = v.check_key(key, "tag")
+            clean[name] = v.check_tag_value(name, value)
+        with self._lock:
+            self._check_open()
+            if clean:
+                self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, clean)))
+
+    def _check_open(self) -> None:
+        if self._status is not None:
+            raise RunFinishedError(f"run {self.run_id} has finished")
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _attach(self, writer: Writer) -> None:
+        self._writer = writer
+        writer.start()
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            if self._status is None:
+                self._spool.append(_frame(codec.encode_heartbeat(time.time_ns() // 1_000_000)))
+
+    def _spool_size(self) -> int:
+        return self._spool.size
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything logged so far is in the store.
+
+        Returns:
+            True when drained, False on timeout (nothing is lost: it stays in the spool).
+
+        Raises:
+            MltrailError: a failure of the writer thread, reported once.
+        """
+        if self._writer is None:
+            return True
+        return self._writer.flush(timeout)
+
+    def finish(
+        self, status: RunStatus | str = RunStatus.FINISHED, timeout: float | None = 60.0
+    ) -> None:
+        """End the run: record the status, drain the spool into the store, remove it.
+
+        Idempotent. If the store is unreachable for ``timeout`` seconds the spool is kept and
+        ``mltrail sync`` (or any later open of the store) applies it.
+        """
+        from mltrail import _fluent
+
+        status = RunStatus(status)
+        with self._lock:
+            if self._status is not None:
+                return
+            body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
+            self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
+            self._status = status
+        _fluent._forget(self)
+        self._close(timeout)
+
+    def _close(self, timeout: float | None) -> None:
+        import logging
+
+        drained = self._writer.close(timeout) if self._writer is not None else False
+        if drained:
+            self._spool.path.unlink(missing_ok=True)
+        else:
+            logging.getLogger("mltrail").warning(
+                "mltrail: run %s is not fully in the store %s yet; its events are kept in %s "
+                "and `mltrail sync` (or the next run) will apply them",
+                self.run_id,
+                self.location.display,
+                self._spool.path,
+            )
+        self._spool.close()
+        if self._writer is not None and self._writer.error is not None:
+            err, self._writer.error = self._writer.error, None
+            raise err
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish(_status_for(exc))
+
+
+def _status_for(exc: BaseException | None) -> RunStatus:
+    if exc is None:
+        return RunStatus.FINISHED
+    if isinstance(exc, SystemExit):
+        return RunStatus.FINISHED if exc.code in (None, 0) else RunStatus.FAILED
+    if isinstance(exc, KeyboardInterrupt):
+        return RunStatus.KILLED
+    return RunStatus.FAILED
+
+
+def _same_param(a: ParamValue, b: ParamValue) -> bool:
+    if type(a) is not type(b):
+        return False
+    return a == b or (a != a and b != b)  # NaN equals NaN here
+
+
+def _check_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError(f"params must be a mapping, got {type(params).__name__}")
+    out: dict[str, ParamValue] = {}
+    for key, value in v.flatten(params).items():
+        name = v.check_key(key, "param")
+        if isinstance(value, list | tuple | Mapping):
+            value = json.dumps(value, default=str)
+        out[name] = v.check_param_value(name, value)
+    return out

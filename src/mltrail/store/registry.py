@@ -1,0 +1,163 @@
+"""Resolve what the user named as a store into a location, and open it.
+
+A store is named by a directory (the embedded store in that folder), ``sqlite:///file.db``,
+``postgresql://...``, or ``http(s)://...``. Resolution is light (no driver is imported); the
+backend is imported only by :func:`open_store`, through one table of scheme → dotted path,
+with an install hint when an extra is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from mltrail.errors import InvalidArgumentError, StoreError
+from mltrail.settings import default_store_location, settings
+
+if TYPE_CHECKING:
+    from mltrail.store.base import TrackingStore
+
+__all__ = ["StoreLocation", "open_store", "resolve_location"]
+
+#: scheme -> (dotted path of a factory ``(StoreLocation) -> TrackingStore``, extra to install)
+BACKENDS: dict[str, tuple[str, str | None]] = {
+    "sqlite": ("mltrail.store.sql.store:SqlTrackingStore.from_location", None),
+    "postgresql": ("mltrail.store.sql.store:SqlTrackingStore.from_location", "postgres"),
+}
+
+_SCHEME_ALIASES = {
+    "postgres": "postgresql",
+    "postgresql+psycopg": "postgresql",
+    "https": "http",
+}
+_DB_FILENAME = "mltrail.db"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """A resolved store.
+
+    Attributes:
+        scheme: backend key in :data:`BACKENDS`.
+        uri: the URI a backend opens (``sqlite:////abs/path/mltrail.db`` for a folder).
+        spool_dir: where runs writing to this store keep their spools.
+        display: the URI with any password removed, safe to print.
+    """
+
+    scheme: str
+    uri: str
+    spool_dir: Path
+    display: str
+
+
+def _redact(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+
+
+def _cache_spool_dir(display: str) -> Path:
+    digest = hashlib.sha256(display.encode()).hexdigest()[:16]
+    return settings().cache_dir / "spool" / digest
+
+
+def resolve_location(store: str | os.PathLike[str] | None = None) -> StoreLocation:
+    """Resolve ``store`` (argument, else ``MLTRAIL_STORE``, else the embedded default).
+
+    Raises:
+        InvalidArgumentError: an unknown scheme or a malformed URI.
+    """
+    raw = os.fspath(store) if store is not None else ""
+    if not raw:
+        raw = settings().store
+    if not raw:
+        return _embedded(default_store_location())
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", raw)
+    if match is None:
+        return _embedded(Path(raw).expanduser())
+    scheme = match.group(1).lower()
+    scheme = _SCHEME_ALIASES.get(scheme, scheme)
+    if scheme == "file":
+        return _embedded(Path(urlsplit(raw).path))
+    if scheme == "sqlite":
+        path = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            raise InvalidArgumentError(
+                f"store {raw!r}: use sqlite:///relative/file.db or sqlite:////absolute/file.db"
+            )
+        db = Path(path).expanduser().resolve()
+        return StoreLocation(
+            "sqlite", f"sqlite:///{db}", db.parent / f"{db.stem}.spool", f"sqlite:///{db}"
+        )
+    if scheme in BACKENDS:
+        display = _redact(raw)
+        return StoreLocation(scheme, raw, _cache_spool_dir(display), display)
+    if scheme == "http":
+        raise InvalidArgumentError(
+            f"store {raw!r}: remote tracking servers are not supported by this version yet"
+        )
+    raise InvalidArgumentError(
+        f"store {raw!r}: unknown scheme {scheme!r}; use a directory, sqlite:///, or postgresql://"
+    )
+
+
+def _embedded(folder: Path) -> StoreLocation:
+    folder = folder.resolve()
+    db = folder / _DB_FILENAME
+    return StoreLocation("sqlite", f"sqlite:///{db}", folder / "spool", str(folder))
+
+
+_open_lock = threading.Lock()
+_open_stores: dict[str, TrackingStore] = {}
+
+
+def open_store(
+    location: StoreLocation | str | None = None, *, shared: bool = True
+) -> TrackingStore:
+    """Open (or reuse, within this process) the store at ``location``.
+
+    Stores are cached per URI so that many runs in one process share connections; pass
+    ``shared=False`` for a private instance.
+
+    Raises:
+        StoreError: the backend is missing an extra, or the store cannot be opened.
+    """
+    loc = location if isinstance(location, StoreLocation) else resolve_location(location)
+    if shared:
+        with _open_lock:
+            cached = _open_stores.get(loc.uri)
+            if cached is None:
+                cached = _open_stores[loc.uri] = _create(loc)
+            return cached
+    return _create(loc)
+
+
+def _create(loc: StoreLocation) -> TrackingStore:
+    target, extra = BACKENDS[loc.scheme]
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f" (install it with: pip install 'mltrail[{extra}]')" if extra else ""
+        raise StoreError(f"the {loc.scheme} backend needs {exc.name}{hint}") from exc
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    store: TrackingStore = obj(loc)  # type: ignore[operator]
+    return store
+
+
+def forget_open_stores() -> None:
+    """Close and drop every cached store (tests, and after ``fork``)."""
+    with _open_lock:
+        for store in _open_stores.values():
+            store.close()
+        _open_stores.clear()

@@ -1,0 +1,162 @@
+"""Engines for SQLite and PostgreSQL, and the schema upgrade that runs on open.
+
+SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (a committed
+transaction survives a process crash; WAL is only synced at checkpoints), a 30 s busy
+timeout, and ``BEGIN IMMEDIATE`` for write transactions so that concurrent writers queue on
+the busy handler instead of failing with "database is locked" on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from mltrail.errors import StoreError
+from mltrail.store.sql.schema import SCHEMA_REVISION, VERSION_TABLE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["create_engine", "upgrade_schema", "write_connection"]
+
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "mltrail_write"
+_NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse", "fuse.sshfs", "9p", "afs", "ceph"}
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The filesystem type of ``path`` from /proc/mounts (Linux), else None."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, fstype = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if (
+            len(fields) >= 3
+            and (target == fields[1] or target.startswith(fields[1].rstrip("/") + "/"))
+            and len(fields[1]) >= len(best)
+        ):
+            best, fstype = fields[1], fields[2]
+    return fstype
+
+
+def warn_if_network_fs(db_path: Path) -> None:
+    """Warn when an SQLite file sits on a network filesystem (WAL needs one host)."""
+    fstype = _filesystem_type(db_path.parent)
+    if fstype and (fstype in _NETWORK_FS or fstype.startswith("fuse")):
+        warnings.warn(
+            f"the SQLite store {db_path} is on a {fstype} filesystem; SQLite's WAL mode needs "
+            "all processes on one host and a local disk. Use a local folder or PostgreSQL.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def create_engine(uri: str) -> sa.Engine:
+    """An engine for ``sqlite:///`` or ``postgresql://`` with mltrail's settings."""
+    if uri.startswith("sqlite:"):
+        return _sqlite_engine(uri)
+    url = sa.make_url(uri)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except ImportError as exc:
+        raise StoreError(
+            f"PostgreSQL needs the psycopg driver: pip install 'mltrail[postgres]' ({exc})"
+        ) from exc
+
+
+def _sqlite_engine(uri: str) -> sa.Engine:
+    db_path = Path(uri[len("sqlite:///") :])
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    warn_if_network_fs(db_path)
+    engine = sa.create_engine(
+        uri,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        pool_size=4,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@contextlib.contextmanager
+def write_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+    with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+        yield conn
+
+
+def _current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """Serialise schema upgrades between processes (advisory lock / file lock)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(74210117)"))
+            try:
+                yield conn
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(74210117)"))
+                conn.commit()
+        return
+    import fcntl
+
+    db = str(engine.url.database)
+    fd = os.open(db + ".migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        os.close(fd)
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Bring the schema to :data:`SCHEMA_REVISION`, running Alembic only when needed.
+
+    The check is one query; Alembic is imported only for a new or older database.
+    """
+    if _current_revision(engine) == SCHEMA_REVISION:
+        return
+    with _migration_lock(engine):
+        if _current_revision(engine) == SCHEMA_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.attributes["engine"] = engine
+        command.upgrade(cfg, "head")

@@ -1,0 +1,144 @@
+"""The SQL schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Metric points are stored in chunks: one row holds up to ``CHUNK_POINTS`` points of one key as
+three packed little-endian arrays (steps int64, timestamps int64, values float64). A per-run,
+per-key summary row (last/min/max/count) is what search filters and sorts on; it also
+remembers the open (partly filled) chunk so appends never scan. See docs/architecture.md for
+the measurements behind these choices.
+
+Summary values use NULL for NaN (SQLite cannot store NaN; PostgreSQL sorts it above +inf):
+``count > 0`` with a NULL ``last_value`` means the last value was NaN. Series blobs keep every
+value bit for bit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "CHUNK_POINTS",
+    "SCHEMA_REVISION",
+    "VERSION_TABLE",
+    "ingest_cursors",
+    "metadata",
+    "metric_chunks",
+    "metric_summaries",
+    "params",
+    "projects",
+    "runs",
+    "tags",
+]
+
+#: The Alembic head this code expects; a test checks it against the migrations.
+SCHEMA_REVISION = "0001"
+#: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
+VERSION_TABLE = "mltrail_alembic_version"
+CHUNK_POINTS = 16384
+
+Double = Float(precision=53).with_variant(Float(), "sqlite")
+
+metadata = MetaData()
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("project_id", String(32), ForeignKey("projects.project_id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger),
+    Column("heartbeat_ms", BigInteger),
+    Column("heartbeat_s", Double, nullable=False),
+    Column("user_name", String(250), nullable=False, default=""),
+    Column("host", String(250), nullable=False, default=""),
+    Column("command", Text, nullable=False, default=""),
+    Column("config", Text, nullable=False, default="{}"),
+    Index("ix_runs_project_created", "project_id", "created_ms"),
+    Index("ix_runs_created", "created_ms"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    # the value as text (str values verbatim, others as JSON), its JSON type code
+    # (s=str, i=int, f=float, b=bool, n=null) and, for numbers, its float value
+    Column("value", Text, nullable=False),
+    Column("vtype", String(1), nullable=False),
+    Column("value_num", Double),
+    Index("ix_params_key_num", "key", "value_num"),
+    Index("ix_params_key_value", "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_tags_key_value", "key", "value"),
+)
+
+metric_summaries = Table(
+    "metric_summaries",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("last_value", Double),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("min_value", Double),
+    Column("max_value", Double),
+    Column("count", BigInteger, nullable=False),
+    Column("open_seq", Integer, nullable=False),  # seq of the newest chunk
+    Column("open_n", Integer, nullable=False),  # points in it
+    Index("ix_summaries_key_last", "key", "last_value"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("ms_min", BigInteger, nullable=False),
+    Column("ms_max", BigInteger, nullable=False),
+    Column("is_sorted", Boolean, nullable=False),  # steps non-decreasing within the chunk
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+)
+
+ingest_cursors = Table(
+    "ingest_cursors",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)

@@ -1,0 +1,194 @@
+"""Chunked metric series: append points, keep summaries, read a whole series fast.
+
+Each key's points go to the key's open chunk until it holds ``CHUNK_POINTS``, then to new
+chunks; the summary row says which chunk is open and how full, so an append reads at most one
+chunk. Reads fetch a handful of rows and concatenate packed arrays with NumPy; they sort only
+when a chunk is out of step order or chunks overlap (logging usually goes forward).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from mltrail.store.sql.schema import CHUNK_POINTS, metric_chunks, metric_summaries
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import numpy.typing as npt
+
+    from mltrail.events.batch import MetricColumns
+
+__all__ = ["append_metrics", "read_series"]
+
+_IN_CHUNK = 500  # keys per IN (...) list
+
+
+def _finite_or_none(x: float) -> float | None:
+    return None if x != x else x  # NaN -> NULL; ±inf stays
+
+
+def _pack(values: npt.NDArray[Any], dtype: str) -> bytes:
+    return np.ascontiguousarray(values, dtype=dtype).tobytes()
+
+
+def _chunk_row(run_id: str, key: str, seq: int, s: Any, t: Any, v: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "key": key,
+        "seq": seq,
+        "n": len(s),
+        "step_min": int(s.min()),
+        "step_max": int(s.max()),
+        "ms_min": int(t.min()),
+        "ms_max": int(t.max()),
+        "is_sorted": bool(len(s) < 2 or np.all(s[1:] >= s[:-1])),
+        "steps": _pack(s, "<i8"),
+        "timestamps": _pack(t, "<i8"),
+        "vals": _pack(v, "<f8"),
+    }
+
+
+def _summaries(conn: sa.Connection, run_id: str, keys: Sequence[str]) -> dict[str, Any]:
+    ms = metric_summaries.c
+    found: dict[str, Any] = {}
+    for i in range(0, len(keys), _IN_CHUNK):
+        part = keys[i : i + _IN_CHUNK]
+        rows = conn.execute(
+            sa.select(metric_summaries).where(ms.run_id == run_id, ms.key.in_(part))
+        )
+        found.update({row.key: row for row in rows})
+    return found
+
+
+def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
+    s, t, v = col.steps, col.timestamps, col.values
+    top = int(np.flatnonzero(s == s.max())[-1])  # highest step, the latest logged on ties
+    finite = v[~np.isnan(v)]
+    lo = float(finite.min()) if len(finite) else None
+    hi = float(finite.max()) if len(finite) else None
+    row = {
+        "last_value": _finite_or_none(float(v[top])),
+        "last_step": int(s[top]),
+        "last_ms": int(t[top]),
+        "min_value": lo,
+        "max_value": hi,
+        "count": len(s),
+    }
+    if old is not None:
+        if old.last_step > row["last_step"]:
+            row.update(last_value=old.last_value, last_step=old.last_step, last_ms=old.last_ms)
+        row["min_value"] = min((x for x in (old.min_value, lo) if x is not None), default=None)
+        row["max_value"] = max((x for x in (old.max_value, hi) if x is not None), default=None)
+        row["count"] = old.count + len(s)
+    return row
+
+
+def append_metrics(conn: sa.Connection, run_id: str, metrics: Mapping[str, MetricColumns]) -> None:
+    """Append every key's points of a batch to its chunks and update its summary."""
+    keys = list(metrics)
+    olds = _summaries(conn, run_id, keys)
+    new_chunks: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    mc = metric_chunks.c
+    for key in keys:
+        col = metrics[key]
+        old = olds.get(key)
+        summary = _merge_summary(old, col)
+        s, t, v = col.steps, col.timestamps, col.values
+        seq = 0
+        if old is not None:
+            seq = old.open_seq
+            if old.open_n < CHUNK_POINTS:
+                blob = conn.execute(
+                    sa.select(mc.steps, mc.timestamps, mc.vals).where(
+                        mc.run_id == run_id, mc.key == key, mc.seq == seq
+                    )
+                ).one()
+                s = np.concatenate([np.frombuffer(blob.steps, "<i8"), s])
+                t = np.concatenate([np.frombuffer(blob.timestamps, "<i8"), t])
+                v = np.concatenate([np.frombuffer(blob.vals, "<f8"), v])
+                conn.execute(
+                    sa.delete(metric_chunks).where(
+                        mc.run_id == run_id, mc.key == key, mc.seq == seq
+                    )
+                )
+            else:
+                seq += 1
+        for lo in range(0, len(s), CHUNK_POINTS):
+            hi = lo + CHUNK_POINTS
+            new_chunks.append(_chunk_row(run_id, key, seq, s[lo:hi], t[lo:hi], v[lo:hi]))
+            seq += 1
+        summary.update(run_id=run_id, key=key, open_seq=seq - 1, open_n=new_chunks[-1]["n"])
+        summaries.append(summary)
+    if new_chunks:
+        conn.execute(sa.insert(metric_chunks), new_chunks)
+    _upsert_summaries(conn, run_id, [s for s in summaries if s["key"] in olds], summaries)
+
+
+def _upsert_summaries(
+    conn: sa.Connection, run_id: str, updates: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> None:
+    ms = metric_summaries.c
+    update_keys = {u["key"] for u in updates}
+    inserts = [r for r in rows if r["key"] not in update_keys]
+    if inserts:
+        conn.execute(sa.insert(metric_summaries), inserts)
+    if updates:
+        stmt = (
+            sa.update(metric_summaries)
+            .where(ms.run_id == sa.bindparam("b_run"), ms.key == sa.bindparam("b_key"))
+            .values(
+                {
+                    c: sa.bindparam(c)
+                    for c in (
+                        "last_value",
+                        "last_step",
+                        "last_ms",
+                        "min_value",
+                        "max_value",
+                        "count",
+                        "open_seq",
+                        "open_n",
+                    )
+                }
+            )
+        )
+        conn.execute(stmt, [{**u, "b_run": run_id, "b_key": u["key"]} for u in updates])
+
+
+def read_series(conn: sa.Connection, run_id: str, key: str) -> tuple[Any, Any, Any] | None:
+    """The whole series ordered by (step, timestamp); None when the key has no chunks."""
+    mc = metric_chunks.c
+    rows = conn.execute(
+        sa.select(mc.steps, mc.timestamps, mc.vals, mc.is_sorted, mc.step_min, mc.step_max)
+        .where(mc.run_id == run_id, mc.key == key)
+        .order_by(mc.seq)
+    ).all()
+    if not rows:
+        return None
+    ordered = all(r.is_sorted for r in rows) and all(
+        a.step_max <= b.step_min for a, b in zip(rows, rows[1:], strict=False)
+    )
+    if len(rows) == 1:
+        r = rows[0]
+        s = np.frombuffer(r.steps, "<i8").astype(np.int64)
+        t = np.frombuffer(r.timestamps, "<i8").astype(np.int64)
+        v = np.frombuffer(r.vals, "<f8").astype(np.float64)
+    else:
+        s = np.concatenate([np.frombuffer(r.steps, "<i8") for r in rows]).astype(
+            np.int64, copy=False
+        )
+        t = np.concatenate([np.frombuffer(r.timestamps, "<i8") for r in rows]).astype(
+            np.int64, copy=False
+        )
+        v = np.concatenate([np.frombuffer(r.vals, "<f8") for r in rows]).astype(
+            np.float64, copy=False
+        )
+    if not ordered:
+        order = np.lexsort((t, s))  # stable: logging order breaks (step, ts) ties
+        s, t, v = s[order], t[order], v[order]
+    return s, t, v
