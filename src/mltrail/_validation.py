@@ -105,7 +105,7 @@ def check_param_value(key: str, value: object) -> str | int | float | bool | Non
     Python numbers.
     """
     if value is None or isinstance(value, bool | int | float):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):

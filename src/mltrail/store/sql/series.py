@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from mltrail.store.sql.schema import CHUNK_POINTS, metric_chunks, metric_summaries
+from mltrail.store.sql import statements as q
+from mltrail.store.sql.schema import CHUNK_POINTS, metric_chunks
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -53,23 +54,31 @@ def _chunk_row(run_id: str, key: str, seq: int, s: Any, t: Any, v: Any) -> dict[
 
 
 def _summaries(conn: sa.Connection, run_id: str, keys: Sequence[str]) -> dict[str, Any]:
-    ms = metric_summaries.c
     found: dict[str, Any] = {}
     for i in range(0, len(keys), _IN_CHUNK):
-        part = keys[i : i + _IN_CHUNK]
-        rows = conn.execute(
-            sa.select(metric_summaries).where(ms.run_id == run_id, ms.key.in_(part))
-        )
+        rows = conn.execute(q.SUMMARIES_GET, {"run_id": run_id, "keys": keys[i : i + _IN_CHUNK]})
         found.update({row.key: row for row in rows})
     return found
 
 
+def _stats(col: MetricColumns) -> tuple[int, float | None, float | None]:
+    """Index of the last point (highest step, latest on ties), and min/max skipping NaN."""
+    s, v = col.steps, col.values
+    if len(s) <= 32:  # Python beats NumPy's per-call overhead on a few points
+        steps, vals = s.tolist(), v.tolist()
+        top = max(range(len(steps)), key=lambda i: (steps[i], i))
+        finite = [x for x in vals if x == x]
+        return top, (min(finite) if finite else None), (max(finite) if finite else None)
+    top = int(np.flatnonzero(s == s.max())[-1])
+    finite_v = v[~np.isnan(v)]
+    if not len(finite_v):
+        return top, None, None
+    return top, float(finite_v.min()), float(finite_v.max())
+
+
 def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
     s, t, v = col.steps, col.timestamps, col.values
-    top = int(np.flatnonzero(s == s.max())[-1])  # highest step, the latest logged on ties
-    finite = v[~np.isnan(v)]
-    lo = float(finite.min()) if len(finite) else None
-    hi = float(finite.max()) if len(finite) else None
+    top, lo, hi = _stats(col)
     row = {
         "last_value": _finite_or_none(float(v[top])),
         "last_step": int(s[top]),
@@ -87,13 +96,17 @@ def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
     return row
 
 
-def append_metrics(conn: sa.Connection, run_id: str, metrics: Mapping[str, MetricColumns]) -> None:
-    """Append every key's points of a batch to its chunks and update its summary."""
+def append_metrics(
+    conn: sa.Connection, run_id: str, metrics: Mapping[str, MetricColumns], fresh: bool = False
+) -> None:
+    """Append every key's points of a batch to its chunks and update its summary.
+
+    ``fresh``: the run was created in this transaction, so it has no series yet.
+    """
     keys = list(metrics)
-    olds = _summaries(conn, run_id, keys)
+    olds = {} if fresh else _summaries(conn, run_id, keys)
     new_chunks: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    mc = metric_chunks.c
     for key in keys:
         col = metrics[key]
         old = olds.get(key)
@@ -103,19 +116,12 @@ def append_metrics(conn: sa.Connection, run_id: str, metrics: Mapping[str, Metri
         if old is not None:
             seq = old.open_seq
             if old.open_n < CHUNK_POINTS:
-                blob = conn.execute(
-                    sa.select(mc.steps, mc.timestamps, mc.vals).where(
-                        mc.run_id == run_id, mc.key == key, mc.seq == seq
-                    )
-                ).one()
+                where = {"run_id": run_id, "key": key, "seq": seq}
+                blob = conn.execute(q.CHUNK_GET, where).one()
                 s = np.concatenate([np.frombuffer(blob.steps, "<i8"), s])
                 t = np.concatenate([np.frombuffer(blob.timestamps, "<i8"), t])
                 v = np.concatenate([np.frombuffer(blob.vals, "<f8"), v])
-                conn.execute(
-                    sa.delete(metric_chunks).where(
-                        mc.run_id == run_id, mc.key == key, mc.seq == seq
-                    )
-                )
+                conn.execute(q.CHUNK_DELETE, where)
             else:
                 seq += 1
         for lo in range(0, len(s), CHUNK_POINTS):
@@ -125,39 +131,19 @@ def append_metrics(conn: sa.Connection, run_id: str, metrics: Mapping[str, Metri
         summary.update(run_id=run_id, key=key, open_seq=seq - 1, open_n=new_chunks[-1]["n"])
         summaries.append(summary)
     if new_chunks:
-        conn.execute(sa.insert(metric_chunks), new_chunks)
+        conn.execute(q.CHUNKS_INSERT, new_chunks)
     _upsert_summaries(conn, run_id, [s for s in summaries if s["key"] in olds], summaries)
 
 
 def _upsert_summaries(
     conn: sa.Connection, run_id: str, updates: list[dict[str, Any]], rows: list[dict[str, Any]]
 ) -> None:
-    ms = metric_summaries.c
     update_keys = {u["key"] for u in updates}
     inserts = [r for r in rows if r["key"] not in update_keys]
     if inserts:
-        conn.execute(sa.insert(metric_summaries), inserts)
+        conn.execute(q.SUMMARIES_INSERT, inserts)
     if updates:
-        stmt = (
-            sa.update(metric_summaries)
-            .where(ms.run_id == sa.bindparam("b_run"), ms.key == sa.bindparam("b_key"))
-            .values(
-                {
-                    c: sa.bindparam(c)
-                    for c in (
-                        "last_value",
-                        "last_step",
-                        "last_ms",
-                        "min_value",
-                        "max_value",
-                        "count",
-                        "open_seq",
-                        "open_n",
-                    )
-                }
-            )
-        )
-        conn.execute(stmt, [{**u, "b_run": run_id, "b_key": u["key"]} for u in updates])
+        conn.execute(q.SUMMARY_UPDATE, [{**u, "b_run": run_id, "b_key": u["key"]} for u in updates])
 
 
 def read_series(conn: sa.Connection, run_id: str, key: str) -> tuple[Any, Any, Any] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 
-from mltrail.entities import MetricSummary, ParamValue, Project, RunRecord, RunStatus
+from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
     AmbiguousIdError,
-    IntegrityError,
     MltrailError,
     NotFoundError,
     StoreError,
 )
-from mltrail.events.batch import Batch, BatchResult, StatusChange
 from mltrail.store.base import MetricSeries, RunPage
-from mltrail.store.sql import series
+from mltrail.store.sql import ingest, series
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
+from mltrail.store.sql.params import decode_param
 from mltrail.store.sql.schema import (
     ingest_cursors,
     metric_summaries,
@@ -36,38 +34,12 @@ from mltrail.store.sql.schema import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from mltrail.events.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
 
-__all__ = ["SqlTrackingStore", "decode_param", "encode_param"]
+__all__ = ["SqlTrackingStore"]
 
 _CRASH_INTERVALS = 3
-
-
-def encode_param(value: ParamValue) -> tuple[str, str, float | None]:
-    """``(text, vtype, number)`` columns for a param value."""
-    if value is None:
-        return "null", "n", None
-    if isinstance(value, bool):
-        return ("true" if value else "false"), "b", None
-    if isinstance(value, int):
-        return str(value), "i", float(value) if abs(value) < 2**1023 else None
-    if isinstance(value, float):
-        text = json.dumps(value)  # repr, with NaN / Infinity spelled out
-        return text, "f", (None if value != value else value)
-    return str(value), "s", None
-
-
-def decode_param(text: str, vtype: str) -> ParamValue:
-    """Inverse of :func:`encode_param`."""
-    if vtype == "s":
-        return text
-    if vtype == "i":
-        return int(text)
-    if vtype == "f":
-        return float(text)  # float() reads NaN / Infinity / -Infinity too
-    if vtype == "b":
-        return text == "true"
-    return None
 
 
 @contextlib.contextmanager
@@ -117,156 +89,7 @@ class SqlTrackingStore:
             _driver_errors(f"applying batch {batch.batch_id}"),
             write_connection(self._engine) as conn,
         ):
-            if batch.source is not None and not self._advance_cursor(conn, batch):
-                return BatchResult(applied=False)
-            if batch.create is not None:
-                self._create_run(conn, batch)
-            elif not conn.execute(
-                sa.select(runs.c.run_id).where(runs.c.run_id == batch.run_id)
-            ).first():
-                raise NotFoundError(f"run {batch.run_id!r} does not exist")
-            if batch.resume_ms is not None:
-                conn.execute(
-                    sa.update(runs)
-                    .where(runs.c.run_id == batch.run_id)
-                    .values(
-                        status=RunStatus.RUNNING.value, end_ms=None, heartbeat_ms=batch.resume_ms
-                    )
-                )
-            conflicts = self._write_params(conn, batch.run_id, batch.params) if batch.params else {}
-            if batch.tags:
-                self._write_tags(conn, batch.run_id, batch.tags)
-            if batch.metrics:
-                series.append_metrics(conn, batch.run_id, batch.metrics)
-            if batch.heartbeat_ms is not None:
-                rc = runs.c
-                conn.execute(
-                    sa.update(runs)
-                    .where(rc.run_id == batch.run_id)
-                    .values(
-                        heartbeat_ms=sa.func.coalesce(
-                            sa.case(
-                                (rc.heartbeat_ms > batch.heartbeat_ms, rc.heartbeat_ms),
-                                else_=batch.heartbeat_ms,
-                            ),
-                            batch.heartbeat_ms,
-                        )
-                    )
-                )
-            if batch.status is not None:
-                self._set_status(conn, batch.run_id, batch.status)
-            return BatchResult(applied=True, param_conflicts=conflicts)
-
-    def _advance_cursor(self, conn: sa.Connection, batch: Batch) -> bool:
-        ic = ingest_cursors.c
-        pos = conn.execute(sa.select(ic.position).where(ic.source == batch.source)).scalar()
-        if pos is None:
-            pos = 0
-            if batch.start == 0:
-                conn.execute(
-                    sa.insert(ingest_cursors).values(
-                        source=batch.source, run_id=batch.run_id, position=batch.end
-                    )
-                )
-                return True
-        if batch.end <= pos:
-            return False
-        if batch.start != pos:
-            raise IntegrityError(
-                f"batch {batch.batch_id} does not continue {batch.source} at offset {pos}"
-            )
-        conn.execute(
-            sa.update(ingest_cursors).where(ic.source == batch.source).values(position=batch.end)
-        )
-        return True
-
-    def _project_id(self, conn: sa.Connection, name: str, now_ms: int) -> str:
-        cached = self._project_ids.get(name)
-        if cached is not None:
-            return cached
-        pc = projects.c
-        found = conn.execute(sa.select(pc.project_id).where(pc.name == name)).scalar()
-        if found is None:
-            found = secrets.token_hex(8)
-            insert = (
-                _dialect_insert(conn)
-                .__call__(projects)
-                .values(project_id=found, name=name, created_ms=now_ms)
-            )
-            conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
-            found = conn.execute(sa.select(pc.project_id).where(pc.name == name)).scalar_one()
-        self._project_ids[name] = found
-        return str(found)
-
-    def _create_run(self, conn: sa.Connection, batch: Batch) -> None:
-        c = batch.create
-        assert c is not None
-        if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == batch.run_id)).first():
-            return  # created by an earlier (sourceless) retry
-        conn.execute(
-            sa.insert(runs).values(
-                run_id=batch.run_id,
-                project_id=self._project_id(conn, c.project, c.created_ms),
-                name=c.name,
-                status=RunStatus.RUNNING.value,
-                created_ms=c.created_ms,
-                heartbeat_ms=c.created_ms,
-                heartbeat_s=c.heartbeat_s,
-                user_name=c.user,
-                host=c.host,
-                command=c.command,
-                config=json.dumps(c.config, default=str),
-            )
-        )
-
-    def _write_params(
-        self, conn: sa.Connection, run_id: str, new: dict[str, ParamValue]
-    ) -> dict[str, tuple[ParamValue, ParamValue]]:
-        pc = params.c
-        keys = list(new)
-        existing: dict[str, ParamValue] = {}
-        for i in range(0, len(keys), 500):
-            rows = conn.execute(
-                sa.select(pc.key, pc.value, pc.vtype).where(
-                    pc.run_id == run_id, pc.key.in_(keys[i : i + 500])
-                )
-            )
-            existing.update({r.key: decode_param(r.value, r.vtype) for r in rows})
-        conflicts: dict[str, tuple[ParamValue, ParamValue]] = {}
-        rows_out = []
-        for key, value in new.items():
-            if key in existing:
-                old = existing[key]
-                if encode_param(old)[:2] != encode_param(value)[:2]:
-                    conflicts[key] = (old, value)
-                continue
-            text, vtype, num = encode_param(value)
-            rows_out.append(
-                {"run_id": run_id, "key": key, "value": text, "vtype": vtype, "value_num": num}
-            )
-        if rows_out:
-            conn.execute(sa.insert(params), rows_out)
-        return conflicts
-
-    def _write_tags(self, conn: sa.Connection, run_id: str, new: dict[str, str]) -> None:
-        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in new.items()]
-        insert = _dialect_insert(conn)(tags)
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["run_id", "key"], set_={"value": insert.excluded.value}
-            ),
-            rows,
-        )
-
-    def _set_status(self, conn: sa.Connection, run_id: str, change: StatusChange) -> None:
-        rc = runs.c
-        end: Any = change.end_ms
-        if end is None:
-            end = sa.func.coalesce(rc.heartbeat_ms, rc.created_ms)
-        stmt = sa.update(runs).where(rc.run_id == run_id)
-        if change.only_if_running:
-            stmt = stmt.where(rc.status == RunStatus.RUNNING.value)
-        conn.execute(stmt.values(status=change.status.value, end_ms=end))
+            return ingest.apply_batch(conn, batch, self._project_ids)
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+"""Shared fixtures: a fresh store per test on every backend the machine offers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("MLTRAIL_TEST_PG_URL", "")
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the user's store or cache."""
+    monkeypatch.delenv("MLTRAIL_STORE", raising=False)
+    monkeypatch.setenv("MLTRAIL_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _fresh_pg_database() -> str:
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(
+        sa.make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return str(sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+
+
+@pytest.fixture(params=BACKENDS)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URI naming an empty store: an SQLite folder, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store")
+    if not PG_URL:
+        pytest.skip("PostgreSQL not configured: set MLTRAIL_TEST_PG_URL (CI starts a server)")
+    return _fresh_pg_database()
+
+
+@pytest.fixture
+def store(store_uri: str) -> Iterator[object]:
+    """An opened, empty TrackingStore (private instance, closed after the test)."""
+    from mltrail.store.registry import open_store
+
+    s = open_store(store_uri, shared=False)
+    yield s
+    s.close()
