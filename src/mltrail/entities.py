@@ -17,6 +17,7 @@ __all__ = [
     "Project",
     "RunRecord",
     "RunStatus",
+    "json_safe",
 ]
 
 ParamValue = str | int | float | bool | None
@@ -60,6 +61,17 @@ def _json_float(x: float | None) -> float | str | None:
     if x is None or math.isfinite(x):
         return x
     return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with every non-finite float spelled as a string, so strict JSON can carry it."""
+    if isinstance(x, float):
+        return _json_float(x)
+    if isinstance(x, dict):
+        return {k: json_safe(y) for k, y in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(y) for y in x]
+    return x
 
 
 def _from_json_float(x: float | str | None) -> float | None:
@@ -126,6 +138,7 @@ class RunRecord:
         return None if end is None else end - self.created_ms
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; non-finite floats become ``"NaN"``/``"Infinity"`` strings."""
         return {
             "run_id": self.run_id,
             "project": self.project,
@@ -137,9 +150,9 @@ class RunRecord:
             "user": self.user,
             "host": self.host,
             "command": self.command,
-            "params": dict(self.params),
+            "params": json_safe(dict(self.params)),
             "tags": dict(self.tags),
-            "config": self.config,
+            "config": json_safe(self.config),
             "metrics": {k: m.to_dict() for k, m in self.metrics.items()},
         }
 

@@ -1,0 +1,1 @@
+"""The ``mltrail`` command line (Typer + Rich); the entry point is :func:`mltrail.cli.main.main`."""
