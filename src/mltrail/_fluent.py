@@ -164,7 +164,6 @@ def _resume(
 
 def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
     source = f"{run_id}.{secrets.token_hex(4)}"
-    spool = SpoolAppender(location.spool_dir / f"{source}{SPOOL_SUFFIX}")
     header = {
         "run_id": run_id,
         "pid": os.getpid(),
@@ -172,8 +171,9 @@ def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
         "proc_start": _process_start(),
         "store": location.display,
     }
-    spool.append(codec.frame(codec.encode_json(codec.KIND_HEADER, header)))
-    return spool
+    frame = codec.frame(codec.encode_json(codec.KIND_HEADER, header))
+    # the header is in the file before it appears under its name (see SpoolAppender)
+    return SpoolAppender(location.spool_dir / f"{source}{SPOOL_SUFFIX}", header=frame)
 
 
 def _start(run: Run, location: StoreLocation, beat: float, flush_s: float) -> Run:

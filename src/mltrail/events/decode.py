@@ -79,7 +79,18 @@ class SpoolDecoder:
         run_id = str(self.read_header().get("run_id", ""))
         batch = Batch(run_id=run_id, source=self.source, start=start, end=got.end)
         self._decode_into(batch, got.frames)
-        self.scanned = max(self.scanned, got.end)
+        # A window that held only the header (or keysets) ends where the next frame does
+        # not fit, e.g. a RUN frame with a config over the window size. Alone, that batch
+        # is for a run the store does not know yet: read on until it carries an event.
+        while batch.is_empty() and got.corrupt_at is None:
+            got = read_frames(self._fd, batch.end, max_bytes)
+            if got.corrupt_at is not None:
+                self.corrupt_at = got.corrupt_at
+            if not got.frames:
+                break
+            self._decode_into(batch, got.frames)
+            batch.end = got.end
+        self.scanned = max(self.scanned, batch.end)
         return batch
 
     def _decode_into(self, batch: Batch, frames: list[tuple[int, memoryview]]) -> None:

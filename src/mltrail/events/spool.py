@@ -30,9 +30,10 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SPOOL_SUFFIX", "SpoolAppender", "read_frames", "try_lock"]
+__all__ = ["SPOOL_SUFFIX", "TEMP_SUFFIX", "SpoolAppender", "read_frames", "try_lock"]
 
 SPOOL_SUFFIX = ".spool"
+TEMP_SUFFIX = ".new"  # a spool being created: ".<name>.spool.new"
 _HDR = FRAME_HEADER.size
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
@@ -61,25 +62,55 @@ def try_lock(fd: int) -> bool:
 class SpoolAppender:
     """Append side of a spool file. Not thread-safe: the caller serialises appends.
 
+    The file is created under a temporary name (``.<name>.new``, which recovery does not
+    look at), locked, given its header, and only then renamed into place: a spool never
+    exists under its real name without its owner's lock. Otherwise a recoverer could lock
+    it between the owner's ``open`` and ``flock``, find it empty and delete it, and the
+    owner would log into an unlinked file.
+
     Args:
-        path: the spool file; created exclusively (it must not exist).
+        path: the spool file; it must not exist.
+        header: bytes (whole frames) written before the file appears under ``path``.
 
     Raises:
         SpoolError: the file cannot be created or written (the message names path and cause).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, header: bytes = b"") -> None:
         self.path = path
+        self.size = 0
+        tmp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, flags, 0o600)
+            self._fd = os.open(tmp, flags, 0o600)
         except OSError as exc:
             raise _spool_error(path, exc, "create") from exc
-        if not try_lock(self._fd):  # pragma: no cover - O_EXCL makes this impossible
-            os.close(self._fd)
-            raise SpoolError(f"spool {path} is locked by another process")
-        self.size = 0
+        try:
+            if not try_lock(self._fd):  # pragma: no cover - nobody opens temporary names
+                raise SpoolError(f"spool {path} is locked by another process")
+            if header:
+                self.append(header)
+            if path.exists():
+                raise SpoolError(f"spool {path} already exists")
+            os.rename(tmp, path)
+        except SpoolError:
+            self._discard(tmp)
+            raise
+        except OSError as exc:
+            self._discard(tmp)
+            raise _spool_error(path, exc, "create") from exc
+        except BaseException:
+            self._discard(tmp)
+            raise
+
+    def _discard(self, tmp: Path) -> None:
+        os.close(self._fd)
+        self._fd = -1
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
     def append(self, data: bytes) -> None:
         """Write ``data`` (one or more whole frames) with one system call."""

@@ -15,12 +15,12 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from mltrail.errors import MltrailError, ParamConflictError, StoreError
+from mltrail.errors import MltrailError, ParamConflictError, SpoolError, StoreError
 from mltrail.events.decode import SpoolDecoder
 from mltrail.events.recovery import recover_spools
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from mltrail.store.base import TrackingStore
@@ -120,7 +120,11 @@ class Writer(threading.Thread):
     # -- the thread -----------------------------------------------------------------------
 
     def run(self) -> None:
-        decoder = SpoolDecoder(self.spool_path, self.source)
+        try:
+            decoder = SpoolDecoder(self.spool_path, self.source)
+        except OSError as exc:  # flush() sees the thread gone and raises this
+            self._report(SpoolError(f"cannot read spool {self.spool_path}: {exc.strerror}"))
+            return
         next_beat = time.monotonic() + self._heartbeat_s
         backoff = 0.05
         try:
@@ -223,7 +227,7 @@ class Writer(threading.Thread):
             log.error("mltrail: %s", exc)
 
 
-def _conflict_error(conflicts: dict[str, tuple[object, object]]) -> ParamConflictError:
+def _conflict_error(conflicts: Mapping[str, tuple[object, object]]) -> ParamConflictError:
     key, (old, new) = next(iter(conflicts.items()))
     return ParamConflictError(
         f"param {key!r} is already {old!r} in the store; {new!r} was not applied "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import ChainMap
 import json
 import threading
 import time
@@ -89,7 +90,11 @@ class SqlTrackingStore:
             _driver_errors(f"applying batch {batch.batch_id}"),
             write_connection(self._engine) as conn,
         ):
-            return ingest.apply_batch(conn, batch, self._project_ids)
+            # project ids learnt in this transaction are cached only once it commits
+            learnt: dict[str, str] = {}
+            result = ingest.apply_batch(conn, batch, ChainMap(learnt, self._project_ids))
+        self._project_ids.update(learnt)
+        return result
 
     # -- reads ----------------------------------------------------------------------------
 

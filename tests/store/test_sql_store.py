@@ -1,0 +1,57 @@
+"""SQL-specific behaviour of SqlTrackingStore beyond the shared contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from mltrail.errors import StoreError
+from mltrail.events.batch import Batch, MetricColumns
+from mltrail.store.registry import open_store
+from mltrail.testing import make_batch
+
+
+def test_disk_full_rolls_back_and_retry_succeeds(tmp_path):
+    """SQLITE_FULL mid-batch is a StoreError, applies nothing, and a retry after space is freed
+    creates the run and its new project consistently."""
+    store = open_store(str(tmp_path), shared=False)
+    engine = store._engine
+    cap = {"on": True}
+
+    @sa.event.listens_for(engine, "begin")
+    def _limit(conn):
+        if cap["on"]:
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+            conn.exec_driver_sql(f"PRAGMA max_page_count={pages + 1}")
+
+    n = 100_000
+    steps = np.arange(n, dtype=np.int64)
+    batch = make_batch("r1", project="newproj", source="r1.s", start=0, end=10)
+    batch.metrics = {"m": MetricColumns(steps, steps, steps.astype(np.float64))}
+    with pytest.raises(StoreError, match="full"):
+        store.apply_batch(batch)
+    cap["on"] = False
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA max_page_count=1073741823")
+    assert store.ingest_position("r1.s") == 0
+    assert store.apply_batch(batch).applied
+    rec = store.get_run("r1")
+    assert rec.project == "newproj" and rec.metrics["m"].count == n
+    assert [p.name for p in store.list_projects()] == ["newproj"]
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    store.close()
+
+
+def test_driver_errors_are_wrapped(tmp_path):
+    """A driver failure surfaces as StoreError with the original chained."""
+    store = open_store(str(tmp_path), shared=False)
+    with store._engine.connect() as conn:
+        conn.exec_driver_sql("DROP TABLE tags")
+        conn.commit()
+    store.apply_batch(make_batch("r1"))
+    with pytest.raises(StoreError) as info:
+        store.apply_batch(Batch("r1", tags={"a": "b"}))
+    assert isinstance(info.value.__cause__, sa.exc.SQLAlchemyError)
+    store.close()
