@@ -7,15 +7,17 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import RunStatus
-from mltrail.errors import IntegrityError
 from mltrail.events import codec
 from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
-from mltrail.events.spool import read_frames
+from mltrail.events.frames import ParsedWindow, parse_window
+from mltrail.events.spool import MAX_FRAME_BYTES, read_frames
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["SpoolDecoder"]
+
+_HDR = codec.FRAME_HEADER.size
 
 
 class SpoolDecoder:
@@ -71,62 +73,56 @@ class SpoolDecoder:
         """Decode the whole frames from ``start`` (about ``max_bytes``); None at the end."""
         if start > self.scanned:
             self._scan_prefix(start)
-        got = read_frames(self._fd, start, max_bytes)
-        if got.corrupt_at is not None:
-            self.corrupt_at = got.corrupt_at
-        if not got.frames:
-            return None
-        run_id = str(self.read_header().get("run_id", ""))
-        batch = Batch(run_id=run_id, source=self.source, start=start, end=got.end)
-        self._decode_into(batch, got.frames)
-        # A window that held only the header (or keysets) ends where the next frame does
-        # not fit, e.g. a RUN frame with a config over the window size. Alone, that batch
-        # is for a run the store does not know yet: read on until it carries an event.
-        while batch.is_empty() and got.corrupt_at is None:
-            got = read_frames(self._fd, batch.end, max_bytes)
-            if got.corrupt_at is not None:
-                self.corrupt_at = got.corrupt_at
-            if not got.frames:
+        batch = Batch(run_id="", source=self.source, start=start, end=start)
+        segments: dict[int, list[tuple[Any, Any, Any, Any]]] = defaultdict(list)
+        frames = 0
+        while True:
+            win = self._read_window(batch.end, max_bytes)
+            if win.corrupt_at is not None:
+                self.corrupt_at = win.corrupt_at
+            if win.frames == 0:
                 break
-            self._decode_into(batch, got.frames)
-            batch.end = got.end
+            for _, payload in win.events:
+                self._decode_event(batch, payload)
+            for ksid, segs in win.metrics.items():
+                segments[ksid].extend((idx + frames, s, t, v) for idx, s, t, v in segs)
+            frames += win.frames
+            batch.end = win.end
+            # A window that held only the header (or keysets) ends where the next frame does
+            # not fit, e.g. a RUN frame with a config over the window size. Alone, that batch
+            # is for a run the store does not know yet: read on until it carries an event.
+            if win.corrupt_at is not None or segments or not batch.is_empty():
+                break
+        if frames == 0:
+            return None
+        batch.run_id = str(self.read_header().get("run_id", ""))
+        self._columns(batch, segments)
         self.scanned = max(self.scanned, batch.end)
         return batch
 
-    def _decode_into(self, batch: Batch, frames: list[tuple[int, memoryview]]) -> None:
+    def _read_window(self, start: int, max_bytes: int) -> ParsedWindow:
+        buf = os.pread(self._fd, max_bytes, start)
+        win = parse_window(buf, start, self.keysets)
+        if win.frames or win.corrupt_at is not None or len(buf) < _HDR:
+            return win
+        length = int.from_bytes(buf[:4], "little")
+        if length > MAX_FRAME_BYTES:
+            win.corrupt_at = start
+        elif _HDR + length > len(buf) == max_bytes:  # one frame larger than the window
+            win = parse_window(os.pread(self._fd, _HDR + length, start), start, self.keysets)
+        return win
+
+    def _columns(self, batch: Batch, segments: dict[int, list[tuple[Any, Any, Any, Any]]]) -> None:
         import numpy as np
 
-        rows: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        order: dict[int, list[int]] = defaultdict(list)
-        keysets = self.keysets
-        for index, (_, payload) in enumerate(frames):
-            kind = payload[0]
-            if kind == codec.KIND_METRICS:
-                ksid = int.from_bytes(payload[1:5], "little")
-                keys = keysets.get(ksid)
-                if keys is None:
-                    raise IntegrityError(
-                        f"spool {self.path}: metrics refer to unknown keyset {ksid}"
-                    )
-                rows[ksid].append(codec.metrics_struct(len(keys)).unpack_from(payload))
-                order[ksid].append(index)
-            elif kind == codec.KIND_HEARTBEAT:
-                batch.heartbeat_ms = codec.decode_heartbeat(payload)
-            elif kind == codec.KIND_KEYSET:
-                body = codec.decode_json(payload)
-                keysets[int(body["id"])] = list(body["keys"])
-            else:
-                self._decode_json_event(batch, kind, codec.decode_json(payload))
         parts: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        skip = codec.METRICS_PREFIX_FIELDS
-        for ksid, ks_rows in rows.items():
-            cols = list(zip(*ks_rows, strict=True))
-            steps = np.array(cols[2], dtype=np.int64)
-            stamps = np.array(cols[3], dtype=np.int64)
-            seq = np.array(order[ksid], dtype=np.int64)
-            for i, key in enumerate(keysets[ksid]):
-                values = np.array(cols[skip + i], dtype=np.float64)
-                parts[key].append((steps, stamps, values, seq))
+        for ksid, segs in segments.items():
+            if len(segs) == 1:
+                idx, steps, stamps, vals = segs[0]
+            else:
+                idx, steps, stamps, vals = (np.concatenate(c) for c in zip(*segs, strict=True))
+            for i, key in enumerate(self.keysets[ksid]):
+                parts[key].append((steps, stamps, vals[:, i], idx))
         for key, chunks in parts.items():
             if len(chunks) == 1:
                 s, t, v, _ = chunks[0]
@@ -134,7 +130,18 @@ class SpoolDecoder:
                 s, t, v, q = (np.concatenate(c) for c in zip(*chunks, strict=True))
                 by_frame = np.argsort(q, kind="stable")
                 s, t, v = s[by_frame], t[by_frame], v[by_frame]
-            batch.metrics[key] = MetricColumns(s, t, v)
+            batch.metrics[key] = MetricColumns(
+                np.ascontiguousarray(s, np.int64),
+                np.ascontiguousarray(t, np.int64),
+                np.ascontiguousarray(v, np.float64),
+            )
+
+    def _decode_event(self, batch: Batch, payload: memoryview) -> None:
+        kind = payload[0]
+        if kind == codec.KIND_HEARTBEAT:
+            batch.heartbeat_ms = codec.decode_heartbeat(payload)
+        else:
+            self._decode_json_event(batch, kind, codec.decode_json(payload))
 
     def _decode_json_event(self, batch: Batch, kind: int, body: dict[str, Any]) -> None:
         if kind == codec.KIND_HEADER:

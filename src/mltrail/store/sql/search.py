@@ -1,0 +1,516 @@
+"""Run search: the filter AST compiled to SQLAlchemy Core, with keyset pagination.
+
+Every literal from a filter or a page token reaches the database as a bound parameter.
+Params, tags and metric summaries are tested with correlated ``EXISTS`` subqueries keyed by
+``(run_id, key)``, so ``OR`` and ``NOT`` compose in two-valued logic: a run lacking a key
+never matches a comparison on it, and ``NOT`` of such a comparison matches it.
+
+Query shapes, chosen so SQLite reads about one page of index entries:
+
+- *Phased* (the usual case). Ordering by a metric, param or tag first reads the runs having
+  the key straight from ``metric_summaries`` (``ix_summaries_key_last``), ``params``
+  (``ix_params_key_num``) or ``tags``, in index order, joined to ``runs``; only if the page is
+  not full does a second query read the runs lacking it. Attribute orders walk ``runs``.
+- *Candidates*. When a top-level AND term on a key table (``tags.git = 'abc'``,
+  ``metrics.acc > 0.999``) matches at most ``CANDIDATE_CAP`` rows, found with a bounded count,
+  the runs are restricted to those rows and sorted whole.
+
+Both shapes give the same order; the page token records which one made it, with the last
+row's sort values and run id (no OFFSET scans), plus a fingerprint of the search.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, case, false, func, not_, or_, select, true
+
+from mltrail.errors import FilterSyntaxError, InvalidArgumentError
+from mltrail.store.search import (
+    And,
+    Compare,
+    Ident,
+    In,
+    IsNull,
+    Node,
+    Not,
+    Or,
+    OrderKey,
+    decode_page_token,
+    encode_page_token,
+    page_fingerprint,
+    page_token_error,
+    parse_filter,
+    parse_order_by,
+)
+from mltrail.store.sql.schema import metric_summaries, params, projects, runs, tags
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import ColumnElement, Connection, FromClause, Select, Table
+
+__all__ = ["CANDIDATE_CAP", "MAX_LIMIT", "compile_filter", "search_run_ids"]
+
+MAX_LIMIT = 10_000
+#: A key-table term matching at most this many rows drives the search (see module doc).
+CANDIDATE_CAP = 1000
+_DEFAULT_ORDER = (OrderKey(Ident("attr", "created"), descending=True),)
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_KEY_TABLES: dict[str, Table] = {"param": params, "metric": metric_summaries, "tag": tags}
+_DRIVE = {kind: table.alias("drive") for kind, table in _KEY_TABLES.items()}
+_SEEKABLE = frozenset({"=", "<", "<=", ">", ">="})
+_CHUNK_DEPTH = 4
+
+
+def _crashed(now_ms: int) -> ColumnElement[bool]:
+    return and_(
+        runs.c.status == "running",
+        runs.c.heartbeat_ms < now_ms - 3000 * runs.c.heartbeat_s,
+    )
+
+
+def _keyed(kind: str, key: str, *conds: ColumnElement[bool]) -> Select[Any]:
+    table = _KEY_TABLES[kind]
+    return select(table.c.run_id).where(table.c.key == key, *conds)
+
+
+def _exists(kind: str, key: str, *conds: ColumnElement[bool]) -> ColumnElement[bool]:
+    sub = _keyed(kind, key, _KEY_TABLES[kind].c.run_id == runs.c.run_id, *conds)
+    return sub.correlate(runs).exists()
+
+
+def _scalar(kind: str, column: str, key: str) -> ColumnElement[Any]:
+    table = _KEY_TABLES[kind]
+    sub = select(table.c[column]).where(table.c.run_id == runs.c.run_id, table.c.key == key)
+    return sub.correlate(runs).scalar_subquery()
+
+
+def _glob(pattern: str) -> str:
+    """A LIKE pattern rewritten for SQLite's case-sensitive GLOB."""
+    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join(special.get(ch, ch) for ch in pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiler:
+    """Turns AST nodes into boolean SQL over ``runs`` for one dialect and one instant."""
+
+    now_ms: int
+    dialect: str
+
+    def attr(self, name: str) -> ColumnElement[Any]:
+        if name == "status":
+            return case((_crashed(self.now_ms), "crashed"), else_=runs.c.status)
+        if name == "ended":
+            return case((_crashed(self.now_ms), runs.c.heartbeat_ms), else_=runs.c.end_ms)
+        if name == "project":
+            sub = select(projects.c.name).where(projects.c.project_id == runs.c.project_id)
+            return sub.correlate(runs).scalar_subquery()
+        columns = {"created": "created_ms", "user": "user_name"}
+        return runs.c[columns.get(name, name)]
+
+    def node(self, node: Node, depth: int = 0) -> ColumnElement[bool]:
+        if isinstance(node, And | Or | Not) and depth >= _CHUNK_DEPTH:
+            # SQLite's parser overflows at ~20 nested AND/OR levels: deeper parts become CTEs,
+            # which sit side by side in the WITH clause instead of nesting
+            chunk = select(runs.c.run_id).where(self.node(node)).cte()
+            return runs.c.run_id.in_(select(chunk.c.run_id))
+        if isinstance(node, And):
+            return and_(*(self.node(item, depth + 1) for item in node.items))
+        if isinstance(node, Or):
+            return or_(*(self.node(item, depth + 1) for item in node.items))
+        if isinstance(node, Not):
+            return not_(self.node(node.item, depth + 1))
+        if isinstance(node, IsNull):
+            return self.is_null(node)
+        if node.ident.kind != "attr":
+            return _exists(node.ident.kind, node.ident.key, self.row_cond(node))
+        if isinstance(node, In):
+            return self.attr_cond(node.ident.key, lambda c, v: self.member(c, v, node), node.values)
+        op = node.op
+        return self.attr_cond(node.ident.key, lambda c, v: self.text_cmp(c, op, v), node.value)
+
+    def like(self, col: ColumnElement[Any], op: str, pattern: str) -> ColumnElement[bool]:
+        """LIKE is case-sensitive and ILIKE case-insensitive on SQLite and PostgreSQL alike."""
+        if self.dialect == "postgresql":  # no escape character, as on SQLite
+            pattern = pattern.replace("\\", "\\\\")
+        if "ILIKE" in op:
+            expr = func.lower(col).like(func.lower(pattern))
+        elif self.dialect == "sqlite":  # SQLite's LIKE ignores ASCII case; GLOB does not
+            expr = col.op("GLOB", is_comparison=True)(_glob(pattern))
+        else:
+            expr = col.like(pattern)
+        return not_(expr) if op.startswith("NOT") else expr
+
+    def text_cmp(self, col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+        return self.like(col, op, value) if "LIKE" in op else _CMP[op](col, value)
+
+    @staticmethod
+    def member(col: ColumnElement[Any], values: Any, node: In) -> ColumnElement[bool]:
+        return col.not_in(values) if node.negated else col.in_(values)
+
+    def attr_cond(
+        self, name: str, test: Callable[[ColumnElement[Any], Any], ColumnElement[bool]], value: Any
+    ) -> ColumnElement[bool]:
+        """``test(column, value)`` on an attribute; a NULL ``ended`` never matches."""
+        if name == "project":
+            names = select(projects.c.project_id).where(test(projects.c.name, value))
+            return runs.c.project_id.in_(names)
+        col = self.attr(name)
+        if name == "status":  # stored lowercase; users type FINISHED or finished
+            lowered = value.lower() if isinstance(value, str) else [v.lower() for v in value]
+            return test(func.lower(col), lowered)
+        return and_(col.is_not(None), test(col, value)) if name == "ended" else test(col, value)
+
+    def row_cond(self, node: Compare | In) -> ColumnElement[bool]:
+        """The condition on one params/tags/metric_summaries row of the node's key."""
+        kind = node.ident.kind
+        if isinstance(node, In):
+            if kind == "param":
+                cond = or_(*self.param_in(node.values))
+                return not_(cond) if node.negated else cond
+            if kind == "tag":
+                return self.member(tags.c.value, list(node.values), node)
+            nums = [float(v) for v in node.values]
+            return self.member(metric_summaries.c.last_value, nums, node)
+        if kind == "param":
+            return self.param_cond(node.op, node.value)
+        if kind == "tag":
+            return self.text_cmp(tags.c.value, node.op, node.value)
+        test: ColumnElement[bool] = _CMP[node.op](metric_summaries.c.last_value, float(node.value))
+        return test
+
+    def param_cond(self, op: str, value: object) -> ColumnElement[bool]:
+        """``!=`` on a param means "present and not equal" (a text param != 1 matches)."""
+        if "LIKE" in op:
+            assert isinstance(value, str)
+            return self.like(params.c.value, op, value)
+        positive = "=" if op == "!=" else op
+        if isinstance(value, bool):
+            cond = and_(params.c.vtype == "b", params.c.value == ("true" if value else "false"))
+        elif isinstance(value, int | float):
+            num = params.c.value_num
+            cond = and_(num.is_not(None), _CMP[positive](num, float(value)))
+        else:
+            cond = _CMP[positive](params.c.value, value)
+        return not_(cond) if op == "!=" else cond
+
+    @staticmethod
+    def param_in(values: Sequence[object]) -> list[ColumnElement[bool]]:
+        bools = [("true" if v else "false") for v in values if isinstance(v, bool)]
+        nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        strs = [v for v in values if isinstance(v, str)]
+        num = params.c.value_num
+        conds = [and_(num.is_not(None), num.in_(nums))] if nums else []
+        conds += [params.c.value.in_(strs)] if strs else []
+        conds += [and_(params.c.vtype == "b", params.c.value.in_(bools))] if bools else []
+        return conds
+
+    def is_null(self, node: IsNull) -> ColumnElement[bool]:
+        ident = node.ident
+        if ident.kind != "attr":
+            present = _exists(ident.kind, ident.key)
+            return present if node.negated else not_(present)
+        if ident.key != "ended":
+            return true() if node.negated else false()
+        col = self.attr("ended")
+        return col.is_not(None) if node.negated else col.is_(None)
+
+
+def compile_filter(node: Node, *, now_ms: int, dialect: str = "sqlite") -> ColumnElement[bool]:
+    """Compile a filter AST to a boolean SQL expression over the ``runs`` table.
+
+    Args:
+        node: from :func:`mltrail.store.search.parse_filter`.
+        now_ms: the current time, for the effective (crashed) status.
+        dialect: ``sqlite`` or ``postgresql``; picks the LIKE spelling.
+
+    Returns:
+        An expression for the WHERE clause of a ``SELECT ... FROM runs``; every literal
+        value in it is a bound parameter.
+    """
+    return _Compiler(now_ms, dialect).node(node)
+
+
+@dataclass(frozen=True, slots=True)
+class _Col:
+    """One sort column; ``kind`` (n=number, s=text, i=rank) validates page-token values."""
+
+    expr: ColumnElement[Any]
+    desc: bool
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    """One slice of the ordering: where its rows come from and how they sort."""
+
+    source: FromClause
+    where: tuple[ColumnElement[bool], ...]
+    cols: tuple[_Col, ...]
+
+
+def _sort_cols(key: OrderKey, comp: _Compiler) -> tuple[_Col, ...]:
+    """Columns sorting ``key`` in one query; runs lacking the key come last either way."""
+    ident, desc = key.ident, key.descending
+    if ident.kind == "attr":
+        expr = comp.attr(ident.key)
+        if ident.key == "ended":
+            rank = _Col(case((expr.is_(None), 1), else_=0), False, "i")
+            return rank, _Col(func.coalesce(expr, 0), desc, "n")
+        return (_Col(expr, desc, "n" if ident.key == "created" else "s"),)
+    if ident.kind == "param":
+        num = _scalar("param", "value_num", ident.key)
+        text = _scalar("param", "value", ident.key)
+        rank = _Col(case((text.is_(None), 2), (num.is_(None), 1), else_=0), False, "i")
+        num_col = _Col(func.coalesce(num, 0.0), desc, "n")
+        return rank, num_col, _Col(func.coalesce(text, ""), desc, "s")
+    column, zero, kind = ("last_value", 0.0, "n") if ident.kind == "metric" else ("value", "", "s")
+    value = _scalar(ident.kind, column, ident.key)
+    rank = _Col(case((value.is_(None), 1), else_=0), False, "i")
+    return rank, _Col(func.coalesce(value, zero), desc, kind)
+
+
+def _conjuncts(node: Node | None) -> tuple[Node, ...]:
+    if node is None:
+        return ()
+    return node.items if isinstance(node, And) else (node,)
+
+
+def _pushdown(node: Node | None, ident: Ident) -> tuple[list[Compare], Node | None]:
+    """Top-level AND terms comparing ``ident`` to a number, and the filter without them."""
+    items = _conjuncts(node)
+    pushed = [
+        item
+        for item in items
+        if isinstance(item, Compare)
+        and item.ident == ident
+        and item.op in _SEEKABLE
+        and isinstance(item.value, int | float)
+        and not isinstance(item.value, bool)
+    ]
+    rest = [item for item in items if not any(item is done for done in pushed)]  # 1 == True
+    if len(rest) > 1:
+        return pushed, And(tuple(rest))
+    return pushed, rest[0] if rest else None
+
+
+def _phased(key: OrderKey, comp: _Compiler, node: Node | None) -> tuple[list[_Phase], Node | None]:
+    """The phases for the primary sort key, and the filter left for their WHERE clause."""
+    ident, desc = key.ident, key.descending
+    if ident.kind == "attr":
+        expr = comp.attr(ident.key)
+        if ident.key != "ended":
+            return [_Phase(runs, (), _sort_cols(key, comp))], node
+        has = _Phase(runs, (expr.is_not(None),), (_Col(expr, desc, "n"),))
+        return [has, _Phase(runs, (expr.is_(None),), ())], node
+    drive = _DRIVE[ident.kind]
+    # `|| ''` stops SQLite (given ANALYZE stats) from scanning runs and probing drive by
+    # primary key, which sorts every run; drive must be the outer loop, read in index order
+    drive_id = drive.c.run_id + "" if comp.dialect == "sqlite" else drive.c.run_id
+    source = drive.join(runs, drive_id == runs.c.run_id)
+    on_key = drive.c.key == ident.key
+    lacking = _Phase(runs, (not_(_exists(ident.kind, ident.key)),), ())
+    if ident.kind == "tag":
+        by_value = (_Col(drive.c.value, desc, "s"),)
+        return [_Phase(source, (on_key,), by_value), lacking], node
+    column = drive.c.last_value if ident.kind == "metric" else drive.c.value_num
+    pushed, rest = _pushdown(node, ident)
+    ranges = [_CMP[item.op](column, float(item.value)) for item in pushed]
+    cols: tuple[_Col, ...] = (_Col(column, desc, "n"),)
+    if ident.kind == "param":
+        cols += (_Col(drive.c.value, desc, "s"),)
+    first = _Phase(source, (on_key, column.is_not(None), *ranges), cols)
+    if pushed:  # every match has a number for the key: later phases would be empty
+        return [first], rest
+    if ident.kind == "metric":  # NaN (NULL last_value) sorts with the missing
+        no_value = not_(_exists("metric", ident.key, metric_summaries.c.last_value.is_not(None)))
+        return [first, _Phase(runs, (no_value,), ())], node
+    by_text = (_Col(drive.c.value, desc, "s"),)
+    text_only = _Phase(source, (on_key, column.is_(None)), by_text)
+    return [first, text_only, lacking], node
+
+
+def _candidates(conn: Connection, comp: _Compiler, node: Node | None) -> Select[Any] | None:
+    """The run ids of the most selective top-level key-table term, if at most the cap."""
+    items = _conjuncts(node)
+    best, bound = None, CANDIDATE_CAP + 1
+    for item in items[:8]:
+        if not isinstance(item, Compare | In) or item.ident.kind == "attr":
+            continue
+        if item.negated if isinstance(item, In) else item.op not in _SEEKABLE:
+            continue
+        sub = _keyed(item.ident.kind, item.ident.key, comp.row_cond(item))
+        count = select(func.count()).select_from(sub.limit(bound).subquery())
+        found = conn.execute(count).scalar_one()
+        if found < bound:
+            best, bound = sub, found
+    return best
+
+
+def _after(cols: Sequence[_Col], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``cols`` (keyset pagination)."""
+    terms = []
+    for i, col in enumerate(cols):
+        equal = [cols[j].expr == values[j] for j in range(i)]
+        step = operator.lt if col.desc else operator.gt
+        terms.append(and_(*equal, step(col.expr, values[i])))
+    first = cols[0]  # a plain bound on the leading column, so the index range starts there
+    bound = (operator.le if first.desc else operator.ge)(first.expr, values[0])
+    return and_(bound, or_(*terms))
+
+
+def _statement(
+    phase: _Phase, cols: Sequence[_Col], where: list[Any], after: Any, limit: int
+) -> Select[Any]:
+    labels = [col.expr.label(f"k{i}") for i, col in enumerate(cols)]
+    stmt = select(runs.c.run_id, *labels).select_from(phase.source).where(*where, *phase.where)
+    if after is not None:
+        stmt = stmt.where(_after(cols, after))
+    order = [
+        label.desc() if col.desc else label.asc() for label, col in zip(labels, cols, strict=True)
+    ]
+    return stmt.order_by(*order).limit(limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one search runs: its shape, phases, shared WHERE terms and trailing sort columns."""
+
+    mode: str  # "p": phased; "c": candidates
+    phases: list[_Phase]
+    where: list[ColumnElement[bool]]
+    more: list[_Col]  # the other order_by keys, then the run id
+
+
+def _plan(
+    conn: Connection,
+    comp: _Compiler,
+    node: Node | None,
+    keys: Sequence[OrderKey],
+    project_id: str | None,
+    mode: str,
+) -> _Plan:
+    """Choose the query shape (the page token's, if any) and build its parts."""
+    where: list[ColumnElement[bool]] = []
+    cand = _candidates(conn, comp, node) if mode != "p" else None
+    if cand is not None or mode == "c":
+        mode, rest = "c", node
+        phases = [_Phase(runs, (), _sort_cols(keys[0], comp))]
+        where += [runs.c.run_id.in_(cand)] if cand is not None else []
+    else:
+        mode = "p"
+        phases, rest = _phased(keys[0], comp, node)
+    if project_id is not None:  # on SQLite, `|| ''` keeps ix_runs_project_created from
+        column = runs.c.project_id  # outbidding the candidate list as the driving index
+        sqlite_cand = cand is not None and comp.dialect == "sqlite"
+        where.append((column + "" if sqlite_cand else column) == project_id)
+    if rest is not None:
+        where.append(comp.node(rest))
+    more = [col for key in keys[1:] for col in _sort_cols(key, comp)]
+    more.append(_Col(runs.c.run_id, keys[-1].descending, "s"))
+    return _Plan(mode, phases, where, more)
+
+
+def _check_position(plan: _Plan, phase: int, values: list[Any]) -> None:
+    if not 0 <= phase < len(plan.phases):
+        raise page_token_error()
+    kinds = [col.kind for col in (*plan.phases[phase].cols, *plan.more)]
+    if len(kinds) != len(values) or not all(map(_valid, kinds, values)):
+        raise page_token_error()
+
+
+def _fetch(
+    conn: Connection, plan: _Plan, start: int, after: list[Any] | None, limit: int
+) -> list[tuple[int, Sequence[Any]]]:
+    """Up to ``limit + 1`` rows (phase, row), reading later phases only while short."""
+    rows: list[tuple[int, Sequence[Any]]] = []
+    for i in range(start, len(plan.phases)):
+        cols = [*plan.phases[i].cols, *plan.more]
+        position = after if i == start else None
+        stmt = _statement(plan.phases[i], cols, plan.where, position, limit + 1 - len(rows))
+        try:
+            rows.extend((i, tuple(row)) for row in conn.execute(stmt))
+        except RecursionError:  # a deep filter on an already deep call stack
+            raise FilterSyntaxError("filter is nested too deeply to compile") from None
+        if len(rows) > limit:
+            break
+    return rows
+
+
+def _position(data: dict[str, Any]) -> tuple[str, int, list[Any]]:
+    """The query shape, phase and sort values (run id last) stored in a page token."""
+    mode, phase, values = data.get("m"), data.get("ph"), data.get("k")
+    if mode not in ("p", "c") or type(phase) is not int or not isinstance(values, list):
+        raise page_token_error()
+    return mode, phase, values
+
+
+def _valid(kind: str, value: object) -> bool:
+    if kind == "s":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return kind == "n"
+
+
+def search_run_ids(
+    conn: Connection,
+    *,
+    project_id: str | None,
+    filter: str | None,
+    order_by: str | None,
+    limit: int,
+    page_token: str | None,
+    now_ms: int,
+) -> tuple[list[str], str | None]:
+    """Run ids matching ``filter``, in ``order_by`` order, one page at a time.
+
+    Args:
+        conn: a connection to a database with the mltrail schema.
+        project_id: restrict to this project (its id), or None for all projects.
+        filter: the filter language (see :mod:`mltrail.store.search`); None for all runs.
+        order_by: ``KEY [ASC|DESC], ...``; None for newest first (``created desc``). Ties
+            are broken by run id; runs lacking a metric, param or tag key sort last.
+        limit: page size, 1 to 10,000.
+        page_token: the token returned with the previous page, or None for the first page.
+        now_ms: the current time in epoch ms, for the effective (crashed) status.
+
+    Returns:
+        Up to ``limit`` run ids and the token of the next page (None on the last page).
+
+    Raises:
+        FilterSyntaxError: the filter or order_by does not parse.
+        InvalidArgumentError: ``limit`` is out of range, or ``page_token`` is malformed,
+            forged or from a different search.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgumentError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+    node = parse_filter(filter)
+    keys = parse_order_by(order_by) or _DEFAULT_ORDER
+    fp = page_fingerprint(filter, order_by, project_id)
+    mode, start, after = "", 0, None
+    if page_token:
+        mode, start, after = _position(decode_page_token(page_token, fp))
+    comp = _Compiler(now_ms, conn.dialect.name)
+    plan = _plan(conn, comp, node, keys, project_id, mode)
+    if after is not None:
+        _check_position(plan, start, after)
+    rows = _fetch(conn, plan, start, after, limit)
+    ids = [str(row[0]) for _, row in rows[:limit]]
+    if len(rows) <= limit:
+        return ids, None
+    phase, last = rows[limit - 1]
+    return ids, encode_page_token(fp, {"m": plan.mode, "ph": phase, "k": list(last[1:])})
