@@ -17,8 +17,9 @@ from mltrail.store.registry import resolve_location
 def test_quickstart_shape(tmp_path, monkeypatch):
     """The README example works: with-block, fluent log, params, tags, finished status."""
     monkeypatch.chdir(tmp_path)
-    with mltrail.init(project="mnist", config={"lr": 0.01, "model": {"depth": 4}},
-                      tags={"goal": "improve-recall"}) as run:
+    with mltrail.init(
+        project="mnist", config={"lr": 0.01, "model": {"depth": 4}}, tags={"goal": "improve-recall"}
+    ) as run:
         for step in range(100):
             mltrail.log({"loss": 0.5, "acc": 0.9}, step=step)
         run.log_params({"optimizer": "adam"})
@@ -150,8 +151,10 @@ def test_dataclass_and_namespace_config(tmp_path):
 
 def test_import_is_light():
     """import mltrail pulls in no SQLAlchemy, NumPy, FastAPI, Optuna, torch or pyarrow."""
-    code = ("import sys, mltrail; print(' '.join(m for m in ('sqlalchemy', 'numpy', 'fastapi', "
-            "'optuna', 'torch', 'pyarrow', 'alembic', 's3fs') if m in sys.modules))")
+    code = (
+        "import sys, mltrail; print(' '.join(m for m in ('sqlalchemy', 'numpy', 'fastapi', "
+        "'optuna', 'torch', 'pyarrow', 'alembic', 's3fs') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

@@ -213,7 +213,8 @@ def _config_to_dict(config: Any) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return {str(k): _plain(x) for k, x in config.items()}
     raise InvalidArgumentError(
-        f"config must be a mapping, a dataclass or an argparse.Namespace, got {type(config).__name__}"
+        "config must be a mapping, a dataclass or an argparse.Namespace, "
+        f"got {type(config).__name__}"
     )
 
 

@@ -27,8 +27,15 @@ def _frame_dtype(n_keys: int) -> np.dtype[Any]:
     dt = _dtypes.get(n_keys)
     if dt is None:
         dt = _dtypes[n_keys] = np.dtype(
-            [("len", "<u4"), ("crc", "<u4"), ("kind", "u1"), ("ks", "<u4"),
-             ("step", "<i8"), ("ts", "<i8"), ("v", "<f8", (n_keys,))]
+            [
+                ("len", "<u4"),
+                ("crc", "<u4"),
+                ("kind", "u1"),
+                ("ks", "<u4"),
+                ("step", "<i8"),
+                ("ts", "<i8"),
+                ("v", "<f8", (n_keys,)),
+            ]
         )
     return dt
 
@@ -113,8 +120,12 @@ def parse_window(buf: bytes, base: int, keysets: dict[int, list[str]]) -> Parsed
         cols = list(zip(*rows_, strict=True))
         values = np.array(cols[codec.METRICS_PREFIX_FIELDS :], dtype=np.float64).T
         out.metrics.setdefault(ksid, []).append(
-            (np.array(single_idx[ksid]), np.array(cols[2], np.int64), np.array(cols[3], np.int64),
-             values.reshape(len(rows_), -1))
+            (
+                np.array(single_idx[ksid]),
+                np.array(cols[2], np.int64),
+                np.array(cols[3], np.int64),
+                values.reshape(len(rows_), -1),
+            )
         )
     out.end = base + off
     out.frames = index

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -13,7 +13,9 @@ import pytest
 from mltrail.entities import RunStatus
 from mltrail.errors import AmbiguousIdError, IntegrityError, NotFoundError
 from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
-from mltrail.store.base import TrackingStore
+
+if TYPE_CHECKING:
+    from mltrail.store.base import TrackingStore
 
 __all__ = ["TrackingStoreContract", "make_batch"]
 
@@ -72,11 +74,20 @@ class TrackingStoreContract:
     def test_create_and_get_run(self, store: TrackingStore) -> None:
         """A created run reads back with its fields, params, tags and nested config."""
         store.apply_batch(
-            make_batch("r1", params={"lr": 0.01, "opt": "adam", "n": 3, "flag": True, "none": None},
-                       tags={"goal": "recall"}, config={"model": {"depth": 4}, "lr": 0.01})
+            make_batch(
+                "r1",
+                params={"lr": 0.01, "opt": "adam", "n": 3, "flag": True, "none": None},
+                tags={"goal": "recall"},
+                config={"model": {"depth": 4}, "lr": 0.01},
+            )
         )
         rec = store.get_run("r1")
-        assert (rec.run_id, rec.project, rec.name, rec.status) == ("r1", "proj", "name-r1", RunStatus.RUNNING)
+        assert (rec.run_id, rec.project, rec.name, rec.status) == (
+            "r1",
+            "proj",
+            "name-r1",
+            RunStatus.RUNNING,
+        )
         assert rec.params == {"lr": 0.01, "opt": "adam", "n": 3, "flag": True, "none": None}
         assert rec.tags == {"goal": "recall"}
         assert rec.config == {"model": {"depth": 4}, "lr": 0.01}
@@ -117,12 +128,15 @@ class TrackingStoreContract:
 
     def test_batch_applied_once(self, store: TrackingStore) -> None:
         """Re-applying a batch of a source is a no-op; nothing is duplicated."""
-        b = make_batch("r1", source="r1.s", start=0, end=100, metrics={"loss": [(0, 1.0), (1, 0.5)]})
+        b = make_batch(
+            "r1", source="r1.s", start=0, end=100, metrics={"loss": [(0, 1.0), (1, 0.5)]}
+        )
         assert store.apply_batch(b).applied
         assert not store.apply_batch(b).applied
         assert store.ingest_position("r1.s") == 100
-        nxt = make_batch("r1", project=None, source="r1.s", start=100, end=150,
-                         metrics={"loss": [(2, 0.25)]})
+        nxt = make_batch(
+            "r1", project=None, source="r1.s", start=100, end=150, metrics={"loss": [(2, 0.25)]}
+        )
         assert store.apply_batch(nxt).applied
         assert not store.apply_batch(b).applied
         assert list(store.metric_history("r1", "loss").values) == [1.0, 0.5, 0.25]
@@ -132,8 +146,9 @@ class TrackingStoreContract:
         """A batch starting past the applied position raises and applies nothing."""
         store.apply_batch(make_batch("r1", source="s", start=0, end=10))
         with pytest.raises(IntegrityError):
-            store.apply_batch(make_batch("r1", project=None, source="s", start=20, end=30,
-                                         tags={"x": "y"}))
+            store.apply_batch(
+                make_batch("r1", project=None, source="s", start=20, end=30, tags={"x": "y"})
+            )
         assert store.get_run("r1").tags == {}
         assert store.ingest_position("s") == 10
 
@@ -148,8 +163,9 @@ class TrackingStoreContract:
         store.apply_batch(make_batch("r1", params={"lr": 0.01, "opt": "adam"}))
         same = store.apply_batch(make_batch("r1", project=None, params={"lr": 0.01}))
         assert same.param_conflicts == {}
-        diff = store.apply_batch(make_batch("r1", project=None, params={"lr": 0.1, "new": 1},
-                                            tags={"t": "v"}))
+        diff = store.apply_batch(
+            make_batch("r1", project=None, params={"lr": 0.1, "new": 1}, tags={"t": "v"})
+        )
         assert diff.param_conflicts == {"lr": (0.01, 0.1)}
         rec = store.get_run("r1")
         assert rec.params == {"lr": 0.01, "opt": "adam", "new": 1}
@@ -169,8 +185,9 @@ class TrackingStoreContract:
     def test_unicode_round_trip(self, store: TrackingStore) -> None:
         """Emoji, astral chars, RTL override and ZWJ survive in keys and values."""
         odd = "x\u202eevil\u200d👩‍🔬𝔘"
-        store.apply_batch(make_batch("r1", params={odd: odd}, tags={odd: odd},
-                                     metrics={odd: [(0, 1.0)]}))
+        store.apply_batch(
+            make_batch("r1", params={odd: odd}, tags={odd: odd}, metrics={odd: [(0, 1.0)]})
+        )
         rec = store.get_run("r1")
         assert rec.params[odd] == odd and rec.tags[odd] == odd
         assert list(store.metric_history("r1", odd).values) == [1.0]
@@ -226,8 +243,13 @@ class TrackingStoreContract:
         values = rng.standard_normal(40_000)
         cuts = [0, 1, 17, 16_000, 16_385, 33_000, 40_000]
         for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
-            store.apply_batch(make_batch("r1", project="p" if i == 0 else None,
-                                         metrics={"m": [(s, float(values[s])) for s in range(a, b)]}))
+            store.apply_batch(
+                make_batch(
+                    "r1",
+                    project="p" if i == 0 else None,
+                    metrics={"m": [(s, float(values[s])) for s in range(a, b)]},
+                )
+            )
         got = store.metric_history("r1", "m")
         assert len(got) == 40_000
         assert np.array_equal(got.steps, np.arange(40_000))
@@ -246,9 +268,16 @@ class TrackingStoreContract:
         """A status change sets status and end time; a conditional crash never overrides it."""
         store.apply_batch(make_batch("r1"))
         end = _now()
-        store.apply_batch(make_batch("r1", project=None, status=StatusChange(RunStatus.FINISHED, end)))
-        store.apply_batch(make_batch("r1", project=None,
-                                     status=StatusChange(RunStatus.CRASHED, None, only_if_running=True)))
+        store.apply_batch(
+            make_batch("r1", project=None, status=StatusChange(RunStatus.FINISHED, end))
+        )
+        store.apply_batch(
+            make_batch(
+                "r1",
+                project=None,
+                status=StatusChange(RunStatus.CRASHED, None, only_if_running=True),
+            )
+        )
         rec = store.get_run("r1")
         assert rec.status is RunStatus.FINISHED and rec.end_ms == end
 
@@ -257,8 +286,13 @@ class TrackingStoreContract:
         store.apply_batch(make_batch("r1", created_ms=1000))
         store.apply_batch(make_batch("r1", project=None, heartbeat_ms=5000))
         store.apply_batch(make_batch("r1", project=None, heartbeat_ms=4000))  # late, older
-        store.apply_batch(make_batch("r1", project=None,
-                                     status=StatusChange(RunStatus.CRASHED, None, only_if_running=True)))
+        store.apply_batch(
+            make_batch(
+                "r1",
+                project=None,
+                status=StatusChange(RunStatus.CRASHED, None, only_if_running=True),
+            )
+        )
         rec = store.get_run("r1")
         assert rec.status is RunStatus.CRASHED and rec.end_ms == 5000 == rec.heartbeat_ms
 
@@ -283,11 +317,21 @@ class TrackingStoreContract:
     def test_search_filters_orders_and_pages(self, store: TrackingStore) -> None:
         """Search applies project, filter and order, and pages through every match once."""
         for i in range(12):
-            store.apply_batch(make_batch(f"run{i:02d}", project="p" if i < 10 else "q",
-                                         params={"lr": 0.01 if i % 2 else 0.1},
-                                         metrics={"acc": [(0, i / 10)]}, created_ms=1000 + i))
-        page = store.search_runs(project="p", filter="params.lr = 0.01 and metrics.acc > 0.2",
-                                 order_by="metrics.acc desc", limit=100)
+            store.apply_batch(
+                make_batch(
+                    f"run{i:02d}",
+                    project="p" if i < 10 else "q",
+                    params={"lr": 0.01 if i % 2 else 0.1},
+                    metrics={"acc": [(0, i / 10)]},
+                    created_ms=1000 + i,
+                )
+            )
+        page = store.search_runs(
+            project="p",
+            filter="params.lr = 0.01 and metrics.acc > 0.2",
+            order_by="metrics.acc desc",
+            limit=100,
+        )
         assert [r.run_id for r in page.runs] == ["run09", "run07", "run05", "run03"]
         seen, token = [], None
         while True:

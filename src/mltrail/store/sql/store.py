@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections import ChainMap
 import json
 import threading
 import time
+from collections import ChainMap
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
