@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import dataclasses
+import functools
 import getpass
 import os
 import secrets
@@ -109,7 +110,7 @@ def init(
         "created_ms": now_ms,
         "heartbeat_s": beat,
         "user": _user(),
-        "host": socket.gethostname(),
+        "host": _host(),
         "command": " ".join([sys.executable, *sys.argv]),
         "config": config_dict,
         "params": params,
@@ -167,8 +168,8 @@ def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
     header = {
         "run_id": run_id,
         "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "proc_start": _process_start(),
+        "host": _host(),
+        "proc_start": _process_start(os.getpid()),
         "store": location.display,
     }
     frame = codec.frame(codec.encode_json(codec.KIND_HEADER, header))
@@ -187,15 +188,22 @@ def _start(run: Run, location: StoreLocation, beat: float, flush_s: float) -> Ru
     return run
 
 
-def _process_start() -> str:
+@functools.cache
+def _host() -> str:
+    return socket.gethostname()
+
+
+@functools.cache
+def _process_start(pid: int) -> str:
     """The kernel's start time of this process (with the pid, it names the process)."""
     try:
-        with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+        with open(f"/proc/{pid}/stat", "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return ""
 
 
+@functools.cache
 def _user() -> str:
     try:
         return getpass.getuser()

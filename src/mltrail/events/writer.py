@@ -31,6 +31,21 @@ __all__ = ["Writer"]
 log = logging.getLogger("mltrail")
 
 _MAX_BACKOFF_S = 5.0
+#: A process recovers orphaned spools of a store at most this often (runs started in a
+#: tight loop must not rescan the spool folder each time).
+RECOVERY_INTERVAL_S = 30.0
+_last_recovery: dict[str, float] = {}
+_recovery_lock = threading.Lock()
+
+
+def _recovery_due(uri: str) -> bool:
+    now = time.monotonic()
+    with _recovery_lock:
+        last = _last_recovery.get(uri)
+        if last is not None and now - last < RECOVERY_INTERVAL_S:
+            return False
+        _last_recovery[uri] = now
+        return True
 
 
 class Writer(threading.Thread):
@@ -168,8 +183,9 @@ class Writer(threading.Thread):
             from mltrail.store.registry import open_store
 
             store = open_store(self.location)
-            recover_spools(store, self.location.spool_dir, exclude={self.spool_path.name})
-            self.position = store.ingest_position(self.source)
+            if _recovery_due(self.location.uri):
+                recover_spools(store, self.location.spool_dir, exclude={self.spool_path.name})
+            self.position = 0  # a writer's spool is always new: its source name is unique
             self.store = store
         return self.store
 

@@ -37,16 +37,23 @@ def _pack(values: npt.NDArray[Any], dtype: str) -> bytes:
 
 
 def _chunk_row(run_id: str, key: str, seq: int, s: Any, t: Any, v: Any) -> dict[str, Any]:
+    if len(s) <= 32:  # Python beats NumPy's per-call overhead on a few points
+        steps, stamps = s.tolist(), t.tolist()
+        bounds = (min(steps), max(steps), min(stamps), max(stamps))
+        ordered = all(a <= b for a, b in zip(steps, steps[1:], strict=False))
+    else:
+        bounds = (int(s.min()), int(s.max()), int(t.min()), int(t.max()))
+        ordered = bool(np.all(s[1:] >= s[:-1]))
     return {
         "run_id": run_id,
         "key": key,
         "seq": seq,
         "n": len(s),
-        "step_min": int(s.min()),
-        "step_max": int(s.max()),
-        "ms_min": int(t.min()),
-        "ms_max": int(t.max()),
-        "is_sorted": bool(len(s) < 2 or np.all(s[1:] >= s[:-1])),
+        "step_min": bounds[0],
+        "step_max": bounds[1],
+        "ms_min": bounds[2],
+        "ms_max": bounds[3],
+        "is_sorted": ordered,
         "steps": _pack(s, "<i8"),
         "timestamps": _pack(t, "<i8"),
         "vals": _pack(v, "<f8"),
@@ -56,7 +63,8 @@ def _chunk_row(run_id: str, key: str, seq: int, s: Any, t: Any, v: Any) -> dict[
 def _summaries(conn: sa.Connection, run_id: str, keys: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for i in range(0, len(keys), _IN_CHUNK):
-        rows = conn.execute(q.SUMMARIES_GET, {"run_id": run_id, "keys": keys[i : i + _IN_CHUNK]})
+        part = {"run_id": run_id, "keys": keys[i : i + _IN_CHUNK]}
+        rows = conn.execute(q.SUMMARIES_GET, part)
         found.update({row.key: row for row in rows})
     return found
 
@@ -97,14 +105,14 @@ def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
 
 
 def append_metrics(
-    conn: sa.Connection, run_id: str, metrics: Mapping[str, MetricColumns], fresh: bool = False
+    x: q.Executor, run_id: str, metrics: Mapping[str, MetricColumns], fresh: bool = False
 ) -> None:
     """Append every key's points of a batch to its chunks and update its summary.
 
     ``fresh``: the run was created in this transaction, so it has no series yet.
     """
     keys = list(metrics)
-    olds = {} if fresh else _summaries(conn, run_id, keys)
+    olds = {} if fresh else _summaries(x.conn, run_id, keys)
     new_chunks: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     for key in keys:
@@ -117,11 +125,11 @@ def append_metrics(
             seq = old.open_seq
             if old.open_n < CHUNK_POINTS:
                 where = {"run_id": run_id, "key": key, "seq": seq}
-                blob = conn.execute(q.CHUNK_GET, where).one()
-                s = np.concatenate([np.frombuffer(blob.steps, "<i8"), s])
-                t = np.concatenate([np.frombuffer(blob.timestamps, "<i8"), t])
-                v = np.concatenate([np.frombuffer(blob.vals, "<f8"), v])
-                conn.execute(q.CHUNK_DELETE, where)
+                blob = x.one(q.CHUNK_GET, where)
+                s = np.concatenate([np.frombuffer(blob[0], "<i8"), s])
+                t = np.concatenate([np.frombuffer(blob[1], "<i8"), t])
+                v = np.concatenate([np.frombuffer(blob[2], "<f8"), v])
+                x.execute(q.CHUNK_DELETE, where)
             else:
                 seq += 1
         for lo in range(0, len(s), CHUNK_POINTS):
@@ -130,20 +138,16 @@ def append_metrics(
             seq += 1
         summary.update(run_id=run_id, key=key, open_seq=seq - 1, open_n=new_chunks[-1]["n"])
         summaries.append(summary)
-    if new_chunks:
-        conn.execute(q.CHUNKS_INSERT, new_chunks)
-    _upsert_summaries(conn, run_id, [s for s in summaries if s["key"] in olds], summaries)
+    x.many(q.CHUNKS_INSERT, new_chunks)
+    _upsert_summaries(x, run_id, [s for s in summaries if s["key"] in olds], summaries)
 
 
 def _upsert_summaries(
-    conn: sa.Connection, run_id: str, updates: list[dict[str, Any]], rows: list[dict[str, Any]]
+    x: q.Executor, run_id: str, updates: list[dict[str, Any]], rows: list[dict[str, Any]]
 ) -> None:
     update_keys = {u["key"] for u in updates}
-    inserts = [r for r in rows if r["key"] not in update_keys]
-    if inserts:
-        conn.execute(q.SUMMARIES_INSERT, inserts)
-    if updates:
-        conn.execute(q.SUMMARY_UPDATE, [{**u, "b_run": run_id, "b_key": u["key"]} for u in updates])
+    x.many(q.SUMMARIES_INSERT, [r for r in rows if r["key"] not in update_keys])
+    x.many(q.SUMMARY_UPDATE, [{**u, "b_run": run_id, "b_key": u["key"]} for u in updates])
 
 
 def read_series(conn: sa.Connection, run_id: str, key: str) -> tuple[Any, Any, Any] | None:

@@ -1,8 +1,11 @@
-"""Prebuilt statements for the write path.
+"""Prebuilt statements for the write path, and a lean way to execute them.
 
-Building a Core statement and its cache key costs ~50 µs per execution; a statement built once
-with bind parameters costs ~20 µs less each time, which matters at thousands of runs per
-second. Upserts differ per dialect and are built once per dialect.
+Building a Core statement and its cache key costs ~50 µs per execution, and even a prebuilt
+statement pays ~20 µs of SQLAlchemy bookkeeping per ``execute`` against ~4 µs for the driver
+itself. At thousands of runs per second that is most of the time, so the write path compiles
+each statement once per dialect and hands the SQL and parameters straight to the DBAPI cursor
+of the connection (same transaction). Values here need no type processing: ints, floats,
+strings, bytes, bools and None bind natively on both sqlite3 and psycopg.
 """
 
 from __future__ import annotations
@@ -88,6 +91,81 @@ CHUNK_DELETE = sa.delete(metric_chunks).where(
     mc.run_id == _b("run_id"), mc.key == _b("key"), mc.seq == _b("seq")
 )
 CHUNKS_INSERT = sa.insert(metric_chunks)
+
+
+def _end_at_heartbeat() -> Any:
+    return sa.func.coalesce(rc.heartbeat_ms, rc.created_ms)
+
+
+#: status updates: (end_ms given?, only if running?) -> statement
+STATUS_SET = {
+    (True, False): sa.update(runs)
+    .where(rc.run_id == _b("b_run"))
+    .values(status=_b("status"), end_ms=_b("end_ms")),
+    (True, True): sa.update(runs)
+    .where(rc.run_id == _b("b_run"), rc.status == RunStatus.RUNNING.value)
+    .values(status=_b("status"), end_ms=_b("end_ms")),
+    (False, False): sa.update(runs)
+    .where(rc.run_id == _b("b_run"))
+    .values(status=_b("status"), end_ms=_end_at_heartbeat()),
+    (False, True): sa.update(runs)
+    .where(rc.run_id == _b("b_run"), rc.status == RunStatus.RUNNING.value)
+    .values(status=_b("status"), end_ms=_end_at_heartbeat()),
+}
+
+
+class Executor:
+    """Runs prebuilt statements on a connection's DBAPI cursor, compiled once per dialect."""
+
+    _compiled: dict[tuple[int, str], tuple[str, Any, tuple[str, ...] | None]] = {}
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        self.cursor = driver.cursor()
+
+    def _prepare(self, stmt: Any) -> tuple[str, Any, tuple[str, ...] | None]:
+        key = (id(stmt), self.dialect.name)
+        got = self._compiled.get(key)
+        if got is None:
+            compiled = stmt.compile(dialect=self.dialect)
+            order = tuple(compiled.positiontup) if self.dialect.positional else None
+            got = self._compiled[key] = (compiled.string, compiled, order)
+        return got
+
+    def _bind(self, compiled: Any, order: tuple[str, ...] | None, params: dict[str, Any]) -> Any:
+        full = compiled.construct_params(params, _check=False)
+        return full if order is None else tuple(full[k] for k in order)
+
+    def execute(self, stmt: Any, params: dict[str, Any]) -> Any:
+        """Execute with one parameter set; returns the DBAPI cursor."""
+        sql, compiled, order = self._prepare(stmt)
+        bound = self._bind(compiled, order, params)
+        try:
+            self.cursor.execute(sql, bound)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._wrap(sql, exc) from exc
+        return self.cursor
+
+    def many(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        """Execute with many parameter sets."""
+        if rows:
+            sql, compiled, order = self._prepare(stmt)
+            try:
+                self.cursor.executemany(sql, [self._bind(compiled, order, r) for r in rows])
+            except self.dialect.loaded_dbapi.Error as exc:
+                raise self._wrap(sql, exc) from exc
+
+    def _wrap(self, sql: str, exc: Exception) -> sa.exc.DBAPIError:
+        """The driver error as SQLAlchemy's, as if Core had run the statement."""
+        err = sa.exc.DBAPIError.instance(sql, None, exc, self.dialect.loaded_dbapi.Error)
+        return err if isinstance(err, sa.exc.DBAPIError) else sa.exc.DBAPIError(sql, None, exc)
+
+    def one(self, stmt: Any, params: dict[str, Any]) -> Any:
+        """The first row of a query, or None."""
+        return self.execute(stmt, params).fetchone()
 
 
 def _insert_fn(dialect: str) -> Any:
