@@ -10,14 +10,20 @@ from pathlib import Path
 import pytest
 
 PG_URL = os.environ.get("MLTRAIL_TEST_PG_URL", "")
+# The checkout the tests run from may have uncommitted changes, and module-scoped fixtures
+# create runs before any function-scoped fixture runs: allow dirty code for the whole
+# session. Tests of the commit-before-train guard unset it in their own git repositories.
+os.environ["MLTRAIL_ALLOW_DIRTY"] = "1"
 BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the user's store or cache."""
-    monkeypatch.delenv("MLTRAIL_STORE", raising=False)
+    """No test reads the user's store or cache, or refuses to run from a dirty checkout."""
+    for name in ("MLTRAIL_STORE", "MLTRAIL_RUN_ID", "MLTRAIL_PREFLIGHT_STEPS", "MLTRAIL_SEED"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLTRAIL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLTRAIL_ALLOW_DIRTY", "1")
 
 
 def _fresh_pg_database() -> str:

@@ -25,6 +25,7 @@ import pytest
 import mltrail
 from mltrail.entities import RunStatus
 from mltrail.store.registry import forget_open_stores
+from mltrail.testing import user_tags
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,8 +149,9 @@ def test_sixteen_processes_write_one_sqlite_store(tmp_path: Path, flush_every: i
         assert record.status is RunStatus.FINISHED
         assert record.params["worker"] == w
         assert record.params["net.depth"] == w % 4
-        assert record.tags == {"worker": str(w), "done": "yes"}
-        assert sorted(record.metrics) == sorted(child_mod.KEYS)  # type: ignore[attr-defined]
+        assert user_tags(record.tags) == {"worker": str(w), "done": "yes"}
+        user_keys = sorted(k for k in record.metrics if not k.startswith("system/"))
+        assert user_keys == sorted(child_mod.KEYS)  # type: ignore[attr-defined]
         for j, key in enumerate(child_mod.KEYS):  # type: ignore[attr-defined]
             series = api.history(run_id, key)
             np.testing.assert_array_equal(series.steps, steps)

@@ -12,6 +12,7 @@ import pytest
 import mltrail
 from mltrail.errors import InvalidArgumentError, MltrailError
 from mltrail.store.registry import resolve_location
+from mltrail.testing import user_tags
 
 
 def test_quickstart_shape(tmp_path, monkeypatch):
@@ -28,7 +29,7 @@ def test_quickstart_shape(tmp_path, monkeypatch):
     rec = mltrail.Api().run(run.run_id)
     assert rec.status is mltrail.RunStatus.FINISHED
     assert rec.params == {"lr": 0.01, "model.depth": 4, "optimizer": "adam"}
-    assert rec.tags == {"goal": "improve-recall", "data": "v3.2"}
+    assert user_tags(rec.tags) == {"goal": "improve-recall", "data": "v3.2"}
     assert rec.metrics["loss"].count == 100 and rec.metrics["acc"].last_step == 99
     assert rec.end_ms is not None and rec.end_ms >= rec.created_ms
     assert not list((tmp_path / ".mltrail" / "spool").glob("*.spool"))
@@ -66,7 +67,7 @@ def test_fluent_acts_on_active_run(tmp_path):
     mltrail.finish()
     assert mltrail.active_run() is None
     rec = mltrail.Api(str(tmp_path)).run(run.run_id)
-    assert rec.params == {"a": 1} and rec.tags == {"t": "x"} and "m" in rec.metrics
+    assert rec.params == {"a": 1} and user_tags(rec.tags) == {"t": "x"} and "m" in rec.metrics
 
 
 def test_run_ids_short_unique_url_safe(tmp_path):

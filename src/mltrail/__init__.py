@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mltrail._fluent import active_run, finish, init, log, log_params, set_tags
+from mltrail._fluent import (
+    active_run,
+    finish,
+    init,
+    log,
+    log_params,
+    seed_everything,
+    set_tags,
+)
 from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
+    DirtyWorkingTreeError,
     FilterSyntaxError,
     InvalidArgumentError,
     MltrailError,
@@ -34,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Api",
+    "DirtyWorkingTreeError",
     "FilterSyntaxError",
     "InvalidArgumentError",
     "MetricSummary",
@@ -52,6 +62,7 @@ __all__ = [
     "init",
     "log",
     "log_params",
+    "seed_everything",
     "set_tags",
 ]
 

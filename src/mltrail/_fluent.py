@@ -19,9 +19,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mltrail import _session
 from mltrail import _validation as v
 from mltrail.entities import RunStatus
 from mltrail.errors import InvalidArgumentError, MltrailError
@@ -29,12 +30,20 @@ from mltrail.events import codec
 from mltrail.events.spool import SPOOL_SUFFIX, SpoolAppender
 from mltrail.run import Run, _check_params
 from mltrail.settings import settings
-from mltrail.store.registry import StoreLocation, resolve_location
+from mltrail.store.registry import StoreLocation, ignore_in_git, resolve_location
 
 if TYPE_CHECKING:
     from types import FrameType
 
-__all__ = ["active_run", "finish", "init", "log", "log_params", "set_tags"]
+__all__ = [
+    "active_run",
+    "finish",
+    "init",
+    "log",
+    "log_params",
+    "seed_everything",
+    "set_tags",
+]
 
 _active: list[Run] = []
 _state_lock = threading.Lock()
@@ -60,6 +69,11 @@ def init(
     store: str | os.PathLike[str] | None = None,
     resume: str | None = None,
     *,
+    allow_dirty: bool | None = None,
+    code_repos: Sequence[str | os.PathLike[str]] | None = None,
+    capture: bool | None = None,
+    system_metrics_s: float | None = None,
+    console: bool | None = None,
     heartbeat_s: float | None = None,
 ) -> Run:
     """Start (or resume) a tracked run and make it the active run.
@@ -73,7 +87,20 @@ def init(
         store: a directory, ``sqlite:///file.db`` or ``postgresql://...``; default
             ``MLTRAIL_STORE``, else ``.mltrail/`` at the git root (or the current directory).
         resume: the id (or unambiguous prefix) of a run to continue.
+        allow_dirty: start from uncommitted code, recording the diff and tagging the run
+            ``mltrail.dirty``; default ``MLTRAIL_ALLOW_DIRTY``, else refuse.
+        code_repos: more git repositories to record besides the entry point's
+            (default ``MLTRAIL_CODE_REPOS``).
+        capture: capture code, environment, hardware, config and seeds (default on,
+            ``MLTRAIL_CAPTURE``); the capture runs off the calling thread.
+        system_metrics_s: seconds between ``system/...`` samples; 0 turns them off
+            (default ``MLTRAIL_SYSTEM_METRICS_S`` or 10).
+        console: keep stdout/stderr with the run (default on, ``MLTRAIL_CONSOLE``).
         heartbeat_s: seconds between heartbeats (default ``MLTRAIL_HEARTBEAT_S`` or 5).
+
+    Raises:
+        DirtyWorkingTreeError: the code has uncommitted changes and ``allow_dirty`` is off.
+        InvalidArgumentError: a bad argument (the message names it).
 
     Returns:
         The :class:`Run`; use it as a context manager or call ``finish()``.
@@ -96,8 +123,24 @@ def init(
         if tags is None
         else {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in tags.items()}
     )
+    opts = _Options(
+        config=config,
+        allow_dirty=cfg.allow_dirty if allow_dirty is None else bool(allow_dirty),
+        code_repos=tuple(os.fspath(p) for p in code_repos) if code_repos else cfg.code_repos,
+        capture=cfg.capture if capture is None else bool(capture),
+        system_metrics_s=cfg.system_metrics_s if system_metrics_s is None else system_metrics_s,
+        console=cfg.console if console is None else bool(console),
+        preflight_steps=cfg.preflight_steps,
+    )
+    if resume is None and cfg.run_id:
+        return _attach(location, cfg.run_id, params, tag_values, beat, cfg.flush_interval_s, opts)
     if resume is not None:
-        return _resume(location, resume, params, tag_values, beat, cfg.flush_interval_s)
+        run = _resume(location, resume, params, tag_values, beat, cfg.flush_interval_s)
+        return _begin_session(run, opts, dirty=None)
+    entry = _session.entry_dir()
+    repo, dirty = _session.check_code(entry, opts.allow_dirty) if opts.capture else (None, [])
+    if dirty:
+        tag_values.setdefault("mltrail.dirty", "true")
     project = v.check_key(project, "project")
     now_ms = time.time_ns() // 1_000_000
     run_name = name if name is not None else time.strftime("run-%Y%m%d-%H%M%S", time.localtime())
@@ -126,7 +169,74 @@ def init(
         config=config_dict,
         params=params,
     )
-    return _start(run, location, beat, cfg.flush_interval_s)
+    return _begin_session(_start(run, location, beat, cfg.flush_interval_s), opts, dirty)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Options:
+    config: Any
+    allow_dirty: bool
+    code_repos: tuple[str, ...]
+    capture: bool
+    system_metrics_s: float
+    console: bool
+    preflight_steps: int | None
+
+
+def _begin_session(run: Run, opts: _Options, dirty: list[str] | None) -> Run:
+    """Start capture, sampling and the console tee for ``run``."""
+    from mltrail._session import CaptureSession
+
+    if opts.system_metrics_s < 0:
+        raise InvalidArgumentError(f"system_metrics_s must be >= 0, got {opts.system_metrics_s}")
+    run._stop_after = opts.preflight_steps
+    session = CaptureSession(
+        run,
+        config=opts.config,
+        entry=_session.entry_dir(),
+        code_repos=opts.code_repos,
+        capture_state=opts.capture,
+        system_metrics_s=opts.system_metrics_s,
+        console=opts.console and not run.attached,
+        kinds=_session.ATTACHED_KINDS if run.attached else _session.ALL_KINDS,
+    )
+    run._session = session
+    session.start()
+    return run
+
+
+def _attach(
+    location: StoreLocation,
+    run_id: str,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    beat: float,
+    flush_s: float,
+    opts: _Options,
+) -> Run:
+    """Log into the run a ``mltrail run`` wrapper created (``MLTRAIL_RUN_ID``).
+
+    The wrapper captured the environment and tees the console; this process adds its config
+    and metrics, and leaves the final status to the wrapper.
+    """
+    spool = _open_spool(location, run_id)
+    run = Run(
+        run_id=run_id,
+        project="",
+        name="",
+        location=location,
+        spool=spool,
+        config=_config_to_dict(opts.config),
+        params={},
+    )
+    run.attached = True
+    _start(run, location, beat, flush_s)
+    if params:
+        run.log_params(params)
+    if tags:
+        run.set_tags(tags)
+    attached_opts = dataclasses.replace(opts, system_metrics_s=0.0, console=False)
+    return _begin_session(run, attached_opts, dirty=None)
 
 
 def _resume(
@@ -164,6 +274,7 @@ def _resume(
 
 
 def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
+    ignore_in_git(location)  # before anything appears in an embedded store's folder
     source = f"{run_id}.{secrets.token_hex(4)}"
     header = {
         "run_id": run_id,
@@ -268,6 +379,28 @@ def log_params(params: Mapping[str, Any]) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags on the active run (see :meth:`Run.set_tags`)."""
     _require().set_tags(tags)
+
+
+def seed_everything(seed: int | None = None, deterministic: bool = False) -> dict[str, Any]:
+    """Seed ``random``, NumPy, torch (+CUDA), TensorFlow and JAX, and record what was set.
+
+    Args:
+        seed: the seed; default ``MLTRAIL_SEED`` (``mltrail verify-determinism --seed``),
+            else a fresh random seed, which is recorded.
+        deterministic: also switch on deterministic kernels (torch deterministic
+            algorithms, cuDNN flags, ``CUBLAS_WORKSPACE_CONFIG``, ``TF_DETERMINISTIC_OPS``).
+
+    Returns:
+        Exactly what was set: ``{"seed", "seeded", "deterministic", "switches"}``.
+    """
+    from mltrail.capture import seeds
+
+    result = seeds.seed_everything(seed, deterministic)
+    run = active_run()
+    if run is not None:
+        got = seeds.capture_seeds()
+        run._log_state(got.kind, got.data, got.blobs)
+    return result
 
 
 def finish(status: RunStatus | str = RunStatus.FINISHED) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import InvalidArgumentError
 from mltrail.store.registry import open_store, resolve_location
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from mltrail.entities import Project, RunRecord
     from mltrail.events.recovery import Recovered
-    from mltrail.store.base import MetricSeries, RunPage, TrackingStore
+    from mltrail.store.base import ConsoleLine, MetricSeries, RunPage, TrackingStore
 
 __all__ = ["Api"]
 
@@ -76,6 +76,18 @@ class Api:
     def run(self, run_id: str) -> RunRecord:
         """One run by id or unambiguous id prefix."""
         return self.store.get_run(self.store.resolve_run_id(run_id))
+
+    def state(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Everything captured about what the run depended on, by kind."""
+        return self.store.get_state(self.store.resolve_run_id(run_id))
+
+    def blob(self, digest: str) -> bytes:
+        """A stored blob (an uncommitted diff, a lock file) by digest."""
+        return self.store.get_blob(digest)
+
+    def console(self, run_id: str, tail: int | None = None) -> list[ConsoleLine]:
+        """The run's console output, line by line (the last ``tail`` lines when given)."""
+        return self.store.read_console(self.store.resolve_run_id(run_id), tail)
 
     def history(self, run_id: str, key: str) -> MetricSeries:
         """A metric's whole series as NumPy arrays (``steps``, ``timestamps``, ``values``)."""

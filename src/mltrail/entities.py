@@ -158,7 +158,8 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunRecord:
-        d = dict(d)
+        """Inverse of :meth:`to_dict`; keys it does not know (newer output) are ignored."""
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d["status"] = RunStatus(d["status"])
         d["metrics"] = {k: MetricSummary.from_dict(m) for k, m in d.get("metrics", {}).items()}
         return cls(**d)

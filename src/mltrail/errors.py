@@ -11,6 +11,7 @@ server answers with, so the mapping lives in one place::
     ├── AlreadyExistsError (409)
     │   └── ParamConflictError (409) a param re-logged with a different value
     ├── RunFinishedError (409)       logging to a run that has ended
+    ├── DirtyWorkingTreeError (409)  uncommitted changes and no allow_dirty override
     ├── StoreError (503)             the backing store failed (driver errors are chained)
     │   └── IntegrityError (500)     stored data fails a consistency check
     └── SpoolError (507)             the local spool cannot be written (disk full, read-only)
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "AmbiguousIdError",
+    "DirtyWorkingTreeError",
     "FilterSyntaxError",
     "IntegrityError",
     "InvalidArgumentError",
@@ -100,6 +102,21 @@ class RunFinishedError(MltrailError):
 
     http_status = 409
     code = "run_finished"
+
+
+class DirtyWorkingTreeError(MltrailError):
+    """The code has uncommitted changes and the run was not allowed to record them.
+
+    The message lists the changed files and names the overrides (``allow_dirty=True``,
+    ``--allow-dirty``, ``MLTRAIL_ALLOW_DIRTY=1``).
+    """
+
+    http_status = 409
+    code = "dirty_working_tree"
+
+    def __init__(self, message: str, files: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.files = files or []
 
 
 class StoreError(MltrailError):

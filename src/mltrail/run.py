@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
+    from mltrail._session import CaptureSession
     from mltrail.events.spool import SpoolAppender
     from mltrail.events.writer import Writer
     from mltrail.store.registry import StoreLocation
@@ -64,8 +65,17 @@ class Run:
         self._lock = threading.RLock()
         self._keysets: dict[tuple[str, ...], tuple[int, struct.Struct, tuple[str, ...]]] = {}
         self._step = next_step
+        self._system_step = 0
+        self._stop_after: int | None = None  # pre-flight: steps allowed before a clean exit
+        self._steps_seen = 0
+        self._last_counted: int | None = None
         self._status: RunStatus | None = None
+        self._finishing = False
         self._writer: Writer | None = None
+        self._session: CaptureSession | None = None
+        #: True in a process started by ``mltrail run``: it logs into the wrapper's run, and
+        #: the wrapper sets the final status from the exit code.
+        self.attached = False
 
     def __repr__(self) -> str:
         return (
@@ -104,6 +114,10 @@ class Run:
             SpoolError: the spool cannot be written (disk full, read-only).
         """
         ts = time.time_ns() // 1_000_000
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise InvalidArgumentError(
+                f"log() takes a mapping of metrics, got {type(data).__name__}"
+            )
         keys = tuple(data)
         values = list(data.values())
         for x in values:
@@ -120,8 +134,48 @@ class Run:
                 step = self._step
             elif type(step) is not int or step < 0 or step > _MAX:
                 step = v.check_step(step)
+            if self._stop_after is not None:
+                self._count_step(step)
             self._step = step + 1
             self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
+
+    def _count_step(self, step: int) -> None:
+        """Pre-flight mode: end the process cleanly before a step past the allowed count."""
+        if step != self._last_counted:
+            if self._stop_after is not None and self._steps_seen >= self._stop_after:
+                raise SystemExit(0)
+            self._steps_seen += 1
+            self._last_counted = step
+
+    def _log_system(self, data: Mapping[str, float]) -> None:
+        """Log a system-metrics sample on its own step counter (never the user's)."""
+        keys = tuple(data)
+        values = [float(x) for x in data.values()]
+        ts = time.time_ns() // 1_000_000
+        with self._lock:
+            if self._status is not None:
+                return
+            ks = self._keysets.get(keys) or self._new_keyset(keys)
+            step = self._system_step
+            self._system_step += 1
+            self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
+
+    def _log_state(self, kind: str, data: Mapping[str, Any], blobs: Mapping[str, bytes]) -> None:
+        """Record captured state (and the blobs it refers to) unless the run has finished."""
+        frames = [_frame(codec.encode_blob(d, b)) for d, b in blobs.items()]
+        frames.append(_frame(codec.encode_json(codec.KIND_STATE, {"kind": kind, "data": data})))
+        with self._lock:
+            if self._status is None:
+                for f in frames:
+                    self._spool.append(f)
+
+    def _log_console(self, lines: list[tuple[int, str, str]]) -> None:
+        """Record console lines unless the run has finished."""
+        if lines:
+            payload = codec.encode_json(codec.KIND_CONSOLE, {"lines": lines})
+            with self._lock:
+                if self._status is None:
+                    self._spool.append(_frame(payload))
 
     def _new_keyset(self, keys: tuple[str, ...]) -> tuple[int, struct.Struct, tuple[str, ...]]:
         if not keys:
@@ -223,10 +277,15 @@ class Run:
 
         status = RunStatus(status)
         with self._lock:
-            if self._status is not None:
+            if self._status is not None or self._finishing:
                 return
-            body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
-            self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
+            self._finishing = True
+        if self._session is not None:
+            self._session.stop()  # flushes console lines and captured state into the spool
+        with self._lock:
+            if not self.attached:  # an attached process leaves the status to its parent
+                body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
+                self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
             self._status = status
         _fluent._forget(self)
         self._close(timeout)

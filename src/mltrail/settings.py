@@ -40,22 +40,77 @@ class Settings:
             spool to the store when idle (default 0.2).
         cache_dir: ``MLTRAIL_CACHE_DIR``: where spools live for remote stores
             (default ``$XDG_CACHE_HOME/mltrail`` or ``~/.cache/mltrail``).
+        allow_dirty: ``MLTRAIL_ALLOW_DIRTY``: start runs from uncommitted code (recording
+            the diff) instead of refusing.
+        capture: ``MLTRAIL_CAPTURE`` (default on): capture code, environment, hardware,
+            config and seeds at init.
+        system_metrics_s: ``MLTRAIL_SYSTEM_METRICS_S``: seconds between system-metrics
+            samples (default 10; 0 turns sampling off).
+        console: ``MLTRAIL_CONSOLE`` (default on): keep stdout/stderr with the run.
+        code_repos: ``MLTRAIL_CODE_REPOS``: more git repositories to record
+            (``os.pathsep``-separated).
+        run_id: ``MLTRAIL_RUN_ID``: set by ``mltrail run``; ``init()`` attaches to that run.
+        preflight_steps: ``MLTRAIL_PREFLIGHT_STEPS``: set by ``mltrail preflight``; the
+            process ends cleanly once a run has logged that many steps.
     """
 
     store: str
     heartbeat_s: float
     flush_interval_s: float
     cache_dir: Path
+    allow_dirty: bool = False
+    capture: bool = True
+    system_metrics_s: float = 10.0
+    console: bool = True
+    code_repos: tuple[str, ...] = ()
+    run_id: str = ""
+    preflight_steps: int | None = None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def _env_steps(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
 
 
 def settings() -> Settings:
-    """Read the settings from the environment now."""
+    """Read the settings from the environment now.
+
+    Raises:
+        ValueError: a variable holds a value of the wrong kind (the message names it).
+    """
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    sys_s = os.environ.get("MLTRAIL_SYSTEM_METRICS_S", "").strip()
     return Settings(
         store=os.environ.get("MLTRAIL_STORE", ""),
         heartbeat_s=_env_float("MLTRAIL_HEARTBEAT_S", 5.0),
         flush_interval_s=_env_float("MLTRAIL_FLUSH_INTERVAL_S", 0.2),
         cache_dir=Path(os.environ.get("MLTRAIL_CACHE_DIR") or Path(xdg) / "mltrail"),
+        allow_dirty=_env_bool("MLTRAIL_ALLOW_DIRTY", False),
+        capture=_env_bool("MLTRAIL_CAPTURE", True),
+        system_metrics_s=0.0
+        if sys_s in ("0", "0.0")
+        else _env_float("MLTRAIL_SYSTEM_METRICS_S", 10.0),
+        console=_env_bool("MLTRAIL_CONSOLE", True),
+        code_repos=tuple(
+            p for p in os.environ.get("MLTRAIL_CODE_REPOS", "").split(os.pathsep) if p
+        ),
+        run_id=os.environ.get("MLTRAIL_RUN_ID", "").strip(),
+        preflight_steps=_env_steps("MLTRAIL_PREFLIGHT_STEPS"),
     )
 
 

@@ -24,6 +24,7 @@ from mltrail import _fluent
 from mltrail.api import Api
 from mltrail.cli.main import app
 from mltrail.events.codec import FRAME_HEADER
+from mltrail.testing import user_tags
 
 ID_A = "abcd00000001"
 ID_B = "abcd00000002"
@@ -260,7 +261,7 @@ def test_runs_show_json(store: Store) -> None:
     record = mltrail.RunRecord.from_dict(data)
     assert record.run_id == ID_A
     assert record.config == {"lr": 0.01, "model": {"depth": 4, "name": "resnet"}}
-    assert record.tags == {"team": "core"}
+    assert user_tags(record.tags) == {"team": "core"}
     assert math.isnan(record.metrics["acc"].last)
     assert record.metrics["special"].min == -INF
     assert record.metrics["loss"].count == len(LOSS_A)

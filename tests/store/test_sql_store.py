@@ -55,3 +55,29 @@ def test_driver_errors_are_wrapped(tmp_path):
         store.apply_batch(Batch("r1", tags={"a": "b"}))
     assert isinstance(info.value.__cause__, sa.exc.SQLAlchemyError)
     store.close()
+
+
+def test_older_schema_is_upgraded_on_open(tmp_path):
+    """A database at an older revision is migrated to the head when a store opens it."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    from mltrail.store.sql import schema
+    from mltrail.store.sql.engine import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path}/mltrail.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "0001")
+    assert not sa.inspect(engine).has_table("run_state")
+    engine.dispose()
+    store = open_store(str(tmp_path), shared=False)
+    store.apply_batch(make_batch("r1", state={"code": {"sha": "x"}}))
+    assert store.get_state("r1") == {"code": {"sha": "x"}}
+    with store._engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT version_num FROM mltrail_alembic_version").scalar()
+    assert version == schema.SCHEMA_REVISION
+    store.close()

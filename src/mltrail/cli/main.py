@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mltrail.cli import metrics, projects, runs, sync
+from mltrail.cli import diff_cmd, metrics, projects, run_cmd, runs, sync
 
 __all__ = ["app", "main"]
 
@@ -24,6 +24,10 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.command("metrics")(metrics.export_metrics)
 app.command("sync")(sync.sync)
+app.command("diff")(diff_cmd.diff)
+_PASSTHROUGH = {"allow_interspersed_args": False}
+app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
+app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
 
 
 def _print_version(value: bool) -> None:

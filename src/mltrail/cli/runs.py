@@ -133,13 +133,24 @@ def show_run(
     as_json: JsonOption = False,
     store: StoreOption = None,
 ) -> None:
-    """Show one run: overview, params, config, tags and metric summaries."""
+    """Show one run: overview, params, config, tags, metric summaries and captured state.
+
+    The captured state is code, environment, hardware, seeds, the invocation, and the last
+    lines of the console; ``--json`` adds it as ``state`` and ``console_tail``.
+    """
+    from mltrail.cli.state_view import CONSOLE_TAIL, console_tail_dicts, print_state
+
     with cli_errors():
-        record = open_api(store).run(run)
+        api = open_api(store)
+        record = api.run(run)
+        state = api.state(record.run_id)
+        tail = api.console(record.run_id, tail=CONSOLE_TAIL)
     if as_json:
-        print_json(record.to_dict())
+        print_json({**record.to_dict(), "state": state, "console_tail": console_tail_dicts(tail)})
         return
-    _print_run(stdout_console(), record)
+    console = stdout_console()
+    _print_run(console, record)
+    print_state(console, state, tail)
 
 
 def _section(console: Console, title: str) -> None:

@@ -78,6 +78,9 @@ class Batch:
     metrics: dict[str, MetricColumns] = field(default_factory=dict)
     heartbeat_ms: int | None = None
     status: StatusChange | None = None
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    console: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def batch_id(self) -> str:
@@ -99,6 +102,9 @@ class Batch:
             or self.metrics
             or self.heartbeat_ms is not None
             or self.status
+            or self.state
+            or self.blobs
+            or self.console
         )
 
 

@@ -21,10 +21,15 @@ __all__ = [
     "KIND_METRICS",
     "KIND_PARAMS",
     "KIND_RESUME",
+    "KIND_BLOB",
+    "KIND_CONSOLE",
     "KIND_RUN",
+    "KIND_STATE",
     "KIND_STATUS",
     "KIND_TAGS",
+    "decode_blob",
     "decode_json",
+    "encode_blob",
     "encode_json",
     "frame",
     "metrics_struct",
@@ -39,6 +44,9 @@ KIND_TAGS: Final = 5
 KIND_STATUS: Final = 6  # terminal status and end time
 KIND_HEARTBEAT: Final = 7  # timestamp_ms
 KIND_RESUME: Final = 8  # a later process continues the run
+KIND_STATE: Final = 9  # captured state of one kind: {"kind": ..., "data": {...}}
+KIND_BLOB: Final = 10  # <u8 digest length><digest ascii><content>
+KIND_CONSOLE: Final = 11  # {"lines": [[timestamp_ms, stream, text], ...]}
 
 FRAME_HEADER: Final = struct.Struct("<II")
 _HEARTBEAT = struct.Struct("<Bq")
@@ -81,3 +89,15 @@ def encode_heartbeat(timestamp_ms: int) -> bytes:
 def decode_heartbeat(payload: bytes | memoryview) -> int:
     """The timestamp of a HEARTBEAT payload."""
     return int(_HEARTBEAT.unpack_from(payload)[1])
+
+
+def encode_blob(digest: str, content: bytes) -> bytes:
+    """A BLOB payload: the digest it is stored under, then the bytes."""
+    key = digest.encode("ascii")
+    return bytes((KIND_BLOB, len(key))) + key + content
+
+
+def decode_blob(payload: bytes | memoryview) -> tuple[str, bytes]:
+    """``(digest, content)`` of a BLOB payload."""
+    n = payload[1]
+    return bytes(payload[2 : 2 + n]).decode("ascii"), bytes(payload[2 + n :])

@@ -140,6 +140,9 @@ class SpoolDecoder:
         kind = payload[0]
         if kind == codec.KIND_HEARTBEAT:
             batch.heartbeat_ms = codec.decode_heartbeat(payload)
+        elif kind == codec.KIND_BLOB:
+            digest, content = codec.decode_blob(payload)
+            batch.blobs[digest] = content
         else:
             self._decode_json_event(batch, kind, codec.decode_json(payload))
 
@@ -156,5 +159,9 @@ class SpoolDecoder:
             batch.params.update(body)
         elif kind == codec.KIND_TAGS:
             batch.tags.update(body)
+        elif kind == codec.KIND_STATE:
+            batch.state[str(body["kind"])] = body["data"]
+        elif kind == codec.KIND_CONSOLE:
+            batch.console.extend((int(t), str(st), str(x)) for t, st, x in body["lines"])
         elif kind == codec.KIND_STATUS:
             batch.status = StatusChange(RunStatus(body["status"]), body.get("end_ms"))

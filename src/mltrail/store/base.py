@@ -26,7 +26,7 @@ Contract, for every backend (checked by :class:`mltrail.testing.TrackingStoreCon
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mltrail.entities import Project, RunRecord
     from mltrail.events.batch import Batch, BatchResult
 
-__all__ = ["MetricSeries", "RunPage", "TrackingStore"]
+__all__ = ["ConsoleLine", "MetricSeries", "RunPage", "TrackingStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,15 @@ class MetricSeries:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleLine:
+    """One line of a run's console output."""
+
+    timestamp_ms: int
+    stream: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +136,30 @@ class TrackingStore(Protocol):
 
         Raises:
             NotFoundError: no such run or key.
+        """
+        ...
+
+    def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The captured state of a run by kind (``code``, ``environment``, ...); may be empty.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        ...
+
+    def get_blob(self, digest: str) -> bytes:
+        """The content stored under ``digest`` (``sha256:<hex>``).
+
+        Raises:
+            NotFoundError: no such blob.
+        """
+        ...
+
+    def read_console(self, run_id: str, tail: int | None = None) -> list[ConsoleLine]:
+        """The run's console lines in order; only the last ``tail`` when given.
+
+        Raises:
+            NotFoundError: no such run.
         """
         ...
 

@@ -24,7 +24,7 @@ from mltrail.settings import default_store_location, settings
 if TYPE_CHECKING:
     from mltrail.store.base import TrackingStore
 
-__all__ = ["StoreLocation", "open_store", "resolve_location"]
+__all__ = ["StoreLocation", "ignore_in_git", "open_store", "resolve_location"]
 
 #: scheme -> (dotted path of a factory ``(StoreLocation) -> TrackingStore``, extra to install)
 BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -55,6 +55,7 @@ class StoreLocation:
     uri: str
     spool_dir: Path
     display: str
+    embedded: bool = False
 
 
 def _redact(uri: str) -> str:
@@ -113,7 +114,7 @@ def resolve_location(store: str | os.PathLike[str] | None = None) -> StoreLocati
 def _embedded(folder: Path) -> StoreLocation:
     folder = folder.resolve()
     db = folder / _DB_FILENAME
-    return StoreLocation("sqlite", f"sqlite:///{db}", folder / "spool", str(folder))
+    return StoreLocation("sqlite", f"sqlite:///{db}", folder / "spool", str(folder), embedded=True)
 
 
 _open_lock = threading.Lock()
@@ -141,7 +142,22 @@ def open_store(
     return _create(loc)
 
 
+def ignore_in_git(location: StoreLocation) -> None:
+    """Make git ignore an embedded store's folder, so it never makes the code look dirty."""
+    if not location.embedded:
+        return
+    folder = Path(location.display)
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            marker.write_text("# created by mltrail: runs are not source code\n*\n")
+        except OSError:
+            pass  # a read-only location: the store open reports the real problem
+
+
 def _create(loc: StoreLocation) -> TrackingStore:
+    ignore_in_git(loc)
     target, extra = BACKENDS[loc.scheme]
     module_name, _, attr = target.partition(":")
     try:

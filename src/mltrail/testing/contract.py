@@ -342,3 +342,35 @@ class TrackingStoreContract:
                 break
         assert seen == [f"run{i:02d}" for i in range(9, -1, -1)]
         assert store.search_runs(project="missing").runs == []
+
+    # -- captured state, blobs, console -----------------------------------------------
+
+    def test_state_documents_by_kind(self, store: TrackingStore) -> None:
+        """State documents are kept per kind; a later document of a kind replaces it."""
+        code = {"repos": [{"sha": "abc", "dirty": True, "diff": "sha256:00"}]}
+        store.apply_batch(make_batch("r1", state={"code": code, "seeds": {"seed": 1}}))
+        store.apply_batch(make_batch("r1", project=None, state={"seeds": {"seed": 2}}))
+        assert store.get_state("r1") == {"code": code, "seeds": {"seed": 2}}
+        with pytest.raises(NotFoundError):
+            store.get_state("nope")
+
+    def test_blobs_are_content_addressed(self, store: TrackingStore) -> None:
+        """A blob reads back by digest; storing it twice is harmless; unknown digests raise."""
+        content = bytes(range(256)) * 100
+        store.apply_batch(make_batch("r1", blobs={"sha256:aa": content}))
+        store.apply_batch(make_batch("r2", blobs={"sha256:aa": content}))
+        assert store.get_blob("sha256:aa") == content
+        with pytest.raises(NotFoundError):
+            store.get_blob("sha256:bb")
+
+    def test_console_lines_in_order_and_tail(self, store: TrackingStore) -> None:
+        """Console lines read back in order, and tail returns the last N."""
+        lines = [(1000 + i, "stdout" if i % 3 else "stderr", f"line {i} ü\\t") for i in range(50)]
+        store.apply_batch(make_batch("r1", console=lines[:20]))
+        store.apply_batch(make_batch("r1", project=None, console=lines[20:]))
+        got = store.read_console("r1")
+        assert [(c.timestamp_ms, c.stream, c.text) for c in got] == lines
+        assert [c.text for c in store.read_console("r1", tail=3)] == [x[2] for x in lines[-3:]]
+        assert store.read_console("r1", tail=0) == []
+        with pytest.raises(NotFoundError):
+            store.read_console("nope")

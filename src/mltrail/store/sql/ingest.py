@@ -41,6 +41,21 @@ def apply_batch(
         x.many(q.TAGS_INSERT if fresh else q.tags_upsert(x.dialect.name), rows)
     if batch.metrics:
         series.append_metrics(x, batch.run_id, batch.metrics, fresh)
+    if batch.blobs:
+        stored = [{"digest": d, "size": len(b), "data": b} for d, b in batch.blobs.items()]
+        x.many(q.blob_insert(x.dialect.name), stored)
+    if batch.state:
+        docs = [
+            {"run_id": batch.run_id, "kind": k, "data": json.dumps(v, default=str)}
+            for k, v in batch.state.items()
+        ]
+        x.many(q.state_upsert(x.dialect.name), docs)
+    if batch.console:
+        lines = [
+            {"run_id": batch.run_id, "ts_ms": t, "stream": st, "text": text}
+            for t, st, text in batch.console
+        ]
+        x.many(q.CONSOLE_INSERT, lines)
     if batch.heartbeat_ms is not None:
         x.execute(q.RUN_HEARTBEAT, {"b_run": batch.run_id, "b_ms": batch.heartbeat_ms})
     if batch.status is not None:

@@ -30,6 +30,9 @@ from sqlalchemy import (
 
 __all__ = [
     "CHUNK_POINTS",
+    "blobs",
+    "console_lines",
+    "run_state",
     "SCHEMA_REVISION",
     "VERSION_TABLE",
     "ingest_cursors",
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -141,4 +144,36 @@ ingest_cursors = Table(
     Column("source", String(100), primary_key=True),
     Column("run_id", String(32), nullable=False),
     Column("position", BigInteger, nullable=False),
+)
+
+#: Captured state of a run, one JSON document per kind (code, environment, hardware, ...).
+run_state = Table(
+    "run_state",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+)
+
+#: Content-addressed blobs (uncommitted diffs, lock files, frozen requirements).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+#: Console output, one row per line, in the order it was applied.
+console_lines = Table(
+    "console_lines",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("stream", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_console_run", "run_id", "id"),
 )

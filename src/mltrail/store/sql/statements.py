@@ -17,11 +17,14 @@ import sqlalchemy as sa
 
 from mltrail.entities import RunStatus
 from mltrail.store.sql.schema import (
+    blobs,
+    console_lines,
     ingest_cursors,
     metric_chunks,
     metric_summaries,
     params,
     projects,
+    run_state,
     runs,
     tags,
 )
@@ -91,6 +94,9 @@ CHUNK_DELETE = sa.delete(metric_chunks).where(
     mc.run_id == _b("run_id"), mc.key == _b("key"), mc.seq == _b("seq")
 )
 CHUNKS_INSERT = sa.insert(metric_chunks)
+CONSOLE_INSERT = sa.insert(console_lines).values(
+    run_id=_b("run_id"), ts_ms=_b("ts_ms"), stream=_b("stream"), text=_b("text")
+)
 
 
 def _end_at_heartbeat() -> Any:
@@ -191,3 +197,18 @@ def tags_upsert(dialect: str) -> Any:
     return ins.on_conflict_do_update(
         index_elements=["run_id", "key"], set_={"value": ins.excluded.value}
     )
+
+
+@cache
+def state_upsert(dialect: str) -> Any:
+    """INSERT a state document, replacing one of the same kind."""
+    ins = _insert_fn(dialect)(run_state)
+    return ins.on_conflict_do_update(
+        index_elements=["run_id", "kind"], set_={"data": ins.excluded.data}
+    )
+
+
+@cache
+def blob_insert(dialect: str) -> Any:
+    """INSERT a blob unless its digest is already stored."""
+    return _insert_fn(dialect)(blobs).on_conflict_do_nothing(index_elements=["digest"])

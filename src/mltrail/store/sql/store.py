@@ -19,15 +19,18 @@ from mltrail.errors import (
     NotFoundError,
     StoreError,
 )
-from mltrail.store.base import MetricSeries, RunPage
+from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 from mltrail.store.sql import ingest, series
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
 from mltrail.store.sql.params import decode_param
 from mltrail.store.sql.schema import (
+    blobs,
+    console_lines,
     ingest_cursors,
     metric_summaries,
     params,
     projects,
+    run_state,
     runs,
     tags,
 )
@@ -186,6 +189,38 @@ class SqlTrackingStore:
                     raise NotFoundError(f"run {run_id!r} does not exist")
                 raise NotFoundError(f"run {run_id!r} has no metric {key!r}")
         return MetricSeries(key, *got)
+
+    def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:
+        sc = run_state.c
+        with _driver_errors(f"reading the state of run {run_id}"), self._engine.connect() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(sa.select(sc.kind, sc.data).where(sc.run_id == run_id))
+            return {r.kind: json.loads(r.data) for r in rows}
+
+    def get_blob(self, digest: str) -> bytes:
+        with _driver_errors(f"reading blob {digest}"), self._engine.connect() as conn:
+            data = conn.execute(sa.select(blobs.c.data).where(blobs.c.digest == digest)).scalar()
+        if data is None:
+            raise NotFoundError(f"no blob {digest!r}")
+        return bytes(data)
+
+    def read_console(self, run_id: str, tail: int | None = None) -> list[ConsoleLine]:
+        cc = console_lines.c
+        stmt = sa.select(cc.id, cc.ts_ms, cc.stream, cc.text).where(cc.run_id == run_id)
+        if tail is not None:
+            stmt = stmt.order_by(cc.id.desc()).limit(max(0, tail))
+        else:
+            stmt = stmt.order_by(cc.id)
+        with _driver_errors(f"reading the console of run {run_id}"), self._engine.connect() as conn:
+            self._require_run(conn, run_id)
+            rows = list(conn.execute(stmt).all())
+        if tail is not None:
+            rows.reverse()
+        return [ConsoleLine(int(r.ts_ms), r.stream, r.text) for r in rows]
+
+    def _require_run(self, conn: sa.Connection, run_id: str) -> None:
+        if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None:
+            raise NotFoundError(f"run {run_id!r} does not exist")
 
     def _load_runs(self, conn: sa.Connection, ids: list[str]) -> list[RunRecord]:
         if not ids:

@@ -1,0 +1,190 @@
+"""What a run records about itself beyond what the user logs.
+
+At ``init()``: the commit-before-train guard (synchronous: it may refuse the run), then, on a
+background thread so that ``init()`` returns at once, the capture of code, environment,
+hardware, config and seeds; a system-metrics sampler; the console tee. At ``finish()`` the
+session stops in the reverse order and flushes, before the run's status is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrail.errors import DirtyWorkingTreeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from mltrail.capture.base import Captured
+    from mltrail.capture.console import ConsoleTee
+    from mltrail.capture.system import SystemSampler
+    from mltrail.run import Run
+
+__all__ = ["ALL_KINDS", "ATTACHED_KINDS", "CaptureSession", "check_code", "entry_dir"]
+
+ALL_KINDS = ("code", "environment", "hardware", "config", "seeds")
+#: what a process started by ``mltrail run`` adds to the wrapper's capture
+ATTACHED_KINDS = ("config", "seeds")
+
+log = logging.getLogger("mltrail")
+_MAX_LISTED = 20
+_console_owner: ConsoleTee | None = None
+_console_lock = threading.Lock()
+
+
+def entry_dir() -> Path:
+    """The folder of the entry-point script, else the current directory.
+
+    Console scripts installed in the Python environment (``mltrail run``, ``pytest``) and
+    ``python -m mltrail`` are not the user's code: for them the current directory names it.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m"):
+        path = Path(argv0)
+        if path.is_file():
+            resolved = path.resolve()
+            prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+            prefixes.add(Path(__file__).resolve().parent)  # python -m mltrail
+            if not any(resolved.is_relative_to(p) for p in prefixes):
+                return resolved.parent
+    return Path.cwd()
+
+
+def check_code(entry: Path, allow_dirty: bool) -> tuple[Path | None, list[str]]:
+    """The commit-before-train guard.
+
+    Returns:
+        ``(repository root or None outside git, dirty files)``.
+
+    Raises:
+        DirtyWorkingTreeError: uncommitted changes and ``allow_dirty`` is false.
+    """
+    from mltrail.capture import git
+
+    root = git.find_repo(entry)
+    if root is None:
+        return None, []
+    dirty = git.dirty_files(root)
+    if dirty and not allow_dirty:
+        listed = "\n".join(f"  {f}" for f in dirty[:_MAX_LISTED])
+        more = f"\n  ... and {len(dirty) - _MAX_LISTED} more" if len(dirty) > _MAX_LISTED else ""
+        raise DirtyWorkingTreeError(
+            f"the code in {root} has uncommitted changes:\n{listed}{more}\n"
+            "Commit them so the run can be reproduced, or record the diff with the run: "
+            "mltrail.init(allow_dirty=True), `mltrail run --allow-dirty`, "
+            "or MLTRAIL_ALLOW_DIRTY=1.",
+            dirty,
+        )
+    return root, dirty
+
+
+class CaptureSession:
+    """Captures state for one run and samples while it lives.
+
+    Args:
+        run: the run to record into.
+        config: the user's config object as given to ``init()``.
+        entry: folder of the entry point (its repository is the code of the run).
+        code_repos: more repositories to record.
+        capture_state: capture code/environment/hardware/config/seeds.
+        system_metrics_s: sampling interval; 0 turns the sampler off.
+        console: tee stdout/stderr into the run's console log.
+        kinds: the state kinds to capture (default all); a process attached to a
+            ``mltrail run`` wrapper captures only what the wrapper cannot see.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        config: Any,
+        entry: Path,
+        code_repos: Sequence[str],
+        capture_state: bool,
+        system_metrics_s: float,
+        console: bool,
+        kinds: Sequence[str] = ALL_KINDS,
+    ) -> None:
+        self.run = run
+        self._kinds = set(kinds)
+        self._config = config
+        self._entry = entry
+        self._code_repos = [Path(p) for p in code_repos]
+        self._capture_state = capture_state
+        self._system_s = system_metrics_s
+        self._console = console
+        self._thread: threading.Thread | None = None
+        self._sampler: SystemSampler | None = None
+        self._tee: ConsoleTee | None = None
+
+    def start(self) -> None:
+        """Start capturing in the background; returns at once."""
+        if self._capture_state:
+            self._thread = threading.Thread(
+                target=self._capture_all, name=f"mltrail-capture-{self.run.run_id}", daemon=True
+            )
+            self._thread.start()
+        if self._system_s > 0:
+            from mltrail.capture.system import SystemSampler
+
+            self._sampler = SystemSampler(self.run._log_system, interval_s=self._system_s)
+            self._sampler.start()
+        if self._console:
+            self._start_console()
+
+    def _start_console(self) -> None:
+        global _console_owner
+        from mltrail.capture.console import ConsoleTee
+
+        with _console_lock:
+            if _console_owner is not None:
+                return  # another live run of this process already keeps the console
+            self._tee = _console_owner = ConsoleTee(self.run._log_console)
+        self._tee.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop sampling and teeing and wait for the capture, flushing into the run."""
+        global _console_owner
+        if self._tee is not None:
+            self._tee.stop()
+            with _console_lock:
+                if _console_owner is self._tee:
+                    _console_owner = None
+            self._tee = None
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning(
+                    "mltrail: state capture of run %s did not finish in %.0f s",
+                    self.run.run_id,
+                    timeout,
+                )
+            self._thread = None
+
+    def _capture_all(self) -> None:
+        from mltrail.capture import config, environment, git, hardware, seeds
+
+        steps: list[tuple[str, Callable[[], Captured]]] = [
+            ("code", lambda: git.capture_code(self._entry, self._code_repos)),
+            ("environment", lambda: environment.capture_environment(git.find_repo(self._entry))),
+            ("hardware", hardware.capture_hardware),
+            ("config", lambda: config.capture_config(self._config)),
+            ("seeds", seeds.capture_seeds),
+        ]
+        for kind, fn in steps:
+            if kind not in self._kinds:
+                continue
+            try:
+                got = fn()
+            except Exception as exc:  # capture must never break a run
+                log.warning("mltrail: capturing %s failed: %s", kind, exc)
+                self.run._log_state(kind, {"error": f"{type(exc).__name__}: {exc}"}, {})
+                continue
+            self.run._log_state(got.kind, got.data, got.blobs)
