@@ -111,6 +111,7 @@ def init(
         ...     for step in range(10):
         ...         mltrail.log({"loss": 1 / (step + 1)})
     """
+    _preload()
     cfg = settings()
     beat = cfg.heartbeat_s if heartbeat_s is None else float(heartbeat_s)
     if not beat > 0:
@@ -237,6 +238,18 @@ def _attach(
         run.set_tags(tags)
     attached_opts = dataclasses.replace(opts, system_metrics_s=0.0, console=False)
     return _begin_session(run, attached_opts, dirty=None)
+
+
+def _preload() -> None:
+    """Import the light modules a run needs before its threads start importing heavy ones.
+
+    Threads that import SQLAlchemy and NumPy hold the import lock and the GIL for tens of
+    milliseconds; a module the caller's thread imports meanwhile waits for them.
+    """
+    import mltrail._session
+    import mltrail.capture.console
+    import mltrail.capture.system
+    import mltrail.events.writer  # noqa: F401
 
 
 def _resume(

@@ -54,6 +54,18 @@ def entry_dir() -> Path:
     return Path.cwd()
 
 
+def _git_root(path: Path) -> Path | None:
+    """The nearest folder holding ``.git`` (a directory, or a file in worktrees/submodules).
+
+    A walk of ``stat`` calls instead of ``git rev-parse``: it keeps a subprocess off the
+    ``init()`` path. The full capture later asks git itself.
+    """
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def check_code(entry: Path, allow_dirty: bool) -> tuple[Path | None, list[str]]:
     """The commit-before-train guard.
 
@@ -65,7 +77,7 @@ def check_code(entry: Path, allow_dirty: bool) -> tuple[Path | None, list[str]]:
     """
     from mltrail.capture import git
 
-    root = git.find_repo(entry)
+    root = _git_root(entry)
     if root is None:
         return None, []
     dirty = git.dirty_files(root)

@@ -16,13 +16,12 @@ import time
 from typing import TYPE_CHECKING
 
 from mltrail.errors import MltrailError, ParamConflictError, SpoolError, StoreError
-from mltrail.events.decode import SpoolDecoder
-from mltrail.events.recovery import recover_spools
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
+    from mltrail.events.decode import SpoolDecoder
     from mltrail.store.base import TrackingStore
     from mltrail.store.registry import StoreLocation
 
@@ -136,6 +135,9 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         try:
+            # imported here: decoding needs NumPy, which must load off the caller's thread
+            from mltrail.events.decode import SpoolDecoder
+
             decoder = SpoolDecoder(self.spool_path, self.source)
         except OSError as exc:  # flush() sees the thread gone and raises this
             self._report(SpoolError(f"cannot read spool {self.spool_path}: {exc.strerror}"))
@@ -184,6 +186,8 @@ class Writer(threading.Thread):
 
             store = open_store(self.location)
             if _recovery_due(self.location.uri):
+                from mltrail.events.recovery import recover_spools
+
                 recover_spools(store, self.location.spool_dir, exclude={self.spool_path.name})
             self.position = 0  # a writer's spool is always new: its source name is unique
             self.store = store
