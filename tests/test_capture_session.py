@@ -11,6 +11,7 @@ import pytest
 
 import mltrail
 from mltrail.errors import DirtyWorkingTreeError
+from mltrail.testing.repos import init_repo
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -23,15 +24,7 @@ def _git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository with one commit holding train.py."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    _git(root, "init", "-q")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "T")
-    (root / "train.py").write_text("print('hi')\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "init")
-    return root
+    return init_repo(tmp_path / "repo", {"train.py": "print('hi')\n"})
 
 
 def _run_script(

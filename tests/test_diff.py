@@ -6,7 +6,6 @@ import copy
 import json
 import math
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from mltrail.diff import KINDS, diff_runs
 from mltrail.errors import NotFoundError
 from mltrail.events.batch import Batch, MetricColumns
 from mltrail.store.registry import open_store
+from mltrail.testing.repos import git, init_repo
 
 try:  # seed_everything imports torch; importing it now keeps that out of a capture thread
     import torch  # noqa: F401
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git CLI not
 TRAIN = "import mltrail\n\nLR = 0.1\nEPOCHS = 3\n"
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root`` and return its stdout."""
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A committed repository holding train.py, made the current directory."""
@@ -46,13 +39,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
     monkeypatch.setattr(seeds, "_last", None)  # nor does the last seeding leak between tests
     root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test User")
-    git(root, "config", "user.email", "test@example.com")
-    (root / "train.py").write_text(TRAIN)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
+    init_repo(root, {"train.py": TRAIN})
     monkeypatch.chdir(root)
     return root
 

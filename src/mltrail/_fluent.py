@@ -7,7 +7,6 @@ background. Only ``resume=`` opens the store synchronously, to read the run it c
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import dataclasses
 import functools
@@ -19,7 +18,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mltrail import _session
@@ -33,6 +31,7 @@ from mltrail.settings import settings
 from mltrail.store.registry import StoreLocation, ignore_in_git, resolve_location
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from types import FrameType
 
 __all__ = [
@@ -338,22 +337,9 @@ def _user() -> str:
 def _config_to_dict(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
-    if isinstance(config, argparse.Namespace):
-        return dict(vars(config))
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    if isinstance(config, Mapping):
-        return {str(k): _plain(x) for k, x in config.items()}
-    raise InvalidArgumentError(
-        "config must be a mapping, a dataclass or an argparse.Namespace, "
-        f"got {type(config).__name__}"
-    )
+    from mltrail.capture.config import config_to_dict
 
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _plain(y) for k, y in x.items()}
-    return x
+    return config_to_dict(config)
 
 
 # -- the active run ------------------------------------------------------------------------

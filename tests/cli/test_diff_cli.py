@@ -7,7 +7,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from mltrail.cli.main import app
 from mltrail.diff import KINDS, diff_runs
 from mltrail.events.batch import Batch, MetricColumns
 from mltrail.store.registry import open_store
+from mltrail.testing.repos import git, init_repo
 
 try:  # seed_everything imports torch; importing it now keeps that out of a capture thread
     import torch  # noqa: F401
@@ -49,13 +49,6 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=reject)
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root`` and return its stdout."""
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A committed repository holding train.py, made the current directory."""
@@ -65,13 +58,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
     monkeypatch.setattr(seeds, "_last", None)
     root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test User")
-    git(root, "config", "user.email", "test@example.com")
-    (root / "train.py").write_text(TRAIN)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
+    init_repo(root, {"train.py": TRAIN})
     monkeypatch.chdir(root)
     return root
 

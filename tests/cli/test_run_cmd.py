@@ -12,10 +12,7 @@ from pathlib import Path
 import pytest
 
 import mltrail
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=True)
+from mltrail.testing.repos import init_repo
 
 
 @pytest.fixture
@@ -23,9 +20,6 @@ def repo(tmp_path: Path) -> Path:
     """A git repository with a committed training script (train.py)."""
     root = tmp_path / "repo"
     root.mkdir()
-    _git(root, "init", "-q")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "T")
     (root / "train.py").write_text(
         textwrap.dedent("""
         import math, os, signal, sys, pathlib
@@ -46,9 +40,7 @@ def repo(tmp_path: Path) -> Path:
     """)
     )
     (root / ".gitignore").write_text("ckpt.bin\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "init")
-    return root
+    return init_repo(root, {})
 
 
 def _mltrail(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import copy
 import json
 import platform
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from mltrail.capture import seeds
 from mltrail.cli.main import app
 from mltrail.events.batch import Batch
 from mltrail.store.registry import open_store
+from mltrail.testing.repos import git, init_repo
 
 try:  # seed_everything imports torch; importing it now keeps that out of a capture thread
     import torch  # noqa: F401
@@ -45,13 +45,6 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=reject)
 
 
-def git(root: Path, *args: str) -> str:
-    """Run git in ``root`` and return its stdout."""
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository with one commit, a modified train.py and an untracked file; the cwd."""
@@ -61,13 +54,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
     monkeypatch.setattr(seeds, "_last", None)
     root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test User")
-    git(root, "config", "user.email", "test@example.com")
-    (root / "train.py").write_text("LR = 0.1\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
+    init_repo(root, {"train.py": "LR = 0.1\n"})
     (root / "train.py").write_text("LR = 0.1\nWD = 0.0\n")
     (root / "notes.txt").write_text("scratch\n")
     monkeypatch.chdir(root)
