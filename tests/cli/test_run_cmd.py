@@ -135,3 +135,21 @@ def test_preflight_fails_on_non_finite_metrics(repo: Path) -> None:
     done = _mltrail(repo, "preflight", "--", sys.executable, "train.py", "nan")
     assert done.returncode == 1
     assert "FAIL" in done.stderr and "non-finite: loss" in done.stderr
+
+
+def test_example_script_run_twice_and_diffed(tmp_path: Path) -> None:
+    """The shipped example runs under `mltrail run`; `mltrail diff` names the changed lr."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "train_numpy.py"
+    repo = init_repo(tmp_path / "proj", {"train_numpy.py": example.read_text()})
+    args = [sys.executable, "train_numpy.py", "--no-show", "--epochs", "20"]
+    for lr in ("0.5", "0.1"):
+        done = _mltrail(repo, "run", "--project", "ex", "--", *args, "--lr", lr)
+        assert done.returncode == 0, done.stderr
+    a, b = (r.run_id for r in mltrail.Api(repo / ".mltrail").runs(order_by="created asc"))
+    done = _mltrail(repo, "diff", a, b, "--json")
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    config = {c["key"]: c for c in diff["kinds"]["config"]["changes"]}
+    assert (config["lr"]["a"], config["lr"]["b"]) == (0.5, 0.1)
+    assert diff["kinds"]["code"]["identical"] and diff["kinds"]["environment"]["identical"]
+    assert not diff["kinds"]["outcome"]["identical"]
