@@ -180,21 +180,43 @@ def test_schema_revision_matches_migrations():
 
 
 def test_migrations_match_schema(tmp_path):
-    """The migrated database has exactly the tables and columns schema.py declares."""
+    """A new store (created directly) and a database built by replaying every migration have
+    the same tables, columns and indexes, and the same recorded revision."""
     import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
 
     from mltrail.store.registry import open_store
-    from mltrail.store.sql.schema import metadata
+    from mltrail.store.sql import schema
+    from mltrail.store.sql.engine import create_engine
 
-    open_store(str(tmp_path), shared=False).close()
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/mltrail.db")
-    insp = sa.inspect(engine)
-    for table in metadata.sorted_tables:
-        cols = {c["name"] for c in insp.get_columns(table.name)}
-        assert cols == {c.name for c in table.columns}, table.name
-        idx = {i["name"] for i in insp.get_indexes(table.name)}
-        assert {i.name for i in table.indexes} <= idx, table.name
-    engine.dispose()
+    open_store(str(tmp_path / "fresh"), shared=False).close()
+    fresh = sa.create_engine(f"sqlite:///{tmp_path}/fresh/mltrail.db")
+    replayed = create_engine(f"sqlite:///{tmp_path}/replayed.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = replayed
+    command.upgrade(cfg, "head")
+
+    def shape(engine):
+        insp = sa.inspect(engine)
+        return {
+            t: (
+                sorted((c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)),
+                sorted((i["name"], tuple(i["column_names"])) for i in insp.get_indexes(t)),
+                insp.get_pk_constraint(t)["constrained_columns"],
+            )
+            for t in insp.get_table_names()
+        }
+
+    assert shape(fresh) == shape(replayed)
+    assert set(shape(fresh)) >= {t.name for t in schema.metadata.sorted_tables}
+    for engine in (fresh, replayed):
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": schema.VERSION_TABLE})
+            assert ctx.get_current_revision() == schema.SCHEMA_REVISION
+        engine.dispose()
 
 
 def test_network_filesystem_warns(monkeypatch, tmp_path):

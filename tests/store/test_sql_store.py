@@ -81,3 +81,16 @@ def test_older_schema_is_upgraded_on_open(tmp_path):
         version = conn.exec_driver_sql("SELECT version_num FROM mltrail_alembic_version").scalar()
     assert version == schema.SCHEMA_REVISION
     store.close()
+
+
+def test_postgres_chunk_arrays_are_stored_uncompressed(store):
+    """On PostgreSQL the chunk arrays use EXTERNAL storage (no compression of float arrays)."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL storage setting")
+    with store._engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT attname, attstorage FROM pg_attribute"
+            " WHERE attrelid = 'metric_chunks'::regclass"
+            " AND attname IN ('steps', 'timestamps', 'vals')"
+        ).all()
+    assert sorted(rows) == [("steps", "e"), ("timestamps", "e"), ("vals", "e")]

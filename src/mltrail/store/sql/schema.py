@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 __all__ = [
     "CHUNK_POINTS",
+    "PG_STORAGE",
     "blobs",
     "console_lines",
     "run_state",
@@ -46,10 +47,16 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
+#: PostgreSQL only: chunk arrays are incompressible, and the default storage compresses
+#: every value written (measured: 100 rows of 3 x 128 KB took 2.5 s, 0.14 s without).
+PG_STORAGE = tuple(
+    f"ALTER TABLE metric_chunks ALTER COLUMN {column} SET STORAGE EXTERNAL"
+    for column in ("steps", "timestamps", "vals")
+)
 
 Double = Float(precision=53).with_variant(Float(), "sqlite")
 
