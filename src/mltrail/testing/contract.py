@@ -256,6 +256,18 @@ class TrackingStoreContract:
         assert np.array_equal(got.values, values)
         assert store.get_run("r1").metrics["m"].count == 40_000
 
+    def test_trickle_of_small_batches_reads_back_whole(self, store: TrackingStore) -> None:
+        """Thousands of points arriving a few per batch read back complete and in order."""
+        store.apply_batch(make_batch("r1"))
+        for start in range(0, 3000, 7):
+            pts = [(s, float(s)) for s in range(start, min(start + 7, 3000))]
+            store.apply_batch(make_batch("r1", project=None, metrics={"m": pts}))
+        got = store.metric_history("r1", "m")
+        assert np.array_equal(got.steps, np.arange(3000))
+        assert np.array_equal(got.values, np.arange(3000, dtype=np.float64))
+        summary = store.get_run("r1").metrics["m"]
+        assert (summary.count, summary.last, summary.max) == (3000, 2999.0, 2999.0)
+
     def test_unknown_metric_key_not_found(self, store: TrackingStore) -> None:
         """A run without the key raises NotFoundError naming the key."""
         store.apply_batch(make_batch("r1"))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["append_metrics", "read_series"]
 
 _IN_CHUNK = 500  # keys per IN (...) list
+REWRITE_LIMIT = 2048  # points: the open chunk is rewritten freely below this size
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -104,6 +105,20 @@ def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
     return row
 
 
+def _fill_open_chunk(open_n: int, adding: int) -> bool:
+    """Whether to rewrite the open chunk with the new points, or start a new chunk.
+
+    Filling costs a read-modify-write of the open chunk, so it is done while the chunk is
+    small or the addition is a sizeable share of it: a steady trickle of points (a few per
+    key per batch) then writes chunks of about ``REWRITE_LIMIT`` points instead of rewriting
+    a full-size chunk on every batch (measured: 165 ms per batch for 100 keys at 16k points
+    on SQLite, seconds on PostgreSQL).
+    """
+    if open_n >= CHUNK_POINTS:
+        return False
+    return open_n < REWRITE_LIMIT or adding * 4 >= open_n
+
+
 def append_metrics(
     x: q.Executor, run_id: str, metrics: Mapping[str, MetricColumns], fresh: bool = False
 ) -> None:
@@ -123,7 +138,7 @@ def append_metrics(
         seq = 0
         if old is not None:
             seq = old.open_seq
-            if old.open_n < CHUNK_POINTS:
+            if _fill_open_chunk(old.open_n, len(s)):
                 where = {"run_id": run_id, "key": key, "seq": seq}
                 blob = x.one(q.CHUNK_GET, where)
                 s = np.concatenate([np.frombuffer(blob[0], "<i8"), s])
