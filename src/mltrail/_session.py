@@ -80,6 +80,7 @@ def check_code(entry: Path, allow_dirty: bool) -> tuple[Path | None, list[str]]:
     root = _git_root(entry)
     if root is None:
         return None, []
+    root = git.find_repo(root) or root  # the form git reports (symlinks resolved), cached
     dirty = git.dirty_files(root)
     if dirty and not allow_dirty:
         listed = "\n".join(f"  {f}" for f in dirty[:_MAX_LISTED])
@@ -184,7 +185,7 @@ class CaptureSession:
         from mltrail.capture import config, environment, git, hardware, seeds
 
         steps: list[tuple[str, Callable[[], Captured]]] = [
-            ("code", lambda: git.capture_code(self._entry, self._code_repos)),
+            ("code", lambda: git.capture_code(self._entry, self._code_repos, reuse_status=True)),
             ("environment", lambda: environment.capture_environment(git.find_repo(self._entry))),
             ("hardware", hardware.capture_hardware),
             ("config", lambda: config.capture_config(self._config)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -71,17 +72,33 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+# Per-process caches: a run started in a loop (a sweep) must not pay git subprocesses for
+# what cannot change between runs of one process, or what was read a moment ago.
+_toplevels: dict[Path, tuple[Path | None, str | None]] = {}
+_remote_cache: dict[Path, tuple[int, dict[str, str]]] = {}
+_recent_status: dict[Path, tuple[float, dict[str, Any]]] = {}
+_STATUS_REUSE_S = 2.0  # a status this fresh (the guard's, during the same init) is reused
+
+
 def _toplevel(path: Path) -> tuple[Path | None, str | None]:
     """The work-tree root, or None and why, unless the why is merely "not a repository"."""
     start = path.resolve()
     while not start.is_dir() and start != start.parent:
         start = start.parent
+    cached = _toplevels.get(start)
+    if cached is not None:
+        return cached
     try:
         top = _text(_git(start, "rev-parse", "--show-toplevel")).strip()
     except _GitError as exc:
         ordinary = "not a git repository" in str(exc) or "in a work tree" in str(exc)
-        return None, None if ordinary else str(exc)
-    return (Path(top), None) if top else (None, None)
+        if not ordinary:
+            return None, str(exc)  # git missing or refusing: ask again next time
+        found: tuple[Path | None, str | None] = (None, None)
+    else:
+        found = (Path(top), None) if top else (None, None)
+    _toplevels[start] = found
+    return found
 
 
 def find_repo(path: Path) -> Path | None:
@@ -126,6 +143,21 @@ def strip_credentials(url: str) -> str:
 
 
 def _remotes(root: Path) -> dict[str, str]:
+    """Remote URLs without credentials; cached while ``.git/config`` is unchanged."""
+    try:
+        stamp = (root / ".git" / "config").stat().st_mtime_ns
+    except OSError:
+        stamp = -1  # a worktree or submodule (.git is a file): not cached
+    cached = _remote_cache.get(root)
+    if cached is not None and stamp >= 0 and cached[0] == stamp:
+        return dict(cached[1])
+    remotes = _read_remotes(root)
+    if stamp >= 0:
+        _remote_cache[root] = (stamp, remotes)
+    return dict(remotes)
+
+
+def _read_remotes(root: Path) -> dict[str, str]:
     try:
         out = _git(root, "config", "-z", "--get-regexp", r"^remote\..*\.url$")
     except _GitError:
@@ -169,9 +201,16 @@ def _parse_status(raw: bytes) -> dict[str, Any]:
     return {"sha": sha, "branch": branch, "changed": changed, "untracked": untracked}
 
 
-def _status(root: Path) -> dict[str, Any]:
+def _status(root: Path, reuse: bool = False) -> dict[str, Any]:
+    """``git status`` of ``root``; with ``reuse``, one taken in the last two seconds."""
+    if reuse:
+        recent = _recent_status.get(root)
+        if recent is not None and time.monotonic() - recent[0] < _STATUS_REUSE_S:
+            return recent[1]
     out = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal")
-    return _parse_status(out)
+    status = _parse_status(out)
+    _recent_status[root] = (time.monotonic(), status)
+    return status
 
 
 def _diff_stats(diff: bytes) -> dict[str, int]:
@@ -214,7 +253,7 @@ def _empty_repo(root: Path) -> dict[str, Any]:
     }
 
 
-def capture_repo(root: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Capture one repository's code version.
 
     ``dirty`` is true when tracked files changed (staged or not) or untracked files exist,
@@ -223,6 +262,8 @@ def capture_repo(root: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
 
     Args:
         root: The repository's work-tree root (see :func:`find_repo`).
+        reuse_status: use a ``git status`` taken in the last two seconds (by the
+            commit-before-train guard of the same ``init()``) instead of running it again.
 
     Returns:
         ``(data, blobs)``: the repository dict (root, sha, branch, remotes, dirty,
@@ -232,7 +273,7 @@ def capture_repo(root: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     data = _empty_repo(root)
     blobs: dict[str, bytes] = {}
     try:
-        status = _status(root)
+        status = _status(root, reuse=reuse_status)
     except _GitError as exc:
         data["error"] = str(exc)
         return data, blobs
@@ -294,7 +335,9 @@ def _extra_paths(extra_repos: Sequence[Path]) -> list[Path]:
     return paths
 
 
-def capture_code(entry: Path | None = None, extra_repos: Sequence[Path] = ()) -> Captured:
+def capture_code(
+    entry: Path | None = None, extra_repos: Sequence[Path] = (), reuse_status: bool = False
+) -> Captured:
     """Capture the code version of the entry point's repository and any others.
 
     Args:
@@ -302,6 +345,7 @@ def capture_code(entry: Path | None = None, extra_repos: Sequence[Path] = ()) ->
             file, or the current directory when there is none (a REPL, ``python -c``).
         extra_repos: More repositories (any path inside them). Paths listed in
             ``MLTRAIL_CODE_REPOS`` (``os.pathsep``-separated) are added.
+        reuse_status: see :func:`capture_repo`.
 
     Returns:
         Kind ``"code"``: ``{"repos": [...], "entry_repo": root or None, "versioned": bool}``,
@@ -322,7 +366,7 @@ def capture_code(entry: Path | None = None, extra_repos: Sequence[Path] = ()) ->
     repos: list[dict[str, Any]] = []
     blobs: dict[str, bytes] = {}
     for root in roots:
-        repo, repo_blobs = capture_repo(root)
+        repo, repo_blobs = capture_repo(root, reuse_status)
         repos.append(repo)
         blobs.update(repo_blobs)
     data: dict[str, Any] = {
