@@ -138,12 +138,16 @@ class Executor:
         if got is None:
             compiled = stmt.compile(dialect=self.dialect)
             order = tuple(compiled.positiontup) if self.dialect.positional else None
-            got = self._compiled[key] = (compiled.string, compiled, order)
+            # values written into the statement itself (``.values(status="running")``)
+            baked = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
+            got = self._compiled[key] = (compiled.string, baked, order)
         return got
 
-    def _bind(self, compiled: Any, order: tuple[str, ...] | None, params: dict[str, Any]) -> Any:
-        full = compiled.construct_params(params, _check=False)
-        return full if order is None else tuple(full[k] for k in order)
+    def _bind(
+        self, baked: dict[str, Any], order: tuple[str, ...] | None, params: dict[str, Any]
+    ) -> Any:
+        full = {**baked, **params} if baked else params
+        return full if order is None else tuple([full[k] for k in order])
 
     def execute(self, stmt: Any, params: dict[str, Any]) -> Any:
         """Execute with one parameter set; returns the DBAPI cursor."""
