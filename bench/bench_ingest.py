@@ -22,11 +22,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workload import clean_repo_entry  # noqa: E402
 
 KEYS = ("loss", "acc", "lr", "grad_norm", "throughput")
 TARGET_PPS = 1_000_000
@@ -189,23 +189,6 @@ def small_batches(uri: str | None, keys: int = 100, per: int = 2) -> dict:
     finally:
         if uri is None:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def clean_repo_entry() -> str | None:
-    """Run as ``python train.py`` from a clean git repository would: ``init()`` checks the
-    entry point's repository (dirty code is refused by default) and records it, so give it a
-    committed one-file repository rather than the mltrail checkout this file sits in."""
-    repo = tempfile.mkdtemp(prefix="mltrail-bench-repo-")
-    Path(repo, "train.py").write_text("# benchmark entry point\n")
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-C", repo]
-    try:
-        for args in (["init", "-q"], ["add", "train.py"], ["commit", "-qm", "bench"]):
-            subprocess.run([*git, *args], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        shutil.rmtree(repo, ignore_errors=True)
-        return None  # no git: init() finds no repository to check
-    sys.argv[0] = str(Path(repo, "train.py"))
-    return repo
 
 
 def main() -> None:

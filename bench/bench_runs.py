@@ -18,37 +18,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
+
+from workload import clean_repo_entry, run_metrics, run_params, run_tags  # noqa: E402
 
 TARGET_RPS = 1_000
-
-
-def params_for(i: int) -> dict:
-    return {
-        "lr": 10.0 ** -(1 + i % 5),
-        "batch_size": 32 << (i % 4),
-        "optimizer": ("adam", "sgd", "adamw")[i % 3],
-        "dropout": (i % 10) / 10,
-        "epochs": 10 + i % 7,
-        "seed": i,
-        "model.depth": 2 + i % 6,
-        "model.width": 64 * (1 + i % 4),
-        "use_amp": bool(i % 2),
-        "scheduler": "cosine",
-    }
-
-
-def metrics_for(i: int) -> dict:
-    x = (i % 997) / 997
-    return {"loss": 1 - x, "acc": x, "val_loss": 1.1 - x, "val_acc": x * 0.9, "lr_final": 1e-4}
-
-
-def tags_for(i: int) -> dict:
-    return {"team": ("vision", "nlp")[i % 2], "git": f"{i:08x}", "stage": "sweep"}
 
 
 BARE = {"MLTRAIL_CAPTURE": "0", "MLTRAIL_SYSTEM_METRICS_S": "0", "MLTRAIL_CONSOLE": "0"}
@@ -68,9 +43,9 @@ def sdk(n: int, uri: str | None, bare: bool = False) -> dict:
         t0 = time.perf_counter()
         for i in range(n):
             run = mltrail.init(project=project, store=root)
-            run.log_params(params_for(i))
-            run.log(metrics_for(i), step=0)
-            run.set_tags(tags_for(i))
+            run.log_params(run_params(i))
+            run.log(run_metrics(i), step=0)
+            run.set_tags(run_tags(i))
             run.finish()
         total = time.perf_counter() - t0
         stored = {p.name: p.run_count for p in mltrail.Api(root).projects()}
@@ -110,7 +85,7 @@ def store_level(n: int, uri: str | None) -> dict:
             stamp = np.full(1, now, dtype=np.int64)
             metrics = {
                 k: MetricColumns(step, stamp, np.array([v], dtype=np.float64))
-                for k, v in metrics_for(i).items()
+                for k, v in run_metrics(i).items()
             }
             batches.append(
                 Batch(
@@ -121,8 +96,8 @@ def store_level(n: int, uri: str | None) -> dict:
                     create=RunCreate(
                         "bench-store", f"run-{i}", now, 5.0, "bench", "host", "python"
                     ),
-                    params=params_for(i),
-                    tags=tags_for(i),
+                    params=run_params(i),
+                    tags=run_tags(i),
                     metrics=metrics,
                     heartbeat_ms=now,
                     status=StatusChange(RunStatus.FINISHED, now + 1),
@@ -144,23 +119,6 @@ def store_level(n: int, uri: str | None) -> dict:
     finally:
         if uri is None:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def clean_repo_entry() -> str | None:
-    """Run as ``python train.py`` from a clean git repository would: ``init()`` checks the
-    entry point's repository (dirty code is refused by default) and records it, so give it a
-    committed one-file repository rather than the mltrail checkout this file sits in."""
-    repo = tempfile.mkdtemp(prefix="mltrail-bench-repo-")
-    Path(repo, "train.py").write_text("# benchmark entry point\n")
-    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-C", repo]
-    try:
-        for args in (["init", "-q"], ["add", "train.py"], ["commit", "-qm", "bench"]):
-            subprocess.run([*git, *args], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        shutil.rmtree(repo, ignore_errors=True)
-        return None  # no git: init() finds no repository to check
-    sys.argv[0] = str(Path(repo, "train.py"))
-    return repo
 
 
 def main() -> None:

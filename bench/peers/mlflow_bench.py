@@ -20,47 +20,17 @@ import logging
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/workload.py
+from workload import pct, run_metrics, run_params, run_tags  # noqa: E402
 
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses ./mlruns otherwise
 FILTER = "params.optimizer = 'adam' and metrics.acc > 0.25"
 ORDER = "metrics.loss ASC"
-
-
-def pct(ns: list[int]) -> dict:
-    s = sorted(ns)
-    n = len(s)
-    return {
-        "p50_us": round(s[n // 2] / 1000, 1),
-        "p99_us": round(s[min(n - 1, int(0.99 * n))] / 1000, 1),
-        "mean_us": round(statistics.fmean(s) / 1000, 1),
-        "calls": n,
-    }
-
-
-def run_params(i: int) -> dict:
-    return {
-        "lr": 10.0 ** -(1 + i % 5),
-        "batch_size": 32 << (i % 4),
-        "optimizer": ("adam", "sgd", "adamw")[i % 3],
-        "dropout": (i % 10) / 10,
-        "epochs": 10 + i % 7,
-        "seed": i,
-        "model.depth": 2 + i % 6,
-        "model.width": 64 * (1 + i % 4),
-        "use_amp": bool(i % 2),
-        "scheduler": "cosine",
-    }
-
-
-def run_metrics(i: int) -> dict:
-    x = (i % 997) / 997
-    return {"loss": 1 - x, "acc": x, "val_loss": 1.1 - x, "val_acc": x * 0.9, "lr_final": 1e-4}
-
-
-def run_tags(i: int) -> dict:
-    return {"team": ("vision", "nlp")[i % 2], "git": f"{i:08x}", "stage": "sweep"}
 
 
 def timed_calls(fn, calls: int) -> list[int]:
