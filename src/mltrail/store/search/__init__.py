@@ -1,6 +1,6 @@
 """The run filter language: a small frozen AST, its parser, and page tokens.
 
-Pure Python, no SQL: ``mltrail.store.sql.search`` compiles the AST to bound SQLAlchemy
+Pure Python, no SQL: ``mltrail.store.sql.filters`` compiles the AST to bound SQLAlchemy
 statements. The page-token codec lives here so every backend pages the same way: a token is
 url-safe base64 of JSON carrying a backend-defined position plus a fingerprint of the search,
 so a token from another search is refused.

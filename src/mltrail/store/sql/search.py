@@ -25,7 +25,7 @@ import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, false, func, not_, or_, select, true
+from sqlalchemy import and_, case, func, not_, or_, select
 
 from mltrail.errors import FilterSyntaxError, InvalidArgumentError
 from mltrail.store.search import (
@@ -33,10 +33,7 @@ from mltrail.store.search import (
     Compare,
     Ident,
     In,
-    IsNull,
     Node,
-    Not,
-    Or,
     OrderKey,
     decode_page_token,
     encode_page_token,
@@ -45,12 +42,21 @@ from mltrail.store.search import (
     parse_filter,
     parse_order_by,
 )
-from mltrail.store.sql.schema import metric_summaries, params, projects, runs, tags
+from mltrail.store.sql.schema import metric_summaries, runs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    from sqlalchemy import ColumnElement, Connection, FromClause, Select, Table
+    from sqlalchemy import ColumnElement, Connection, FromClause, Select
+from mltrail.store.sql.filters import (
+    CMP,
+    KEY_TABLES,
+    FilterCompiler,
+    compile_filter,
+    exists,
+    keyed,
+    scalar,
+)
 
 __all__ = ["CANDIDATE_CAP", "MAX_LIMIT", "compile_filter", "search_run_ids"]
 
@@ -58,188 +64,8 @@ MAX_LIMIT = 10_000
 #: A key-table term matching at most this many rows drives the search (see module doc).
 CANDIDATE_CAP = 1000
 _DEFAULT_ORDER = (OrderKey(Ident("attr", "created"), descending=True),)
-_CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_KEY_TABLES: dict[str, Table] = {"param": params, "metric": metric_summaries, "tag": tags}
-_DRIVE = {kind: table.alias("drive") for kind, table in _KEY_TABLES.items()}
+_DRIVE = {kind: table.alias("drive") for kind, table in KEY_TABLES.items()}
 _SEEKABLE = frozenset({"=", "<", "<=", ">", ">="})
-_CHUNK_DEPTH = 4
-
-
-def _crashed(now_ms: int) -> ColumnElement[bool]:
-    return and_(
-        runs.c.status == "running",
-        runs.c.heartbeat_ms < now_ms - 3000 * runs.c.heartbeat_s,
-    )
-
-
-def _keyed(kind: str, key: str, *conds: ColumnElement[bool]) -> Select[Any]:
-    table = _KEY_TABLES[kind]
-    return select(table.c.run_id).where(table.c.key == key, *conds)
-
-
-def _exists(kind: str, key: str, *conds: ColumnElement[bool]) -> ColumnElement[bool]:
-    sub = _keyed(kind, key, _KEY_TABLES[kind].c.run_id == runs.c.run_id, *conds)
-    return sub.correlate(runs).exists()
-
-
-def _scalar(kind: str, column: str, key: str) -> ColumnElement[Any]:
-    table = _KEY_TABLES[kind]
-    sub = select(table.c[column]).where(table.c.run_id == runs.c.run_id, table.c.key == key)
-    return sub.correlate(runs).scalar_subquery()
-
-
-def _glob(pattern: str) -> str:
-    """A LIKE pattern rewritten for SQLite's case-sensitive GLOB."""
-    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
-    return "".join(special.get(ch, ch) for ch in pattern)
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiler:
-    """Turns AST nodes into boolean SQL over ``runs`` for one dialect and one instant."""
-
-    now_ms: int
-    dialect: str
-
-    def attr(self, name: str) -> ColumnElement[Any]:
-        if name == "status":
-            return case((_crashed(self.now_ms), "crashed"), else_=runs.c.status)
-        if name == "ended":
-            return case((_crashed(self.now_ms), runs.c.heartbeat_ms), else_=runs.c.end_ms)
-        if name == "project":
-            sub = select(projects.c.name).where(projects.c.project_id == runs.c.project_id)
-            return sub.correlate(runs).scalar_subquery()
-        columns = {"created": "created_ms", "user": "user_name"}
-        return runs.c[columns.get(name, name)]
-
-    def node(self, node: Node, depth: int = 0) -> ColumnElement[bool]:
-        if isinstance(node, And | Or | Not) and depth >= _CHUNK_DEPTH:
-            # SQLite's parser overflows at ~20 nested AND/OR levels: deeper parts become CTEs,
-            # which sit side by side in the WITH clause instead of nesting
-            chunk = select(runs.c.run_id).where(self.node(node)).cte()
-            return runs.c.run_id.in_(select(chunk.c.run_id))
-        if isinstance(node, And):
-            return and_(*(self.node(item, depth + 1) for item in node.items))
-        if isinstance(node, Or):
-            return or_(*(self.node(item, depth + 1) for item in node.items))
-        if isinstance(node, Not):
-            return not_(self.node(node.item, depth + 1))
-        if isinstance(node, IsNull):
-            return self.is_null(node)
-        if node.ident.kind != "attr":
-            return _exists(node.ident.kind, node.ident.key, self.row_cond(node))
-        if isinstance(node, In):
-            return self.attr_cond(node.ident.key, lambda c, v: self.member(c, v, node), node.values)
-        op = node.op
-        return self.attr_cond(node.ident.key, lambda c, v: self.text_cmp(c, op, v), node.value)
-
-    def like(self, col: ColumnElement[Any], op: str, pattern: str) -> ColumnElement[bool]:
-        """LIKE is case-sensitive and ILIKE case-insensitive on SQLite and PostgreSQL alike."""
-        if self.dialect == "postgresql":  # no escape character, as on SQLite
-            pattern = pattern.replace("\\", "\\\\")
-        if "ILIKE" in op:
-            expr = func.lower(col).like(func.lower(pattern))
-        elif self.dialect == "sqlite":  # SQLite's LIKE ignores ASCII case; GLOB does not
-            expr = col.op("GLOB", is_comparison=True)(_glob(pattern))
-        else:
-            expr = col.like(pattern)
-        return not_(expr) if op.startswith("NOT") else expr
-
-    def text_cmp(self, col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
-        return self.like(col, op, value) if "LIKE" in op else _CMP[op](col, value)
-
-    @staticmethod
-    def member(col: ColumnElement[Any], values: Any, node: In) -> ColumnElement[bool]:
-        return col.not_in(values) if node.negated else col.in_(values)
-
-    def attr_cond(
-        self, name: str, test: Callable[[ColumnElement[Any], Any], ColumnElement[bool]], value: Any
-    ) -> ColumnElement[bool]:
-        """``test(column, value)`` on an attribute; a NULL ``ended`` never matches."""
-        if name == "project":
-            names = select(projects.c.project_id).where(test(projects.c.name, value))
-            return runs.c.project_id.in_(names)
-        col = self.attr(name)
-        if name == "status":  # stored lowercase; users type FINISHED or finished
-            lowered = value.lower() if isinstance(value, str) else [v.lower() for v in value]
-            return test(func.lower(col), lowered)
-        return and_(col.is_not(None), test(col, value)) if name == "ended" else test(col, value)
-
-    def row_cond(self, node: Compare | In) -> ColumnElement[bool]:
-        """The condition on one params/tags/metric_summaries row of the node's key."""
-        kind = node.ident.kind
-        if isinstance(node, In):
-            if kind == "param":
-                cond = or_(*self.param_in(node.values))
-                return not_(cond) if node.negated else cond
-            if kind == "tag":
-                return self.member(tags.c.value, list(node.values), node)
-            nums = [float(v) for v in node.values]
-            return self.member(metric_summaries.c.last_value, nums, node)
-        if kind == "param":
-            return self.param_cond(node.op, node.value)
-        if kind == "tag":
-            return self.text_cmp(tags.c.value, node.op, node.value)
-        test: ColumnElement[bool] = _CMP[node.op](metric_summaries.c.last_value, float(node.value))
-        return test
-
-    def param_cond(self, op: str, value: object) -> ColumnElement[bool]:
-        """``!=`` on a param means "present and not equal" (a text param != 1 matches)."""
-        if "LIKE" in op:
-            assert isinstance(value, str)
-            return self.like(params.c.value, op, value)
-        positive = "=" if op == "!=" else op
-        if isinstance(value, bool):
-            cond = and_(params.c.vtype == "b", params.c.value == ("true" if value else "false"))
-        elif isinstance(value, int | float):
-            num = params.c.value_num
-            cond = and_(num.is_not(None), _CMP[positive](num, float(value)))
-        else:
-            cond = _CMP[positive](params.c.value, value)
-        return not_(cond) if op == "!=" else cond
-
-    @staticmethod
-    def param_in(values: Sequence[object]) -> list[ColumnElement[bool]]:
-        bools = [("true" if v else "false") for v in values if isinstance(v, bool)]
-        nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        strs = [v for v in values if isinstance(v, str)]
-        num = params.c.value_num
-        conds = [and_(num.is_not(None), num.in_(nums))] if nums else []
-        conds += [params.c.value.in_(strs)] if strs else []
-        conds += [and_(params.c.vtype == "b", params.c.value.in_(bools))] if bools else []
-        return conds
-
-    def is_null(self, node: IsNull) -> ColumnElement[bool]:
-        ident = node.ident
-        if ident.kind != "attr":
-            present = _exists(ident.kind, ident.key)
-            return present if node.negated else not_(present)
-        if ident.key != "ended":
-            return true() if node.negated else false()
-        col = self.attr("ended")
-        return col.is_not(None) if node.negated else col.is_(None)
-
-
-def compile_filter(node: Node, *, now_ms: int, dialect: str = "sqlite") -> ColumnElement[bool]:
-    """Compile a filter AST to a boolean SQL expression over the ``runs`` table.
-
-    Args:
-        node: from :func:`mltrail.store.search.parse_filter`.
-        now_ms: the current time, for the effective (crashed) status.
-        dialect: ``sqlite`` or ``postgresql``; picks the LIKE spelling.
-
-    Returns:
-        An expression for the WHERE clause of a ``SELECT ... FROM runs``; every literal
-        value in it is a bound parameter.
-    """
-    return _Compiler(now_ms, dialect).node(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +86,7 @@ class _Phase:
     cols: tuple[_Col, ...]
 
 
-def _sort_cols(key: OrderKey, comp: _Compiler) -> tuple[_Col, ...]:
+def _sort_cols(key: OrderKey, comp: FilterCompiler) -> tuple[_Col, ...]:
     """Columns sorting ``key`` in one query; runs lacking the key come last either way."""
     ident, desc = key.ident, key.descending
     if ident.kind == "attr":
@@ -270,13 +96,13 @@ def _sort_cols(key: OrderKey, comp: _Compiler) -> tuple[_Col, ...]:
             return rank, _Col(func.coalesce(expr, 0), desc, "n")
         return (_Col(expr, desc, "n" if ident.key == "created" else "s"),)
     if ident.kind == "param":
-        num = _scalar("param", "value_num", ident.key)
-        text = _scalar("param", "value", ident.key)
+        num = scalar("param", "value_num", ident.key)
+        text = scalar("param", "value", ident.key)
         rank = _Col(case((text.is_(None), 2), (num.is_(None), 1), else_=0), False, "i")
         num_col = _Col(func.coalesce(num, 0.0), desc, "n")
         return rank, num_col, _Col(func.coalesce(text, ""), desc, "s")
     column, zero, kind = ("last_value", 0.0, "n") if ident.kind == "metric" else ("value", "", "s")
-    value = _scalar(ident.kind, column, ident.key)
+    value = scalar(ident.kind, column, ident.key)
     rank = _Col(case((value.is_(None), 1), else_=0), False, "i")
     return rank, _Col(func.coalesce(value, zero), desc, kind)
 
@@ -305,7 +131,9 @@ def _pushdown(node: Node | None, ident: Ident) -> tuple[list[Compare], Node | No
     return pushed, rest[0] if rest else None
 
 
-def _phased(key: OrderKey, comp: _Compiler, node: Node | None) -> tuple[list[_Phase], Node | None]:
+def _phased(
+    key: OrderKey, comp: FilterCompiler, node: Node | None
+) -> tuple[list[_Phase], Node | None]:
     """The phases for the primary sort key, and the filter left for their WHERE clause."""
     ident, desc = key.ident, key.descending
     if ident.kind == "attr":
@@ -320,13 +148,13 @@ def _phased(key: OrderKey, comp: _Compiler, node: Node | None) -> tuple[list[_Ph
     drive_id = drive.c.run_id + "" if comp.dialect == "sqlite" else drive.c.run_id
     source = drive.join(runs, drive_id == runs.c.run_id)
     on_key = drive.c.key == ident.key
-    lacking = _Phase(runs, (not_(_exists(ident.kind, ident.key)),), ())
+    lacking = _Phase(runs, (not_(exists(ident.kind, ident.key)),), ())
     if ident.kind == "tag":
         by_value = (_Col(drive.c.value, desc, "s"),)
         return [_Phase(source, (on_key,), by_value), lacking], node
     column = drive.c.last_value if ident.kind == "metric" else drive.c.value_num
     pushed, rest = _pushdown(node, ident)
-    ranges = [_CMP[item.op](column, float(item.value)) for item in pushed]
+    ranges = [CMP[item.op](column, float(item.value)) for item in pushed]
     cols: tuple[_Col, ...] = (_Col(column, desc, "n"),)
     if ident.kind == "param":
         cols += (_Col(drive.c.value, desc, "s"),)
@@ -334,14 +162,14 @@ def _phased(key: OrderKey, comp: _Compiler, node: Node | None) -> tuple[list[_Ph
     if pushed:  # every match has a number for the key: later phases would be empty
         return [first], rest
     if ident.kind == "metric":  # NaN (NULL last_value) sorts with the missing
-        no_value = not_(_exists("metric", ident.key, metric_summaries.c.last_value.is_not(None)))
+        no_value = not_(exists("metric", ident.key, metric_summaries.c.last_value.is_not(None)))
         return [first, _Phase(runs, (no_value,), ())], node
     by_text = (_Col(drive.c.value, desc, "s"),)
     text_only = _Phase(source, (on_key, column.is_(None)), by_text)
     return [first, text_only, lacking], node
 
 
-def _candidates(conn: Connection, comp: _Compiler, node: Node | None) -> Select[Any] | None:
+def _candidates(conn: Connection, comp: FilterCompiler, node: Node | None) -> Select[Any] | None:
     """The run ids of the most selective top-level key-table term, if at most the cap."""
     items = _conjuncts(node)
     best, bound = None, CANDIDATE_CAP + 1
@@ -350,7 +178,7 @@ def _candidates(conn: Connection, comp: _Compiler, node: Node | None) -> Select[
             continue
         if item.negated if isinstance(item, In) else item.op not in _SEEKABLE:
             continue
-        sub = _keyed(item.ident.kind, item.ident.key, comp.row_cond(item))
+        sub = keyed(item.ident.kind, item.ident.key, comp.row_cond(item))
         count = select(func.count()).select_from(sub.limit(bound).subquery())
         found = conn.execute(count).scalar_one()
         if found < bound:
@@ -395,7 +223,7 @@ class _Plan:
 
 def _plan(
     conn: Connection,
-    comp: _Compiler,
+    comp: FilterCompiler,
     node: Node | None,
     keys: Sequence[OrderKey],
     project_id: str | None,
@@ -504,7 +332,7 @@ def search_run_ids(
     mode, start, after = "", 0, None
     if page_token:
         mode, start, after = _position(decode_page_token(page_token, fp))
-    comp = _Compiler(now_ms, conn.dialect.name)
+    comp = FilterCompiler(now_ms, conn.dialect.name)
     plan = _plan(conn, comp, node, keys, project_id, mode)
     if after is not None:
         _check_position(plan, start, after)
