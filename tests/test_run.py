@@ -226,3 +226,30 @@ def test_network_filesystem_warns(monkeypatch, tmp_path):
     monkeypatch.setattr(eng, "_filesystem_type", lambda p: "nfs4")
     with pytest.warns(RuntimeWarning, match="nfs4"):
         eng.warn_if_network_fs(tmp_path / "x.db")
+
+
+def test_attached_process_death_does_not_crash_the_run(tmp_path):
+    """A process logging into another's run (MLTRAIL_RUN_ID) dies: its data is recovered and
+    the run stays with its owner, who still decides the final status."""
+    import os
+    import signal
+
+    store = str(tmp_path / "s")
+    run = mltrail.init(project="p", store=store, system_metrics_s=0, console=False)
+    run.flush()
+    child = (
+        "import os, signal, mltrail\n"
+        "r = mltrail.init(config={'worker': 1})\n"
+        "mltrail.log({'child_loss': 0.5}, step=0)\n"
+        "r.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "MLTRAIL_RUN_ID": run.run_id, "MLTRAIL_STORE": store}
+    done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    api = mltrail.Api(store)  # recovers the child's spool
+    record = api.run(run.run_id)
+    assert record.status is mltrail.RunStatus.RUNNING
+    assert record.params["worker"] == 1 and record.metrics["child_loss"].count == 1
+    run.finish()
+    assert mltrail.Api(store).run(run.run_id).status is mltrail.RunStatus.FINISHED

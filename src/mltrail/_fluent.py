@@ -219,7 +219,7 @@ def _attach(
     The wrapper captured the environment and tees the console; this process adds its config
     and metrics, and leaves the final status to the wrapper.
     """
-    spool = _open_spool(location, run_id)
+    spool = _open_spool(location, run_id, attached=True)
     run = Run(
         run_id=run_id,
         project="",
@@ -285,11 +285,13 @@ def _resume(
     return started
 
 
-def _open_spool(location: StoreLocation, run_id: str) -> SpoolAppender:
+def _open_spool(location: StoreLocation, run_id: str, attached: bool = False) -> SpoolAppender:
     ignore_in_git(location)  # before anything appears in an embedded store's folder
     source = f"{run_id}.{secrets.token_hex(4)}"
     header = {
         "run_id": run_id,
+        # an attached process does not own the run's status: its death is not the run's
+        "attached": attached,
         "pid": os.getpid(),
         "host": _host(),
         "proc_start": _process_start(os.getpid()),

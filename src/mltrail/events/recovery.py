@@ -145,9 +145,10 @@ def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Re
             run_id = run_id or decoder.source.split(".", 1)[0]
             return Recovered(run_id, decoder.source, 0, 0, decoder.corrupt_at)
         _, batches, points = drain_spool(store, decoder, start)
-        store.apply_batch(
-            Batch(run_id, status=StatusChange(RunStatus.CRASHED, None, only_if_running=True))
-        )
+        if not decoder.header.get("attached"):  # the run's owner died: the run crashed
+            store.apply_batch(
+                Batch(run_id, status=StatusChange(RunStatus.CRASHED, None, only_if_running=True))
+            )
     except StoreError as exc:
         if not isinstance(exc, IntegrityError):
             raise  # the store is down: leave the spool for the next recovery
