@@ -334,12 +334,14 @@ def test_sigterm_finishes_run_as_killed(tmp_path: Path) -> None:
         ("no_finish", RunStatus.FINISHED, {0}),
         ("raise_top", RunStatus.FAILED, {1}),
         ("exit0_top", RunStatus.FINISHED, {0}),
+        ("exit4_top", RunStatus.FAILED, {4}),
     ],
 )
 def test_process_end_sets_status(
     tmp_path: Path, mode: str, status: RunStatus, exit_codes: set[int]
 ) -> None:
-    """Exception → failed, sys.exit(0) → finished, ^C → killed, a plain end → finished (atexit)."""
+    """Exception or sys.exit(non-zero) → failed, sys.exit(0) → finished, ^C → killed, a plain
+    end → finished (atexit)."""
     store = tmp_path / "store"
     with spawn(tmp_path, store, mode) as child:
         assert child.wait() in exit_codes, child.stderr()

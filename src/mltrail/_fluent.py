@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mltrail import _session
 from mltrail import _validation as v
@@ -424,14 +424,28 @@ def _finish_all(status: RunStatus, timeout: float | None) -> None:
             print(f"mltrail: {exc}", file=sys.stderr)
 
 
+#: the argument of the last ``sys.exit()`` call, for the atexit hook (it cannot see the code)
+_exit_code: list[object] = []
+
+
+def _recording_exit(code: object = None) -> NoReturn:
+    """``sys.exit`` that remembers its argument, so a forgotten run ends with the right status."""
+    _exit_code[:] = [code]
+    _original_exit(code)  # type: ignore[arg-type]
+
+
+_original_exit = sys.exit
+
+
 def _at_exit() -> None:
     last = getattr(sys, "last_type", None)
-    if last is None:
-        status = RunStatus.FINISHED
-    elif issubclass(last, KeyboardInterrupt):
+    code = _exit_code[0] if _exit_code else None
+    if last is not None and issubclass(last, KeyboardInterrupt):
         status = RunStatus.KILLED
+    elif last is not None or code not in (None, 0):
+        status = RunStatus.FAILED  # an uncaught exception, or sys.exit(non-zero or message)
     else:
-        status = RunStatus.FAILED
+        status = RunStatus.FINISHED
     _finish_all(status, timeout=30.0)
 
 
@@ -447,6 +461,8 @@ def _install_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_at_exit)
+    if sys.exit is _original_exit:
+        sys.exit = _recording_exit
     if threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):

@@ -10,8 +10,8 @@ depends on MODE:
   inside ``with mltrail.init(...)``, then raise RuntimeError / ``sys.exit(0)`` /
   ``sys.exit(3)`` / KeyboardInterrupt inside the block.
 - ``no_finish``: 30 steps without ``with`` or ``finish()``; the script just ends.
-- ``raise_top`` / ``exit0_top``: 30 steps without ``with``, then an uncaught RuntimeError /
-  ``sys.exit(0)`` at the top level.
+- ``raise_top`` / ``exit0_top`` / ``exit4_top``: 30 steps without ``with``, then an uncaught
+  RuntimeError / ``sys.exit(0)`` / ``sys.exit(4)`` at the top level.
 
 The expected data is defined here once and imported by the tests by path.
 """
@@ -72,12 +72,14 @@ def main() -> None:
                 sys.exit(3)
             if mode == "kbint_in_with":
                 raise KeyboardInterrupt
-    elif mode in ("no_finish", "raise_top", "exit0_top"):
+    elif mode in ("no_finish", "raise_top", "exit0_top", "exit4_top"):
         train(start(store), FINITE_STEPS)
         if mode == "raise_top":
             raise RuntimeError("boom at top level")
         if mode == "exit0_top":
             sys.exit(0)
+        if mode == "exit4_top":
+            sys.exit(4)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
