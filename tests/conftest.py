@@ -57,3 +57,15 @@ def store(store_uri: str) -> Iterator[object]:
     s = open_store(store_uri, shared=False)
     yield s
     s.close()
+
+
+@pytest.fixture
+def capture_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Captures that compare runs see no user git config, extra repos or leftover seeding."""
+    from mltrail.capture import seeds
+
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("MLTRAIL_CODE_REPOS", raising=False)
+    monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
+    monkeypatch.setattr(seeds, "_last", None)  # nor does the last seeding leak between tests

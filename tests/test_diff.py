@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import mltrail
-from mltrail.capture import seeds
 from mltrail.diff import KINDS, diff_runs
 from mltrail.errors import NotFoundError
 from mltrail.events.batch import Batch, MetricColumns
@@ -31,13 +30,8 @@ TRAIN = "import mltrail\n\nLR = 0.1\nEPOCHS = 3\n"
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_isolation: None) -> Path:
     """A committed repository holding train.py, made the current directory."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("MLTRAIL_CODE_REPOS", raising=False)
-    monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
-    monkeypatch.setattr(seeds, "_last", None)  # nor does the last seeding leak between tests
     root = tmp_path / "repo"
     init_repo(root, {"train.py": TRAIN})
     monkeypatch.chdir(root)

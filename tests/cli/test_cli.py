@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import signal
@@ -14,15 +13,14 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from clihelp import cli, strict_json
+from typer.testing import Result
 
 import mltrail
 from mltrail import _fluent
 from mltrail.api import Api
-from mltrail.cli.main import app
 from mltrail.events.codec import FRAME_HEADER
 from mltrail.testing import user_tags
 
@@ -46,8 +44,6 @@ SPECIAL = [
 ACC = [0.5, 0.75, NAN]
 LOSS_A = [1.0 / (i + 1) for i in range(10)]
 
-runner = CliRunner()
-
 
 @dataclass(frozen=True)
 class Store:
@@ -56,19 +52,6 @@ class Store:
 
 def _bits(x: float) -> bytes:
     return struct.pack("<d", x)
-
-
-def _no_bare_nan(text: str) -> Any:
-    """json.loads that rejects the non-standard NaN/Infinity literals."""
-
-    def reject(name: str) -> Any:
-        raise AssertionError(f"non-standard JSON literal {name} in output")
-
-    return json.loads(text, parse_constant=reject)
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(app, list(args), env=env)
 
 
 def assert_error(result: Result, *fragments: str) -> None:
@@ -168,7 +151,7 @@ def test_runs_list_json(store: Store) -> None:
     """``--json`` prints only strict JSON: every run as RunRecord.to_dict()."""
     result = cli("runs", "list", "--json", "--store", store.path)
     assert result.exit_code == 0, result.stderr
-    runs = _no_bare_nan(result.stdout)
+    runs = strict_json(result.stdout)
     assert isinstance(runs, list)
     by_id = {r["run_id"]: r for r in runs}
     assert set(by_id) == {ID_A, ID_B, ID_C}
@@ -184,14 +167,14 @@ def test_runs_list_json(store: Store) -> None:
 
 def test_runs_list_project_and_limit(store: Store) -> None:
     """``--project`` restricts to one project; ``--limit`` caps the rows and says so."""
-    only = _no_bare_nan(cli("runs", "list", "-p", "nlp", "--json", "--store", store.path).stdout)
+    only = strict_json(cli("runs", "list", "-p", "nlp", "--json", "--store", store.path).stdout)
     assert [r["run_id"] for r in only] == [ID_C]
     capped = cli("runs", "list", "--limit", "1", "--store", store.path)
     assert capped.exit_code == 0
     assert sum(i in capped.stdout for i in (ID_A, ID_B, ID_C)) == 1
     assert "showing the first 1 runs" in capped.stdout
     capped_json = cli("runs", "list", "--limit", "1", "--json", "--store", store.path)
-    assert len(_no_bare_nan(capped_json.stdout)) == 1
+    assert len(strict_json(capped_json.stdout)) == 1
     assert cli("runs", "list", "--limit", "0", "--store", store.path).exit_code == 2
 
 
@@ -199,10 +182,10 @@ def test_runs_list_filter_and_order(store: Store) -> None:
     """``--filter`` and ``--order-by`` reach the store's search."""
     result = cli("runs", "list", "--filter", "params.lr > 0.05", "--json", "--store", store.path)
     assert result.exit_code == 0, result.stderr
-    assert [r["run_id"] for r in _no_bare_nan(result.stdout)] == [ID_B]
+    assert [r["run_id"] for r in strict_json(result.stdout)] == [ID_B]
     ordered = cli("runs", "list", "--order-by", "name asc", "--json", "--store", store.path)
     assert ordered.exit_code == 0, ordered.stderr
-    names = [r["name"] for r in _no_bare_nan(ordered.stdout)]
+    names = [r["name"] for r in strict_json(ordered.stdout)]
     assert names == ["bert", "resnet-a", "resnet-b"]
 
 
@@ -216,7 +199,7 @@ def test_runs_list_empty_project(store: Store) -> None:
     """A project with no runs prints "no runs" (and [] with --json)."""
     assert "no runs" in cli("runs", "list", "-p", "nope", "--store", store.path).stdout
     result = cli("runs", "list", "-p", "nope", "--json", "--store", store.path)
-    assert _no_bare_nan(result.stdout) == []
+    assert strict_json(result.stdout) == []
 
 
 # -- runs show ------------------------------------------------------------------------------
@@ -256,7 +239,7 @@ def test_runs_show_json(store: Store) -> None:
     """``runs show --json`` is strict JSON of RunRecord.to_dict(), loadable by from_dict."""
     result = cli("runs", "show", "abcd00000001", "--json", "--store", store.path)
     assert result.exit_code == 0, result.stderr
-    data = _no_bare_nan(result.stdout)
+    data = strict_json(result.stdout)
     assert isinstance(data, dict)
     record = mltrail.RunRecord.from_dict(data)
     assert record.run_id == ID_A
@@ -274,7 +257,7 @@ def test_runs_show_nonfinite_param_is_strict_json(tmp_path: Path) -> None:
     run.finish()
     result = cli("runs", "show", run.run_id, "--json", "--store", path)
     assert result.exit_code == 0, result.stderr
-    data = _no_bare_nan(result.stdout)
+    data = strict_json(result.stdout)
     assert data["params"] == {"eps": "NaN", "cap.hi": "Infinity"}
     assert data["config"] == {"eps": "NaN", "cap": {"hi": "Infinity"}}
     table = cli("runs", "show", run.run_id, "--store", path).stdout
@@ -329,7 +312,7 @@ def test_store_from_environment(store: Store) -> None:
     """Without --store, MLTRAIL_STORE names the store."""
     result = cli("projects", "list", "--json", env={"MLTRAIL_STORE": store.path})
     assert result.exit_code == 0, result.stderr
-    assert {p["name"] for p in _no_bare_nan(result.stdout)} == {"nlp", "vision"}
+    assert {p["name"] for p in strict_json(result.stdout)} == {"nlp", "vision"}
 
 
 def test_bad_setting_in_environment(store: Store) -> None:
@@ -389,7 +372,7 @@ def test_metrics_json_round_trips_bit_for_bit(store: Store) -> None:
     """JSON export is strict JSON whose values (strings for NaN/±inf) read back exactly."""
     result = cli("metrics", ID_A, "special", "acc", "--format", "json", "--store", store.path)
     assert result.exit_code == 0, result.stderr
-    data = _no_bare_nan(result.stdout)
+    data = strict_json(result.stdout)
     assert isinstance(data, dict)
     assert data["run_id"] == ID_A
     assert list(data["series"]) == ["special", "acc"]
@@ -408,7 +391,7 @@ def test_metrics_to_file(store: Store, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    data = _no_bare_nan(target.read_text())
+    data = strict_json(target.read_text())
     assert data["series"]["loss"]["values"] == LOSS_A
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
@@ -441,7 +424,7 @@ def test_metrics_long_series_spans_slices(tmp_path: Path) -> None:
     rows = _parse_csv(as_csv.stdout)["x"]
     assert [(s, v) for s, _, v in rows] == [(i, i * 0.5) for i in range(n)]
     as_json = cli("metrics", run.run_id, "--format", "json", "--store", path)
-    data = _no_bare_nan(as_json.stdout)
+    data = strict_json(as_json.stdout)
     assert data["series"]["x"]["steps"] == list(range(n))
     assert data["series"]["x"]["values"] == [i * 0.5 for i in range(n)]
 
@@ -455,7 +438,7 @@ def test_projects_list(store: Store) -> None:
     assert result.exit_code == 0, result.stderr
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
     assert rows == {"nlp": "1", "vision": "2"}
-    data = _no_bare_nan(cli("projects", "list", "--json", "--store", store.path).stdout)
+    data = strict_json(cli("projects", "list", "--json", "--store", store.path).stdout)
     assert {p["name"]: p["run_count"] for p in data} == {"nlp": 1, "vision": 2}
     assert all(isinstance(p["created_ms"], int) for p in data)
 
@@ -508,7 +491,7 @@ def test_sync_recovers_a_killed_process(tmp_path: Path) -> None:
     batches, points = row.split()[1:3]
     assert int(batches) >= 1
     assert int(points) == 50
-    shown = _no_bare_nan(cli("runs", "show", run_id[:6], "--json", "--store", path).stdout)
+    shown = strict_json(cli("runs", "show", run_id[:6], "--json", "--store", path).stdout)
     assert shown["status"] == "crashed"
     assert shown["metrics"]["x"]["count"] == 150
     assert "crashed" in cli("runs", "show", run_id, "--store", path).stdout
@@ -524,7 +507,7 @@ def test_sync_reports_a_corrupt_tail(tmp_path: Path) -> None:
     at = spool.stat().st_size
     with spool.open("ab") as f:
         f.write(FRAME_HEADER.pack(4, 0) + b"junk")
-    data = _no_bare_nan(cli("sync", "--json", "--store", path).stdout)
+    data = strict_json(cli("sync", "--json", "--store", path).stdout)
     assert isinstance(data, dict)
     (got,) = data["recovered"]
     assert got["run_id"] == run_id
@@ -557,7 +540,7 @@ def test_sync_skips_live_spools(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.stderr
         assert "nothing to sync" in result.stdout
         assert "skipped 1 spool still held by a running process" in result.stdout
-        data = _no_bare_nan(cli("sync", "--json", "--store", path).stdout)
+        data = strict_json(cli("sync", "--json", "--store", path).stdout)
         assert data == {"store": str(Path(path).resolve()), "recovered": [], "skipped": 1}
     finally:
         run.finish()
@@ -586,7 +569,7 @@ def test_installed_script_end_to_end(store: Store) -> None:
         timeout=120,
     )
     assert ok.returncode == 0, ok.stderr
-    assert {r["run_id"] for r in _no_bare_nan(ok.stdout)} == {ID_A, ID_B, ID_C}
+    assert {r["run_id"] for r in strict_json(ok.stdout)} == {ID_A, ID_B, ID_C}
     bad = subprocess.run(
         [str(exe), "runs", "show", "abcd", "--store", store.path],
         capture_output=True,

@@ -12,13 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from clihelp import cli, strict_json
 from rich.console import Console
-from typer.testing import CliRunner, Result
 
 import mltrail
-from mltrail.capture import seeds
 from mltrail.cli.diff_cmd import print_diff
-from mltrail.cli.main import app
 from mltrail.diff import KINDS, diff_runs
 from mltrail.events.batch import Batch, MetricColumns
 from mltrail.store.registry import open_store
@@ -32,31 +30,11 @@ except ImportError:
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git CLI not installed")
 
 TRAIN = "LR = 0.1\nEPOCHS = 3\n"
-runner = CliRunner()
-
-
-def cli(*args: str) -> Result:
-    """Invoke the ``mltrail`` app."""
-    return runner.invoke(app, list(args))
-
-
-def strict_json(text: str) -> Any:
-    """json.loads that rejects the non-standard NaN/Infinity literals."""
-
-    def reject(name: str) -> Any:
-        raise AssertionError(f"non-standard JSON literal {name} in output")
-
-    return json.loads(text, parse_constant=reject)
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_isolation: None) -> Path:
     """A committed repository holding train.py, made the current directory."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("MLTRAIL_CODE_REPOS", raising=False)
-    monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
-    monkeypatch.setattr(seeds, "_last", None)
     root = tmp_path / "repo"
     init_repo(root, {"train.py": TRAIN})
     monkeypatch.chdir(root)

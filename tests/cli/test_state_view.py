@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from clihelp import cli, strict_json
 
 import mltrail
-from mltrail.capture import seeds
-from mltrail.cli.main import app
 from mltrail.events.batch import Batch
 from mltrail.store.registry import open_store
 from mltrail.testing.repos import git, init_repo
@@ -28,31 +26,11 @@ except ImportError:
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git CLI not installed")
 
 SECTIONS = ["code", "environment", "hardware", "seeds", "invocation", "console (last 20 lines)"]
-runner = CliRunner()
-
-
-def cli(*args: str) -> Result:
-    """Invoke the ``mltrail`` app."""
-    return runner.invoke(app, list(args))
-
-
-def strict_json(text: str) -> Any:
-    """json.loads that rejects the non-standard NaN/Infinity literals."""
-
-    def reject(name: str) -> Any:
-        raise AssertionError(f"non-standard JSON literal {name} in output")
-
-    return json.loads(text, parse_constant=reject)
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture_isolation: None) -> Path:
     """A repository with one commit, a modified train.py and an untracked file; the cwd."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("MLTRAIL_CODE_REPOS", raising=False)
-    monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
-    monkeypatch.setattr(seeds, "_last", None)
     root = tmp_path / "repo"
     init_repo(root, {"train.py": "LR = 0.1\n"})
     (root / "train.py").write_text("LR = 0.1\nWD = 0.0\n")
