@@ -20,6 +20,11 @@ server answers with, so the mapping lives in one place::
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
+    "CorruptObjectError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "UnsafePathError",
     "AlreadyExistsError",
     "AmbiguousIdError",
     "DirtyWorkingTreeError",
@@ -138,3 +143,38 @@ class SpoolError(MltrailError, OSError):
 
     http_status = 507
     code = "spool_unwritable"
+
+
+class CorruptObjectError(MltrailError):
+    """A stored object's bytes do not match its digest (flipped, truncated, or missing)."""
+
+    http_status = 500
+    code = "corrupt_object"
+
+
+class UnsafePathError(InvalidArgumentError):
+    """A path would leave its root (absolute, ``..``, a symlink out, NUL); nothing was written."""
+
+    http_status = 400
+    code = "unsafe_path"
+
+
+class AuthenticationError(MltrailError):
+    """No valid credentials: a missing, malformed, unknown, expired or revoked token."""
+
+    http_status = 401
+    code = "invalid_token"
+
+
+class PermissionDeniedError(MltrailError):
+    """The credentials are valid but do not allow this (a read token writing)."""
+
+    http_status = 403
+    code = "permission_denied"
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """A request body, batch or upload is over its limit; the message states the limit."""
+
+    http_status = 413
+    code = "payload_too_large"

@@ -30,6 +30,12 @@ from sqlalchemy import (
 
 __all__ = [
     "CHUNK_POINTS",
+    "api_tokens",
+    "artifact_aliases",
+    "artifact_versions",
+    "artifacts",
+    "run_files",
+    "run_inputs",
     "PG_STORAGE",
     "blobs",
     "console_lines",
@@ -47,7 +53,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -183,4 +189,91 @@ console_lines = Table(
     Column("stream", String(8), nullable=False),
     Column("text", Text, nullable=False),
     Index("ix_console_run", "run_id", "id"),
+)
+
+
+# -- server (0004) ------------------------------------------------------------------------
+
+#: API tokens for ``mltrail server``. Only a SHA-256 of the secret is kept (the secrets are
+#: 256-bit random, so a slow hash adds nothing); ``project`` NULL means every project.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, default=""),
+    Column("secret_hash", String(128), nullable=False),
+    Column("scope", String(8), nullable=False),  # read | write | admin
+    Column("project", String(250)),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger),
+    Column("revoked_ms", BigInteger),
+)
+
+#: Files of a run (console log, anything uploaded), by logical path; the bytes live in the
+#: content-addressed file store under ``digest``, never under a client-supplied path.
+run_files = Table(
+    "run_files",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("digest", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_run_files_digest", "digest"),
+)
+
+# -- artifacts and lineage (0004) ---------------------------------------------------------
+
+#: A named artifact of a project (a dataset, a model, ...).
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("artifact_id", String(32), primary_key=True),
+    Column("project_id", String(32), ForeignKey("projects.project_id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ux_artifacts_project_name", "project_id", "name", unique=True),
+)
+
+#: One content version of an artifact: ``vN``. The same content is the same version
+#: (unique digest per artifact). ``run_id`` is the run that produced it (lineage: output).
+#: ``kind`` is ``file``, ``tree`` or ``reference`` (recorded by digest, bytes not copied;
+#: ``uri`` says where they are).
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("artifact_id", String(32), ForeignKey("artifacts.artifact_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("uri", Text),
+    Column("meta", Text, nullable=False, default="{}"),
+    Column("run_id", String(32), ForeignKey("runs.run_id")),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ux_artifact_versions_digest", "artifact_id", "digest", unique=True),
+    Index("ix_artifact_versions_digest", "digest"),
+    Index("ix_artifact_versions_run", "run_id"),
+)
+
+#: Aliases (``best``, ``production``; ``latest`` is implicit) pointing at one version.
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column("artifact_id", String(32), ForeignKey("artifacts.artifact_id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+#: Lineage: artifact versions a run used (inputs).
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("artifact_id", String(32), ForeignKey("artifacts.artifact_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_run_inputs_artifact", "artifact_id", "version"),
 )
