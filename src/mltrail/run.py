@@ -31,6 +31,25 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 _MAX = v.MAX_STEP
+#: How long ``finish`` waits for a store already known to be down before leaving the spool.
+_DOWN_CLOSE_S = 5.0
+_DEFAULT_SPOOL_MAX_MB = 4096
+
+
+def _backlog_cap() -> int:
+    """Bytes of not-yet-stored events a run may hold (``MLTRAIL_SPOOL_MAX_MB``, default 4 GiB)."""
+    import os
+
+    raw = os.environ.get("MLTRAIL_SPOOL_MAX_MB", "").strip()
+    try:
+        mb = float(raw) if raw else _DEFAULT_SPOOL_MAX_MB
+    except ValueError:
+        raise InvalidArgumentError(f"MLTRAIL_SPOOL_MAX_MB={raw!r} is not a number") from None
+    if mb <= 0:
+        raise InvalidArgumentError(f"MLTRAIL_SPOOL_MAX_MB={raw!r} must be > 0")
+    return int(mb * (1 << 20))
+
+
 _frame = codec.frame
 
 
@@ -73,6 +92,10 @@ class Run:
         self._finishing = False
         self._writer: Writer | None = None
         self._session: CaptureSession | None = None
+        #: metric points not written because the unsent backlog passed its cap
+        #: (``MLTRAIL_SPOOL_MAX_MB``); recorded on the run as the tag ``mltrail.dropped_points``
+        self.dropped_points = 0
+        self._backlog_cap = _backlog_cap()
         #: True in a process started by ``mltrail run``: it logs into the wrapper's run, and
         #: the wrapper sets the final status from the exit code.
         self.attached = False
@@ -137,7 +160,26 @@ class Run:
             if self._stop_after is not None:
                 self._count_step(step)
             self._step = step + 1
+            w = self._writer
+            if w is not None and self._spool.size - w.position > self._backlog_cap:
+                self._drop(len(keys))
+                return
             self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
+
+    def _drop(self, points: int) -> None:
+        """The store has been unreachable so long that the backlog hit its cap: count, warn once."""
+        if not self.dropped_points:
+            import logging
+
+            logging.getLogger("mltrail").error(
+                "mltrail: run %s has %d MB waiting for the store %s, over MLTRAIL_SPOOL_MAX_MB; "
+                "metric points are dropped and counted (run.dropped_points) until it drains; "
+                "params, tags and the status are still kept",
+                self.run_id,
+                self._backlog_cap >> 20,
+                self.location.display,
+            )
+        self.dropped_points += points
 
     def _count_step(self, step: int) -> None:
         """Pre-flight mode: end the process cleanly before a step past the allowed count."""
@@ -283,6 +325,9 @@ class Run:
         if self._session is not None:
             self._session.stop()  # flushes console lines and captured state into the spool
         with self._lock:
+            if self.dropped_points:
+                tag = {"mltrail.dropped_points": str(self.dropped_points)}
+                self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, tag)))
             if not self.attached:  # an attached process leaves the status to its parent
                 body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
                 self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
@@ -293,6 +338,10 @@ class Run:
     def _close(self, timeout: float | None) -> None:
         import logging
 
+        if self._writer is not None and self._writer.store_down is not None:
+            # the store is known to be down: don't hold the process up for long; the spool
+            # is kept and `mltrail sync` applies it
+            timeout = _DOWN_CLOSE_S if timeout is None else min(timeout, _DOWN_CLOSE_S)
         drained = self._writer.close(timeout) if self._writer is not None else False
         if drained:
             self._spool.path.unlink(missing_ok=True)

@@ -24,12 +24,20 @@ from mltrail.settings import default_store_location, settings
 if TYPE_CHECKING:
     from mltrail.store.base import TrackingStore
 
-__all__ = ["StoreLocation", "ignore_in_git", "open_store", "resolve_location"]
+__all__ = [
+    "GITIGNORE_TEXT",
+    "StoreLocation",
+    "ignore_folder_in_git",
+    "ignore_in_git",
+    "open_store",
+    "resolve_location",
+]
 
 #: scheme -> (dotted path of a factory ``(StoreLocation) -> TrackingStore``, extra to install)
 BACKENDS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("mltrail.store.sql.store:SqlTrackingStore.from_location", None),
     "postgresql": ("mltrail.store.sql.store:SqlTrackingStore.from_location", "postgres"),
+    "http": ("mltrail.store.http:HttpTrackingStore.from_location", None),
 }
 
 _SCHEME_ALIASES = {
@@ -99,13 +107,11 @@ def resolve_location(store: str | os.PathLike[str] | None = None) -> StoreLocati
         return StoreLocation(
             "sqlite", f"sqlite:///{db}", db.parent / f"{db.stem}.spool", f"sqlite:///{db}"
         )
+    if scheme == "http" and not urlsplit(raw).hostname:
+        raise InvalidArgumentError(f"store {raw!r}: a server URL needs a host: https://host:port")
     if scheme in BACKENDS:
         display = _redact(raw)
         return StoreLocation(scheme, raw, _cache_spool_dir(display), display)
-    if scheme == "http":
-        raise InvalidArgumentError(
-            f"store {raw!r}: remote tracking servers are not supported by this version yet"
-        )
     raise InvalidArgumentError(
         f"store {raw!r}: unknown scheme {scheme!r}; use a directory, sqlite:///, or postgresql://"
     )
@@ -142,18 +148,31 @@ def open_store(
     return _create(loc)
 
 
+#: What mltrail writes into ``.mltrail/.gitignore``: everything is ignored (runs, caches) but
+#: ``config.toml``, the data remotes committed with the code (mltrail.data.config).
+GITIGNORE_TEXT = (
+    "# created by mltrail: runs and caches are not source code; config.toml is\n*\n!config.toml\n"
+)
+_OLD_GITIGNORE_TEXTS = ("# created by mltrail: runs are not source code\n*\n",)
+
+
+def ignore_folder_in_git(folder: Path) -> None:
+    """Write ``folder/.gitignore`` (:data:`GITIGNORE_TEXT`), or upgrade one an older mltrail
+    wrote; a file the user changed is left alone."""
+    marker = folder / ".gitignore"
+    try:
+        if marker.exists() and marker.read_text() not in _OLD_GITIGNORE_TEXTS:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(GITIGNORE_TEXT)
+    except (OSError, UnicodeDecodeError):
+        pass  # a read-only location: the store open reports the real problem
+
+
 def ignore_in_git(location: StoreLocation) -> None:
     """Make git ignore an embedded store's folder, so it never makes the code look dirty."""
-    if not location.embedded:
-        return
-    folder = Path(location.display)
-    marker = folder / ".gitignore"
-    if not marker.exists():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            marker.write_text("# created by mltrail: runs are not source code\n*\n")
-        except OSError:
-            pass  # a read-only location: the store open reports the real problem
+    if location.embedded:
+        ignore_folder_in_git(Path(location.display))
 
 
 def _create(loc: StoreLocation) -> TrackingStore:
