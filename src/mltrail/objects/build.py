@@ -1,0 +1,243 @@
+"""Build: hash a file or a directory into the cache (trees for directories).
+
+``build(path, cache, index)`` walks ``path`` (``os.scandir``, never following symlinks),
+looks every file up in the hash index in one batch, hashes only the files whose
+``(path, inode, mtime_ns, size)`` changed (in parallel, blake3 on every core for large
+files), stores new objects in the cache through one :class:`~mltrail.objects.odb.ObjectWriter`
+(one durable commit for the batch; hardlinks when the cache's mode allows, see
+:mod:`mltrail.objects.cache`), then stores the tree, then records the new digests in the index.
+
+Symlinks inside a directory become tree entries holding their relative target; a link that
+points outside the directory (absolute, or ``..`` past the root) is refused
+(:class:`~mltrail.errors.UnsafePathError`), never followed. Sockets, FIFOs and devices are
+skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
+
+from mltrail.errors import InvalidArgumentError, NotFoundError
+from mltrail.objects._progress import Bar
+from mltrail.objects.digest import DEFAULT_ALGO, LARGE_FILE, hash_bytes, hash_file, new_hasher
+from mltrail.objects.odb import SourceChangedError
+from mltrail.objects.tree import MODE_EXEC, MODE_FILE, MODE_LINK, Tree, TreeEntry
+
+if TYPE_CHECKING:
+    from mltrail.objects.cache import Cache
+    from mltrail.objects.index import HashIndex
+    from mltrail.objects.odb import ObjectWriter
+
+__all__ = ["BuildResult", "Ignore", "build", "walk"]
+
+Ignore = Callable[[str, bool], bool]  # (relative posix path, is_dir) -> skip it
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CHUNK_FILES = 256
+_RETRIES = 3
+_PARALLEL_AVG = 1 << 20
+
+
+class BuildResult(NamedTuple):
+    """``(digest, tree, size, count)``: ``tree`` is None for a single file."""
+
+    digest: str
+    tree: Tree | None
+    size: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose
+
+
+class _File(NamedTuple):
+    rel: str
+    abspath: str
+    st: os.stat_result
+
+
+def walk(
+    root: str | os.PathLike[str],
+    ignore: Ignore | None = None,
+    skip_dirs: frozenset[str] = frozenset(),
+) -> tuple[list[_File], dict[str, str]]:
+    """Regular files (with their ``lstat``) and symlinks (rel -> target) under ``root``."""
+    files: list[_File] = []
+    links: dict[str, str] = {}
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        with os.scandir(directory) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path in skip_dirs or (ignore is not None and ignore(rel, True)):
+                        continue
+                    stack.append((entry.path, rel + "/"))
+                    continue
+                if ignore is not None and ignore(rel, False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                if stat_mod.S_ISREG(st.st_mode):
+                    files.append(_File(rel, entry.path, st))
+                elif stat_mod.S_ISLNK(st.st_mode):
+                    links[rel] = os.readlink(entry.path)
+    return files, links
+
+
+def _mode(st: os.stat_result) -> int:
+    return MODE_EXEC if st.st_mode & 0o100 else MODE_FILE
+
+
+def _hash_and_store(
+    f: _File, algo: str, cache: Cache | None, writer: ObjectWriter | None
+) -> tuple[str, os.stat_result]:
+    """Hash one file (and store it); return (digest, fstat taken before reading)."""
+    for _ in range(_RETRIES):
+        fd = os.open(f.abspath, _OPEN_FLAGS)
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise InvalidArgumentError(f"{f.abspath}: no longer a regular file")
+            data: bytes | None = None
+            if st.st_size < LARGE_FILE:
+                data = os.read(fd, st.st_size + 1)
+                if len(data) != st.st_size:
+                    continue  # it changed while we read it
+                h = new_hasher(algo)
+                h.update(data)
+                digest = f"{algo}:{h.hexdigest()}"
+        finally:
+            os.close(fd)
+        if data is None:
+            digest = hash_file(f.abspath, algo)
+        if cache is None or writer is None:
+            return digest, st
+        try:
+            cache.store(writer, digest, f.abspath, st, data)
+        except SourceChangedError:
+            continue
+        return digest, st
+    raise InvalidArgumentError(f"{f.abspath}: the file keeps changing while being added")
+
+
+def build(
+    path: str | os.PathLike[str],
+    cache: Cache | None,
+    index: HashIndex | None = None,
+    *,
+    algo: str = DEFAULT_ALGO,
+    store: bool = True,
+    jobs: int | None = None,
+    ignore: Ignore | None = None,
+    progress: bool = False,
+) -> BuildResult:
+    """Hash ``path`` (a file or a directory) and, with ``store``, add it to ``cache``.
+
+    ``index`` (default: the cache's) skips files that did not change since they were last
+    hashed. ``store=False`` only computes digests (a status check: nothing is written except
+    index entries). ``ignore(rel_path, is_dir)`` leaves paths out of a directory's tree.
+    Returns ``(digest, tree, size, count)``.
+
+    Raises:
+        NotFoundError: ``path`` does not exist.
+        UnsafePathError: a symlink in the directory points outside it, or a name can't be
+            stored safely in a manifest (backslash, ...).
+    """
+    if index is None and cache is not None:
+        index = cache.index
+    if store and cache is None:
+        raise InvalidArgumentError("cache: required when store=True")
+    root = os.path.realpath(path)
+    try:
+        top = os.stat(root)
+    except FileNotFoundError:
+        raise NotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
+    started_ns = time.time_ns()
+    if stat_mod.S_ISREG(top.st_mode):
+        files = [_File(os.path.basename(root), root, top)]
+        links: dict[str, str] = {}
+    elif stat_mod.S_ISDIR(top.st_mode):
+        skip = frozenset({os.path.realpath(cache.root)}) if cache is not None else frozenset()
+        files, links = walk(root, ignore, skip)
+    else:
+        raise InvalidArgumentError(f"path: {os.fspath(path)!r} is not a file or directory")
+
+    known = index.get_many(((f.abspath, f.st) for f in files), algo) if index else {}
+    digests: dict[str, str] = {}
+    stats: dict[str, os.stat_result] = {}
+    todo: list[_File] = []
+    for f in files:
+        d = known.get(f.abspath)
+        if d is None:
+            todo.append(f)
+        else:
+            digests[f.abspath] = d
+            stats[f.abspath] = f.st
+
+    writer = cache.writer() if (store and cache is not None) else None
+    try:
+        if writer is not None and cache is not None and digests:
+            # Unchanged files whose object is missing (a cleaned cache) are stored again.
+            present = cache.exists_many(set(digests.values()))
+            for f in files:
+                d = digests.get(f.abspath)
+                if d is not None and d not in present and not writer.pending(d):
+                    todo.append(f)
+                    del digests[f.abspath]
+        if todo:
+            # Threads only pay off for large files: for small ones the GIL and the syscalls
+            # interleave so badly that two threads are slower than one (measured).
+            avg = sum(f.st.st_size for f in todo) // len(todo)
+            n_jobs = jobs or (1 if avg < _PARALLEL_AVG else min(4, os.cpu_count() or 1))
+            chunks = [todo[i : i + _CHUNK_FILES] for i in range(0, len(todo), _CHUNK_FILES)]
+            with Bar(f"hashing {len(todo)} files", len(todo), enabled=progress) as bar:
+
+                def work(chunk: list[_File]) -> list[tuple[str, str, os.stat_result]]:
+                    out = []
+                    for f in chunk:
+                        d, st = _hash_and_store(f, algo, cache, writer)
+                        out.append((f.abspath, d, st))
+                    bar.advance(len(chunk))
+                    return out
+
+                if n_jobs <= 1 or len(chunks) <= 1:
+                    results = [work(c) for c in chunks]
+                else:
+                    with ThreadPoolExecutor(n_jobs) as pool:
+                        results = list(pool.map(work, chunks))
+            for chunk_result in results:
+                for abspath, d, st in chunk_result:
+                    digests[abspath] = d
+                    stats[abspath] = st
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+    if stat_mod.S_ISREG(top.st_mode):
+        tree = None
+        digest = digests[root]
+        size, count = top.st_size, 1
+    else:
+        entries = [
+            TreeEntry(f.rel, digests[f.abspath], stats[f.abspath].st_size, _mode(stats[f.abspath]))
+            for f in files
+        ]
+        for rel, target in links.items():
+            raw = os.fsencode(target)
+            entries.append(TreeEntry(rel, hash_bytes(raw, algo), len(raw), MODE_LINK, target))
+        tree = Tree(entries, algo=algo, check="walked")
+        digest = tree.digest
+        size, count = tree.size, len(tree)
+        if store and cache is not None and not cache.exists(digest):
+            cache.add_tree(tree)
+    if index is not None and todo:
+        index.put_many(
+            ((a, stats[a], digests[a]) for a in (f.abspath for f in todo)),
+            hashed_at_ns=started_ns,
+        )
+    return BuildResult(digest, tree, size, count)

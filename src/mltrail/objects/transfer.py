@@ -1,0 +1,353 @@
+"""Transfers: copy objects between any two object databases, verified, in parallel.
+
+``push(cache, remote, digests)`` and ``pull(remote, cache, digests)`` are the same operation,
+:func:`transfer` (from ``src`` into ``dst``); tree digests are expanded (:func:`closure`) and
+the trees themselves are written last, only once all of their files are in ``dst``, so a tree
+present in a store promises its files are there too.
+
+Every object is verified on the way: the bytes read from ``src`` (local) or received from it
+(remote) are hashed before they are stored in ``dst``; a mismatch is a hard
+:class:`~mltrail.errors.CorruptObjectError` naming the object (raised after the good objects
+were stored, so a retry does not redo them). Objects missing from ``src`` are reported in
+:attr:`TransferResult.missing`.
+
+Strategy per pair of stores: local to local copies through one
+:class:`~mltrail.objects.odb.ObjectWriter` (one durable commit for the batch, no per-object
+fsync); to or from a remote, small objects go in concurrent batches through fsspec's async
+``pipe``/``cat`` (s3fs), large ones one per thread with ``put_file``/``get_file``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mltrail.errors import CorruptObjectError, NotFoundError
+from mltrail.objects._progress import Bar
+from mltrail.objects.digest import LARGE_FILE, hash_bytes, hash_file, is_tree, parse_digest
+from mltrail.objects.odb import FsspecObjectDB, LocalObjectDB, ObjectDB
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from mltrail.objects.odb import ObjectWriter
+
+__all__ = ["TransferResult", "closure", "pull", "push", "transfer"]
+
+_BATCH_OBJECTS = 512
+_BATCH_BYTES = 64 << 20
+_LOCAL_JOBS = 1  # local -> local small objects: threads (measured, see docs/benchmarks.md)
+
+
+@dataclass
+class TransferResult:
+    """What a transfer did: objects copied, objects already there, bytes copied, missing."""
+
+    transferred: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def objects(self) -> int:
+        """Alias of :attr:`transferred`."""
+        return self.transferred
+
+
+def closure(
+    odb: ObjectDB, digests: Iterable[str], *, missing: list[str] | None = None
+) -> dict[str, int | None]:
+    """Every object ``digests`` reach in ``odb`` (trees expanded): digest -> size if known.
+
+    A tree not in ``odb`` is appended to ``missing`` (or raises NotFoundError if ``missing``
+    is None); a corrupt or unsafe manifest raises.
+    """
+    out: dict[str, int | None] = {}
+    for d in digests:
+        parse_digest(d)
+        if not is_tree(d):
+            out.setdefault(d, None)
+            continue
+        try:
+            tree = odb.read_tree(d)
+        except NotFoundError:
+            if missing is None:
+                raise
+            missing.append(d)
+            continue
+        out[d] = len(tree.to_bytes())
+        for e in tree:
+            if not e.is_link:
+                out[e.digest] = e.size
+    return out
+
+
+def transfer(
+    src: ObjectDB,
+    dst: ObjectDB,
+    digests: Iterable[str],
+    *,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> TransferResult:
+    """Copy the objects ``digests`` reach (trees expanded) from ``src`` into ``dst``."""
+    result = TransferResult()
+    wanted = closure(src, digests, missing=result.missing)
+    present = dst.exists_many(wanted)
+    result.skipped = len(present)
+    todo = {d: s for d, s in wanted.items() if d not in present}
+    if not todo:
+        return result
+    for d, s in todo.items():
+        if s is None:
+            try:
+                todo[d] = src.size(d)
+            except NotFoundError:
+                todo[d] = -1
+    for d in [d for d, s in todo.items() if s == -1]:
+        result.missing.append(d)
+        del todo[d]
+    files = {d: s or 0 for d, s in todo.items() if not is_tree(d)}
+    trees = {d: s or 0 for d, s in todo.items() if is_tree(d)}
+    corrupt: list[CorruptObjectError] = []
+    with Bar(f"transferring {len(todo)} objects", len(todo), enabled=progress) as bar:
+        done = _copy(src, dst, files, jobs, bar, result, corrupt)
+        failed = set(files) - done
+        complete = {}
+        for t in trees:  # a tree only once all of its files made it
+            entries = src.read_tree(t)
+            if not any(e.digest in failed for e in entries if not e.is_link):
+                complete[t] = trees[t]
+        _copy(src, dst, complete, jobs, bar, result, corrupt)
+    if corrupt:
+        first = corrupt[0]
+        more = f" ({len(corrupt) - 1} more corrupt object(s) skipped)" if len(corrupt) > 1 else ""
+        raise CorruptObjectError(first.message + more) from first
+    return result
+
+
+def push(
+    src: ObjectDB,
+    dst: ObjectDB,
+    digests: Iterable[str],
+    *,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> TransferResult:
+    """Upload: :func:`transfer` from the cache ``src`` to the remote ``dst``."""
+    return transfer(src, dst, digests, jobs=jobs, progress=progress)
+
+
+def pull(
+    src: ObjectDB,
+    dst: ObjectDB,
+    digests: Iterable[str],
+    *,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> TransferResult:
+    """Download: :func:`transfer` from the remote ``src`` into the cache ``dst``."""
+    return transfer(src, dst, digests, jobs=jobs, progress=progress)
+
+
+def _batches(items: dict[str, int]) -> list[list[str]]:
+    out: list[list[str]] = []
+    cur: list[str] = []
+    size = 0
+    for d, s in items.items():
+        if cur and (len(cur) >= _BATCH_OBJECTS or size + s > _BATCH_BYTES):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(d)
+        size += s
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _copy(
+    src: ObjectDB,
+    dst: ObjectDB,
+    items: dict[str, int],
+    jobs: int | None,
+    bar: Bar,
+    result: TransferResult,
+    corrupt: list[CorruptObjectError],
+) -> set[str]:
+    """Copy ``items`` (digest -> size); return the digests now in ``dst``."""
+    if not items:
+        return set()
+    small = {d: s for d, s in items.items() if s < LARGE_FILE}
+    large = {d: s for d, s in items.items() if s >= LARGE_FILE}
+    done: set[str] = set()
+
+    lock = threading.Lock()
+
+    def ok(d: str, size: int) -> None:
+        with lock:
+            done.add(d)
+            result.transferred += 1
+            result.bytes += size
+        bar.advance()
+
+    def fail(d: str, exc: BaseException) -> None:
+        with lock:
+            if isinstance(exc, CorruptObjectError):
+                corrupt.append(exc)
+            elif isinstance(exc, (FileNotFoundError, NotFoundError)):
+                result.missing.append(d)
+            else:
+                raise exc
+        bar.advance()
+
+    n_jobs = jobs or (16 if not (src.is_local and dst.is_local) else 4)
+    if isinstance(dst, LocalObjectDB):
+        with dst.writer() as w:
+            _to_local(src, w, small, large, n_jobs, jobs or _LOCAL_JOBS, ok, fail)
+    else:
+        assert isinstance(dst, FsspecObjectDB)
+        _to_remote(src, dst, small, large, n_jobs, ok, fail)
+    return done
+
+
+def _read(src: ObjectDB, digests: list[str]) -> dict[str, bytes | BaseException]:
+    """Read (unverified) small objects from ``src``: digest -> bytes or the error."""
+    if isinstance(src, FsspecObjectDB):
+        return src.get_many(digests)
+    out: dict[str, bytes | BaseException] = {}
+    for d in digests:
+        try:
+            out[d] = src.read_bytes(d, verify=False)
+        except (NotFoundError, OSError) as exc:
+            out[d] = exc
+    return out
+
+
+def _prefetch(
+    fn: Callable[[list[str]], dict[str, bytes | BaseException]],
+    batches: list[list[str]],
+    workers: int,
+) -> Iterator[dict[str, bytes | BaseException]]:
+    """``map(fn, batches)`` with at most ``workers + 1`` batches read ahead (bounded memory)."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[dict[str, bytes | BaseException]]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(fn, batch))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _verified(d: str, data: bytes, where: str) -> bytes:
+    algo, _ = parse_digest(d)
+    actual = hash_bytes(data, algo, tree=is_tree(d))
+    if actual != d:
+        raise CorruptObjectError(
+            f"object {d} from {where} is corrupt: its content hashes to {actual}"
+        )
+    return data
+
+
+def _to_local(
+    src: ObjectDB,
+    w: ObjectWriter,
+    small: dict[str, int],
+    large: dict[str, int],
+    jobs: int,
+    local_jobs: int,
+    ok: Callable[[str, int], None],
+    fail: Callable[[str, BaseException], None],
+) -> None:
+    remote = isinstance(src, FsspecObjectDB)
+    batches = _batches(small)
+
+    def store(got: dict[str, bytes | BaseException]) -> None:
+        for d, value in got.items():
+            if isinstance(value, BaseException):
+                fail(d, value)
+                continue
+            try:
+                w.put_bytes(d, _verified(d, value, src.url), verified=True)
+            except CorruptObjectError as exc:
+                fail(d, exc)
+                continue
+            ok(d, len(value))
+
+    if remote:
+        # fsspec's async loop batches each read; a few batches in flight overlap latency.
+        for got in _prefetch(lambda b: _read(src, b), batches, 4):
+            store(got)
+    else:
+        # Local to local is bound by file creation: workers read, verify and write batches.
+        with ThreadPoolExecutor(local_jobs) as pool:
+            list(pool.map(lambda b: store(_read(src, b)), batches))
+
+    def one(d: str) -> None:
+        try:
+            if isinstance(src, LocalObjectDB):
+                w.put_file(d, src.path_str(d), size=large[d])
+            else:
+                assert isinstance(src, FsspecObjectDB)
+                w.put_from(d, lambda tmp: src.get_to_local(d, tmp), size=large[d])
+        except (CorruptObjectError, NotFoundError, FileNotFoundError) as exc:
+            fail(d, exc)
+            return
+        ok(d, large[d])
+
+    with ThreadPoolExecutor(max(1, min(jobs, len(large) or 1))) as pool:
+        list(pool.map(one, large))
+
+
+def _to_remote(
+    src: ObjectDB,
+    dst: FsspecObjectDB,
+    small: dict[str, int],
+    large: dict[str, int],
+    jobs: int,
+    ok: Callable[[str, int], None],
+    fail: Callable[[str, BaseException], None],
+) -> None:
+    for batch in _batches(small):
+        verified: dict[str, bytes] = {}
+        for d, value in _read(src, batch).items():
+            if isinstance(value, BaseException):
+                fail(d, value)
+                continue
+            try:
+                verified[d] = _verified(d, value, src.url)
+            except CorruptObjectError as exc:
+                fail(d, exc)
+        dst.put_many(verified)
+        for d, data in verified.items():
+            ok(d, len(data))
+
+    def one(d: str) -> None:
+        try:
+            if isinstance(src, LocalObjectDB):
+                src.verify(d)
+                dst.put_local_file(d, src.path_str(d))
+            else:
+                assert isinstance(src, FsspecObjectDB)
+                with tempfile.TemporaryDirectory(prefix="mltrail-xfer-") as tmpdir:
+                    tmp = os.path.join(tmpdir, "object")
+                    src.get_to_local(d, tmp)
+                    algo, _ = parse_digest(d)
+                    actual = hash_file(tmp, algo)
+                    if actual != d:
+                        raise CorruptObjectError(
+                            f"object {d} from {src.url} is corrupt: its content hashes to {actual}"
+                        )
+                    dst.put_local_file(d, tmp)
+        except (CorruptObjectError, NotFoundError, FileNotFoundError) as exc:
+            fail(d, exc)
+            return
+        ok(d, large[d])
+
+    with ThreadPoolExecutor(max(1, min(jobs, len(large) or 1))) as pool:
+        list(pool.map(one, large))
