@@ -127,6 +127,28 @@ def test_code_shows_new_commit_and_numstat(changed: tuple[str, str, str], repo: 
     assert not detail.uncommitted_differs
 
 
+def test_client_path_never_resolved_on_server(changed: tuple[str, str, str], repo: Path):
+    """local_git=False (the server's and UI's mode) never runs git in a recorded root."""
+    import subprocess
+
+    store, a, b = changed
+    calls: list[object] = []
+    real = subprocess.run
+
+    def spy(*args: object, **kw: object) -> object:
+        calls.append(args[0])
+        return real(*args, **kw)  # type: ignore[call-overload]
+
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subprocess, "run", spy)
+        code = diff_runs(mltrail.Api(store), a, b, local_git=False).kinds["code"]
+    (detail,) = code.repos
+    assert detail.files is None and "no local git" in (detail.note or "")
+    assert not [c for c in calls if "git" in str(c)]
+
+
 def test_config_added_removed_changed(changed: tuple[str, str, str]) -> None:
     """Params added, removed and changed, nested config keys flattened, with both values."""
     store, a, b = changed

@@ -335,11 +335,32 @@ def _inputs(doc: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _pointers(doc: dict[str, Any]) -> dict[str, Any]:
+    """Pointer digests by data path, from the ``data`` kind (capture/data.py)."""
+    items = doc.get("pointers")
+    if not isinstance(items, list):
+        return {}
+    return {str(p.get("path")): p.get("digest") for p in items if isinstance(p, dict)}
+
+
+def _data_doc(state: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """One view of the data a run used: artifacts (``inputs``) and pointer files (``data``)."""
+    inputs, pointers = state.get("inputs"), state.get("data")
+    if inputs is None and pointers is None:
+        return None
+    merged = {**_inputs(inputs or {}), **_pointers(pointers or {})}
+    errors = [d["error"] for d in (inputs, pointers) if d and isinstance(d.get("error"), str)]
+    return {"inputs": merged, **({"error": "; ".join(errors)} if errors else {})}
+
+
 def _data(a: dict[str, Any] | None, b: dict[str, Any] | None) -> KindDiff:
     if a is None and b is None:
         return KindDiff("data", in_a=False, in_b=False, notes=["no inputs recorded"])
     kd = _kind("data", a, b)
-    kd.changes = _compare(_inputs(a or {}), _inputs(b or {}))
+    ia, ib = _inputs(a or {}), _inputs(b or {})
+    kd.changes = _compare(ia, ib)
+    if not ia and not ib and not kd.notes:
+        kd.notes.append("no inputs recorded")
     return kd
 
 
@@ -424,13 +445,20 @@ def _repo_changes(root: str, ra: dict[str, Any], rb: dict[str, Any]) -> list[Cha
     return changes + _compare_nested(ra.get("remotes"), rb.get("remotes"), f"{root}: remotes")
 
 
-def _code(api: Api, a: dict[str, Any] | None, b: dict[str, Any] | None) -> KindDiff:
+def _code(
+    api: Api, a: dict[str, Any] | None, b: dict[str, Any] | None, local_git: bool = True
+) -> KindDiff:
     kd = _kind("code", a, b)
     if a is None or b is None:
         return kd
     kd.changes += _compare({"versioned": a.get("versioned")}, {"versioned": b.get("versioned")})
     repos_a = {str(r.get("root")): r for r in a.get("repos") or []}
     repos_b = {str(r.get("root")): r for r in b.get("repos") or []}
+    ea, eb = str(a.get("entry_repo")), str(b.get("entry_repo"))
+    if ea != eb and ea in repos_a and eb in repos_b and ea not in repos_b and eb not in repos_a:
+        # the same code checked out elsewhere (a clone, `mltrail reproduce`'s worktree)
+        repos_b[ea] = repos_b.pop(eb)
+        kd.notes.append(f"the entry point's repository is {ea} in A and {eb} in B")
     for root in [*repos_a, *(r for r in repos_b if r not in repos_a)]:
         ra, rb = repos_a.get(root), repos_b.get(root)
         if ra is None or rb is None:
@@ -440,7 +468,10 @@ def _code(api: Api, a: dict[str, Any] | None, b: dict[str, Any] | None) -> KindD
         kd.changes += _repo_changes(root, ra, rb)
         repo = RepoDiff(root, ra.get("sha"), rb.get("sha"))
         if repo.sha_a and repo.sha_b and repo.sha_a != repo.sha_b:
-            repo.files, repo.note = _numstat(root, repo.sha_a, repo.sha_b)
+            if local_git:
+                repo.files, repo.note = _numstat(root, repo.sha_a, repo.sha_b)
+            else:
+                repo.note = "files changed between commits are not listed here (no local git)"
         if ra.get("diff") != rb.get("diff"):
             repo.uncommitted_differs = True
             kd.changes.append(
@@ -454,7 +485,9 @@ def _code(api: Api, a: dict[str, Any] | None, b: dict[str, Any] | None) -> KindD
 # -- entry point -------------------------------------------------------------------------
 
 
-def diff_runs(api: Api, run_a: str, run_b: str, *, include_system: bool = False) -> RunDiff:
+def diff_runs(
+    api: Api, run_a: str, run_b: str, *, include_system: bool = False, local_git: bool = True
+) -> RunDiff:
     """Compare two runs across every kind of captured state.
 
     Args:
@@ -462,6 +495,9 @@ def diff_runs(api: Api, run_a: str, run_b: str, *, include_system: bool = False)
         run_a: Run A's id or unambiguous id prefix (the "before").
         run_b: Run B's id or prefix (the "after"; values read A → B).
         include_system: Also compare the ``system/...`` metrics in the outcome.
+        local_git: List the files changed between the two commits by running ``git`` in the
+            recorded repository root. A server passes False: recorded roots come from clients
+            and must never be resolved on the server's disk.
 
     Returns:
         The :class:`RunDiff`, with a :class:`KindDiff` for each of :data:`KINDS`.
@@ -473,9 +509,9 @@ def diff_runs(api: Api, run_a: str, run_b: str, *, include_system: bool = False)
     ra, rb = api.run(run_a), api.run(run_b)
     sa, sb = api.state(ra.run_id), api.state(rb.run_id)
     kinds: dict[str, KindDiff] = {}
-    kinds["code"] = _code(api, sa.get("code"), sb.get("code"))
+    kinds["code"] = _code(api, sa.get("code"), sb.get("code"), local_git)
     kinds["config"] = _config(ra, rb, sa.get("config"), sb.get("config"))
-    kinds["data"] = _data(sa.get("inputs"), sb.get("inputs"))
+    kinds["data"] = _data(_data_doc(sa), _data_doc(sb))
     for kind in ("environment", "hardware", "seeds"):
         da, db = sa.get(kind), sb.get(kind)
         kd = kinds[kind] = _kind(kind, da, db)

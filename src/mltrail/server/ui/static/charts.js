@@ -1,0 +1,268 @@
+/* Metric charts (plotly.js): downsampled series with min/max bands, x by step or time,
+   EMA smoothing, log scale, and zoom that asks the server for finer buckets. */
+(function () {
+  "use strict";
+  const M = window.mltrail;
+  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c",
+    "#0891b2", "#db2777", "#65a30d", "#4f46e5", "#a16207"];
+  const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+  function num(v) {
+    if (typeof v === "number") return v;
+    if (v === "NaN" || v === null) return null;
+    if (v === "Infinity" || v === "-Infinity") return null;  // off any axis
+    return Number(v);
+  }
+
+  function rgba(hex, alpha) {
+    const n = parseInt(hex.slice(1), 16);
+    return "rgba(" + (n >> 16) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
+  /* Debiased exponential moving average (as TensorBoard smooths); gaps stay gaps. */
+  function ema(values, weight) {
+    if (!weight) return values;
+    let last = 0, n = 0;
+    return values.map(function (v) {
+      if (v === null || !Number.isFinite(v)) return v;
+      last = last * weight + (1 - weight) * v;
+      n += 1;
+      return last / (1 - Math.pow(weight, n));
+    });
+  }
+
+  function parseSeries(body) {
+    return {
+      steps: body.steps, timestamps: body.timestamps,
+      values: body.values.map(num),
+      min: body.min ? body.min.map(num) : null,
+      max: body.max ? body.max.map(num) : null,
+      downsampled: !!body.downsampled,
+    };
+  }
+
+  /* Axis units (a step or a plotly date string) back to a step range, using the data. */
+  function stepRange(chart, r0, r1) {
+    if (chart.group.xmode === "step") return [Math.max(0, Math.floor(r0)), Math.ceil(r1)];
+    const t = function (v) { return typeof v === "number" ? v : Date.parse(String(v).replace(" ", "T") + "Z"); };
+    const t0 = t(r0), t1 = t(r1);
+    let lo = Infinity, hi = -Infinity;
+    chart.data.forEach(function (s) {
+      if (!s) return;
+      for (let i = 0; i < s.steps.length; i++) {
+        if (s.timestamps[i] >= t0 && s.timestamps[i] <= t1) {
+          lo = Math.min(lo, s.steps[i]); hi = Math.max(hi, s.steps[i]);
+        }
+      }
+    });
+    return Number.isFinite(lo) ? [lo, hi] : null;
+  }
+
+  function traces(chart) {
+    const g = chart.group, out = [];
+    chart.data.forEach(function (s, i) {
+      if (!s) return;
+      const color = PALETTE[i % PALETTE.length];
+      const name = g.runs[i].name || g.runs[i].id.slice(0, 8);
+      const x = g.xmode === "time" ? s.timestamps : s.steps;
+      if (s.downsampled && s.min && s.max) {
+        out.push({ x: x, y: s.min, mode: "lines", line: { width: 0, color: color }, hoverinfo: "skip", showlegend: false, name: name + " min" });
+        out.push({ x: x, y: s.max, mode: "lines", line: { width: 0, color: color }, fill: "tonexty",
+          fillcolor: rgba(color, g.runs.length > 1 ? 0.1 : 0.18), hoverinfo: "skip", showlegend: false, name: name + " max" });
+      }
+      if (g.smoothing > 0) {
+        out.push({ x: x, y: s.values, mode: "lines", line: { width: 1, color: rgba(color, 0.3) }, hoverinfo: "skip", showlegend: false, name: name + " raw" });
+      }
+      out.push({ x: x, y: ema(s.values, g.smoothing), mode: "lines", line: { width: 1.6, color: color }, name: name });
+    });
+    return out;
+  }
+
+  function layout(chart) {
+    const g = chart.group;
+    const xaxis = { type: g.xmode === "time" ? "date" : "linear", automargin: true };
+    if (chart.range) { xaxis.range = chart.range.slice(); xaxis.autorange = false; }
+    return {
+      margin: { l: 48, r: 8, t: 6, b: 28 }, height: 250, showlegend: false, hovermode: "closest",
+      xaxis: xaxis, yaxis: { type: g.log ? "log" : "linear", automargin: true },
+      uirevision: g.xmode + (g.log ? "log" : ""),
+    };
+  }
+
+  async function draw(chart) {
+    const el = chart.el;
+    chart.drawing = true;
+    try {
+      if (chart.plotted) await window.Plotly.react(el, traces(chart), layout(chart), CONFIG);
+      else {
+        el.replaceChildren();
+        await window.Plotly.newPlot(el, traces(chart), layout(chart), CONFIG);
+        chart.plotted = true;
+        el.on("plotly_relayout", function (ev) { onRelayout(chart, ev); });
+      }
+    } finally { chart.drawing = false; }
+    let points = 0;
+    chart.data.forEach(function (s) { if (s) points += s.steps.length; });
+    el.dataset.points = String(points);
+    el.dataset.state = "drawn";
+    el.dispatchEvent(new CustomEvent("mltrail:drawn", { bubbles: true }));
+  }
+
+  function seriesUrl(runId, key, points, steps) {
+    const q = new URLSearchParams({ key: key, points: String(points) });
+    if (steps) { q.set("step_min", String(steps[0])); q.set("step_max", String(steps[1])); }
+    return "/api/v1/runs/" + encodeURIComponent(runId) + "/series?" + q.toString();
+  }
+
+  async function load(chart, steps) {
+    const el = chart.el, g = chart.group;
+    const points = Math.max(200, Math.min(2000, Math.round(el.clientWidth || 500)));
+    el.dataset.requests = String(Number(el.dataset.requests || 0) + g.runs.length);
+    const results = await Promise.all(g.runs.map(function (run) {
+      return M.getJSON(seriesUrl(run.id, chart.key, points, steps)).then(parseSeries, function (e) {
+        if (e.status === 404) return null;  // this run did not log the key
+        throw e;
+      });
+    }));
+    chart.data = results;
+  }
+
+  /* A static SVG of the data (band and line), drawn while plotly.js is still loading. */
+  const SVG = "http://www.w3.org/2000/svg";
+  function preview(chart) {
+    const el = chart.el, w = el.clientWidth || 400, h = el.clientHeight || 250, pad = 8;
+    let lo = Infinity, hi = -Infinity, x0 = Infinity, x1 = -Infinity;
+    chart.data.forEach(function (s) {
+      if (!s) return;
+      const ys = (s.min || s.values).concat(s.max || s.values);
+      ys.forEach(function (y) { if (y !== null && Number.isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); } });
+      if (s.steps.length) { x0 = Math.min(x0, s.steps[0]); x1 = Math.max(x1, s.steps[s.steps.length - 1]); }
+    });
+    if (!Number.isFinite(lo) || !Number.isFinite(x0)) return;
+    const sx = function (x) { return pad + (x - x0) / ((x1 - x0) || 1) * (w - 2 * pad); };
+    const sy = function (y) { return h - pad - (y - lo) / ((hi - lo) || 1) * (h - 2 * pad); };
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "preview");
+    svg.setAttribute("width", String(w));
+    svg.setAttribute("height", String(h));
+    chart.data.forEach(function (s, i) {
+      if (!s) return;
+      const color = PALETTE[i % PALETTE.length];
+      const pts = function (ys) {
+        const out = [];
+        s.steps.forEach(function (x, k) { if (ys[k] !== null && Number.isFinite(ys[k])) out.push(sx(x).toFixed(1) + "," + sy(ys[k]).toFixed(1)); });
+        return out;
+      };
+      if (s.min && s.max) {
+        const band = document.createElementNS(SVG, "polygon");
+        band.setAttribute("points", pts(s.max).concat(pts(s.min).reverse()).join(" "));
+        band.setAttribute("fill", rgba(color, 0.18));
+        svg.appendChild(band);
+      }
+      const line = document.createElementNS(SVG, "polyline");
+      line.setAttribute("points", pts(s.values).join(" "));
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", color);
+      line.setAttribute("stroke-width", "1.5");
+      svg.appendChild(line);
+    });
+    el.replaceChildren(svg);
+    el.dataset.state = "preview";
+  }
+
+  /* plotly.js (4.8 MB) runs as one long task: it is loaded (preloaded, so already
+     downloaded) only once the data has arrived and the SVG previews are painted. */
+  let plotlyLoaded;
+  const plotlyReady = new Promise(function (resolve) { plotlyLoaded = resolve; });
+  function loadPlotly() {
+    if (window.Plotly) { plotlyLoaded(); return; }
+    const link = document.getElementById("plotly-js");
+    const tag = document.createElement("script");
+    tag.src = link ? link.href : "";
+    tag.onload = plotlyLoaded;
+    tag.onerror = plotlyLoaded;
+    document.head.appendChild(tag);
+  }
+
+  async function refresh(chart, steps) {
+    chart.el.dataset.state = "loading";  // "drawn" again only once this range is on screen
+    try {
+      const loading = load(chart, steps);
+      if (!chart.loaded) chart.loaded = loading.catch(function () { return null; });
+      await loading;
+      if (!window.Plotly && !chart.plotted) preview(chart);
+      await plotlyReady;
+      if (!window.Plotly) throw new Error("plotly.js did not load");
+      await draw(chart);
+    } catch (e) {
+      chart.el.dataset.state = "error";
+      chart.el.replaceChildren(M.el("p", "chart-error", "could not load " + chart.key + ": " + e.message));
+    }
+  }
+
+  function onRelayout(chart, ev) {
+    if (chart.drawing) return;
+    if (ev["xaxis.autorange"]) {
+      chart.range = null;
+      chart.el.dataset.zoomed = "";
+      refresh(chart, null);
+      return;
+    }
+    const r0 = ev["xaxis.range[0]"] !== undefined ? ev["xaxis.range[0]"] : (ev["xaxis.range"] || [])[0];
+    const r1 = ev["xaxis.range[1]"] !== undefined ? ev["xaxis.range[1]"] : (ev["xaxis.range"] || [])[1];
+    if (r0 === undefined || r1 === undefined) return;
+    const steps = stepRange(chart, r0, r1);
+    if (!steps) return;
+    chart.range = [r0, r1];
+    chart.el.dataset.zoomed = steps[0] + "-" + steps[1];
+    refresh(chart, steps);
+  }
+
+  function setup(container) {
+    const group = {
+      runs: JSON.parse(container.dataset.runs || "[]"), xmode: "step", smoothing: 0, log: false, charts: [],
+    };
+    container.querySelectorAll(".chart").forEach(function (el) {
+      group.charts.push({ el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false });
+    });
+    const redrawAll = function () {
+      group.charts.forEach(function (c) { if (c.plotted) draw(c); });
+    };
+    const xSel = container.querySelector(".ctl-x");
+    const smooth = container.querySelector(".ctl-smooth");
+    const smoothOut = container.querySelector(".ctl-smooth-out");
+    const logBox = container.querySelector(".ctl-log");
+    if (xSel) xSel.addEventListener("change", function () {
+      group.xmode = xSel.value;
+      group.charts.forEach(function (c) { c.range = null; });
+      redrawAll();
+    });
+    if (smooth) smooth.addEventListener("input", function () {
+      group.smoothing = Number(smooth.value);
+      if (smoothOut) smoothOut.textContent = smooth.value;
+      redrawAll();
+    });
+    if (logBox) logBox.addEventListener("change", function () { group.log = logBox.checked; redrawAll(); });
+    return group.charts.map(function (c) { return { chart: c, done: refresh(c, null) }; });
+  }
+
+  // Runs as soon as the page is parsed, before plotly.js executes: the series requests
+  // go out while the browser is still compiling plotly.
+  performance.mark("mltrail:charts-start");
+  const started = [].concat.apply([], Array.prototype.map.call(document.querySelectorAll(".charts"), setup));
+  const onPreview = function () {
+    if (started.every(function (s) { return s.chart.el.dataset.state; }) && !document.body.dataset.chartsVisibleMs) {
+      document.body.dataset.chartsVisibleMs = String(Math.round(performance.now()));
+    }
+  };
+  new MutationObserver(onPreview).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
+  if (started.length) {
+    Promise.all(started.map(function (s) { return s.chart.loaded; })).then(function () {
+      requestAnimationFrame(function () { setTimeout(loadPlotly, 0); });
+    });
+  }
+  Promise.all(started.map(function (s) { return s.done; })).then(function () {
+    document.body.dataset.chartsMs = String(Math.round(performance.now()));
+    document.body.dataset.charts = "drawn";
+  });
+})();
