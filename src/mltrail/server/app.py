@@ -149,7 +149,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         InvalidArgumentError: a bad store URI or artifacts root.
     """
     from mltrail import __version__
-    from mltrail.server import api, ui
+    from mltrail.server import api, objects_api, ui
     from mltrail.server.auth import (
         SecurityMiddleware,
         TokenVerifier,
@@ -168,6 +168,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             raise InvalidArgumentError(
                 f"artifacts root {artifacts}: cannot be used ({exc.strerror or exc})"
             ) from None
+        objects = objects_api.open_objects(artifacts)
         swept = filestore.sweep()
         if swept:
             log.info("removed %d temp files of interrupted uploads", swept)
@@ -198,12 +199,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.state.filestore = filestore
+    app.state.objects = objects
     app.state.limits = config.limits
     app.add_exception_handler(MltrailError, _mltrail_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(api.health_router)
     app.include_router(api.router)
+    app.include_router(objects_api.router)
     app.add_middleware(BodyLimitMiddleware, limits=config.limits)
     app.add_middleware(
         SecurityMiddleware,

@@ -126,7 +126,7 @@ class FileStore:
         import anyio
 
         check_digest(expected_digest, "X-Content-Digest")
-        tmp = self._tmp / f"{self._host}-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}"
+        tmp = self.temp_path()
         hasher = hashlib.sha256()
         size = 0
         done = False
@@ -171,6 +171,10 @@ class FileStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
         _fsync_dir(final.parent)
+
+    def temp_path(self) -> Path:
+        """A fresh temp-file path in the upload area (removed by :meth:`sweep` if abandoned)."""
+        return self._tmp / f"{self._host}-{os.getpid()}-{secrets.token_hex(8)}{_TMP_SUFFIX}"
 
     def sweep(self) -> int:
         """Remove temp files of dead uploads; returns how many were removed.

@@ -39,7 +39,9 @@ class Limits:
     """Size limits of the server (bytes unless said otherwise).
 
     Attributes:
-        max_upload_bytes: one uploaded file (64 MiB).
+        max_upload_bytes: one uploaded run file (64 MiB).
+        max_object_bytes: one content-addressed object (data and artifacts; 16 GiB: streamed
+            to disk, never held in memory).
         max_batch_bytes: one ingest batch body (16 MiB).
         max_json_bytes: any other request body (16 MiB).
         max_points_per_call: metric points in one JSON ``/log`` call (10,000).
@@ -48,6 +50,7 @@ class Limits:
     """
 
     max_upload_bytes: int = 64 * _MIB
+    max_object_bytes: int = 16 * 1024 * _MIB
     max_batch_bytes: int = 16 * _MIB
     max_json_bytes: int = 16 * _MIB
     max_points_per_call: int = 10_000
@@ -92,7 +95,11 @@ class BodyLimitMiddleware:
         upload = method == "PUT" and any(p.match(path) for p in _UPLOAD_PATHS)
         api_body = path.startswith("/api/") and method in ("POST", "PUT", "PATCH") and not upload
         if upload:
-            limit = self.limits.max_upload_bytes
+            limit = (
+                self.limits.max_object_bytes
+                if path.startswith("/api/v1/objects/")
+                else self.limits.max_upload_bytes
+            )
         elif path == "/api/v1/ingest":
             limit = self.limits.max_batch_bytes
         else:

@@ -1,0 +1,159 @@
+"""``/api/v1/objects``: the server as a content-addressed object store (data and artifacts).
+
+Objects live in an :class:`~mltrail.objects.odb.LocalObjectDB` under ``<artifacts>/objects``,
+sharded by digest exactly like a local cache or remote, so ``mltrail data push`` to the
+server and artifact uploads share one layout. An upload streams to a temp file in the upload
+area, then the object layer verifies its bytes against the digest in the URL before it appears
+under its real name; a mismatch is 400 ``digest_mismatch`` and nothing is stored. Trees
+(``...tree`` digests) are stored as they come; every checkout validates a manifest before
+writing anything, so the server need not trust them.
+
+Objects are not scoped to projects: like blobs, knowing a digest is the permission to read it.
+Writing needs a write token (the auth middleware).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mltrail.errors import CorruptObjectError, NotFoundError, PayloadTooLargeError
+from mltrail.server.filestore import DigestMismatchError
+from mltrail.server.responses import FILE_CSP
+
+if TYPE_CHECKING:
+    from mltrail.objects.odb import LocalObjectDB
+    from mltrail.server.filestore import FileStore
+    from mltrail.server.limits import Limits
+
+__all__ = ["open_objects", "router"]
+
+OBJECT_DIGEST = r"^(blake3|sha256|md5):[0-9a-f]{32,64}(\.tree)?$"
+MAX_QUERY_DIGESTS = 10_000
+
+router = APIRouter(prefix="/api/v1", tags=["objects"])
+
+DigestPath = Annotated[str, Path(pattern=OBJECT_DIGEST, description="e.g. blake3:<hex>")]
+_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    }
+}
+_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class ObjectOut(BaseModel):
+    digest: str
+    size: int
+    stored: bool = Field(description="False when the object was already there")
+
+
+class MissingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digests: list[Annotated[str, Field(pattern=OBJECT_DIGEST)]] = Field(
+        max_length=MAX_QUERY_DIGESTS
+    )
+
+
+class MissingOut(BaseModel):
+    missing: list[str]
+
+
+def open_objects(artifacts_root: str | os.PathLike[str]) -> LocalObjectDB:
+    """The server's object DB under ``<artifacts>/objects``."""
+    from mltrail.objects.odb import LocalObjectDB
+
+    odb = LocalObjectDB(os.path.join(os.fspath(artifacts_root), "objects"))
+    odb.root.mkdir(parents=True, exist_ok=True)
+    return odb
+
+
+def _odb(request: Request) -> LocalObjectDB:
+    odb: LocalObjectDB = request.app.state.objects
+    return odb
+
+
+def _size_or_404(odb: LocalObjectDB, digest: str) -> int:
+    try:
+        return odb.size(digest)
+    except (FileNotFoundError, NotFoundError):
+        raise NotFoundError(f"object {digest} is not on this server") from None
+
+
+@router.head("/objects/{digest}", response_class=Response)
+def head_object(request: Request, digest: DigestPath) -> Response:
+    """Whether the object is stored (its size in ``Content-Length``)."""
+    size = _size_or_404(_odb(request), digest)
+    return Response(headers={"Content-Length": str(size), "X-Content-Digest": digest})
+
+
+@router.get("/objects/{digest}", response_class=Response, responses=_BYTES)
+def get_object(request: Request, digest: DigestPath) -> Response:
+    """The object's bytes (clients verify them against the digest on arrival)."""
+    from fastapi.responses import FileResponse
+
+    odb = _odb(request)
+    _size_or_404(odb, digest)
+    return FileResponse(
+        odb.local_path(digest),
+        media_type="application/octet-stream",
+        headers={"Content-Security-Policy": FILE_CSP, "X-Content-Digest": digest},
+    )
+
+
+@router.put("/objects/{digest}", status_code=201, response_model=ObjectOut, openapi_extra=_UPLOAD)
+async def put_object(request: Request, digest: DigestPath) -> JSONResponse:
+    """Store an object; its bytes must hash to ``digest`` (else 400, nothing stored)."""
+    odb = _odb(request)
+    filestore: FileStore = request.app.state.filestore
+    limits: Limits = request.app.state.limits
+    if await run_in_threadpool(odb.exists, digest):
+        async for _ in request.stream():  # drain: the client may already be sending
+            pass
+        return JSONResponse({"digest": digest, "size": odb.size(digest), "stored": False})
+    tmp = filestore.temp_path()
+    size = 0
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_object_bytes:
+                    raise PayloadTooLargeError(
+                        f"object is over the limit of {limits.max_object_bytes} bytes"
+                    )
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        stored = await run_in_threadpool(_place, odb, digest, tmp, size)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return JSONResponse({"digest": digest, "size": size, "stored": stored}, status_code=201)
+
+
+def _place(odb: LocalObjectDB, digest: str, tmp: Any, size: int) -> bool:
+    """Move the upload into the ODB; the object layer hashes it before it gets its name."""
+    try:
+        with odb.writer() as writer:
+            return writer.put_from(digest, lambda dest: os.replace(tmp, dest), size=size)
+    except CorruptObjectError as exc:
+        raise DigestMismatchError(f"uploaded bytes do not match {digest}: {exc}") from None
+
+
+@router.post("/objects/missing", response_model=MissingOut)
+def missing_objects(request: Request, body: MissingBody) -> JSONResponse:
+    """Which of ``digests`` the server does not have (one call before a push)."""
+    have = _odb(request).exists_many(body.digests)
+    return JSONResponse({"missing": [d for d in body.digests if d not in have]})
