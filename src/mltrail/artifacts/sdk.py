@@ -1,0 +1,313 @@
+"""``log_artifact``, ``log_reference`` and ``use_artifact`` over a run (and without one).
+
+Artifact calls are rare, so they are synchronous: they flush the run (so the store knows it),
+store the bytes in the artifact storage (:mod:`mltrail.artifacts.storage`) and write the
+version straight to the tracking store opened with
+:func:`mltrail.store.registry.open_store`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrail.errors import InvalidArgumentError, MltrailError, StoreError
+from mltrail.settings import settings
+from mltrail.store.artifacts import (
+    ArtifactVersion,
+    NewVersion,
+    check_alias,
+    check_artifact_name,
+    check_artifact_type,
+    check_metadata,
+    dedupe,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from mltrail.run import Run
+    from mltrail.store.artifacts import ArtifactStore
+    from mltrail.store.registry import StoreLocation
+
+__all__ = [
+    "ArtifactsUnsupportedError",
+    "artifact_store",
+    "checkout_version",
+    "log_artifact",
+    "log_reference",
+    "use_artifact",
+]
+
+_FLUSH_TIMEOUT_S = 60.0
+_NOT_NAME = re.compile(r"[^\w.-]+")
+
+
+class ArtifactsUnsupportedError(MltrailError):
+    """Artifacts are not available for this kind of store (yet)."""
+
+    http_status = 501
+    code = "not_implemented"
+
+
+def artifact_store(location: StoreLocation) -> ArtifactStore:
+    """The :class:`ArtifactStore` of the tracking store at ``location``.
+
+    SQL stores keep artifacts in their database; a server (``http(s)://``) through its
+    ``/api/v1/artifacts`` routes (:class:`mltrail.store.http_artifacts.HttpArtifactStore`).
+
+    Raises:
+        ArtifactsUnsupportedError: the store has no artifact support.
+    """
+    from mltrail.store.registry import open_store
+
+    if location.scheme not in ("sqlite", "postgresql", "http"):
+        raise ArtifactsUnsupportedError(
+            f"artifacts are not supported for the {location.scheme} store {location.display}: "
+            "log artifacts to an embedded, sqlite:///, postgresql:// or http(s):// store"
+        )
+    store = open_store(location)
+    accessor = getattr(store, "artifacts", None)
+    if accessor is None:
+        raise ArtifactsUnsupportedError(
+            f"the store {location.display} does not support artifacts yet"
+        )
+    got: ArtifactStore = accessor()
+    return got
+
+
+def _default_name(path: str) -> str:
+    """An artifact name from a file or directory name: invalid characters become ``-``."""
+    base = unicodedata.normalize("NFC", Path(path.rstrip("/")).name or "artifact")
+    name = _NOT_NAME.sub("-", base).lstrip("-_.")[:128]
+    return name or "artifact"
+
+
+def _aliases(aliases: Iterable[str] | str | None) -> tuple[str, ...]:
+    if aliases is None:
+        return ()
+    if isinstance(aliases, str):
+        aliases = (aliases,)
+    return dedupe([check_alias(a) for a in aliases])
+
+
+def _ready(run: Run) -> None:
+    """Make sure the store knows the run before a version points at it."""
+    if not run.flush(_FLUSH_TIMEOUT_S):
+        raise StoreError(
+            f"run {run.run_id} is not in the store {run.location.display} yet (timed out "
+            f"after {_FLUSH_TIMEOUT_S:.0f} s); cannot record its artifacts"
+        )
+
+
+def log_artifact(
+    run: Run,
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    type: str = "dataset",
+    aliases: Iterable[str] | str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    reference: bool = False,
+) -> ArtifactVersion:
+    """Store a file or directory as a version of an artifact produced by ``run``.
+
+    The same content as an existing version returns that version (no new ``vN``); changed
+    content becomes ``vN+1`` and ``latest``. ``aliases`` move to the returned version.
+
+    Args:
+        run: the producing run.
+        path: a file or a directory (a directory becomes a tree: one digest, files shared).
+        name: the artifact name; default the file or directory name (characters outside
+            letters, digits, ``-_.`` replaced by ``-``).
+        type: ``dataset``, ``model``, ... (fixed per name).
+        aliases: aliases to point at this version (``best``, ``production``).
+        metadata: JSON-serialisable facts about this version (at most 64 KB).
+        reference: record by digest where it is, without copying (see :func:`log_reference`).
+
+    Raises:
+        InvalidArgumentError: a bad name, type, alias or metadata (the message names it).
+        NotFoundError: ``path`` does not exist.
+        UnsafePathError: a symlink in the directory leads outside it.
+        StoreError: the store cannot be written.
+    """
+    text = _check_path(path)
+    if reference:
+        return log_reference(run, text, name, type, aliases, metadata)
+    art_name = check_artifact_name(name) if name is not None else _default_name(text)
+    art_type = check_artifact_type(type)
+    alias_list = _aliases(aliases)
+    meta = check_metadata(metadata)
+    store = artifact_store(run.location)
+    from mltrail.artifacts.storage import storage_for
+
+    local = Path(text).expanduser().resolve()
+    staged = storage_for(run.location, run.artifacts_location).store_path(local)
+    source = {"filename": local.name, "path": str(local)}
+    _ready(run)
+    return store.log_version(
+        NewVersion(
+            project=run.project or _run_project(run),
+            name=art_name,
+            type=art_type,
+            digest=staged.digest,
+            kind=staged.kind,
+            size=staged.size,
+            file_count=staged.file_count,
+            metadata=meta,
+            source=source,
+            run_id=run.run_id,
+            aliases=alias_list,
+        )
+    )
+
+
+def log_reference(
+    run: Run,
+    target: str | os.PathLike[str],
+    name: str | None = None,
+    type: str = "dataset",
+    aliases: Iterable[str] | str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> ArtifactVersion:
+    """Record data where it is (``s3://bucket/key``, a prefix, a local path) by digest.
+
+    No bytes are copied: a local path is hashed in place; a URL is described by its objects'
+    ETags and sizes. :func:`use_artifact` verifies the data still matches before using it.
+
+    Raises:
+        InvalidArgumentError, NotFoundError, UnsafePathError, StoreError: as
+            :func:`log_artifact`.
+    """
+    from mltrail.artifacts.references import describe, is_url
+
+    text = _check_path(target)
+    art_name = check_artifact_name(name) if name is not None else _default_name(text)
+    art_type = check_artifact_type(type)
+    alias_list = _aliases(aliases)
+    meta = check_metadata(metadata)
+    store = artifact_store(run.location)
+    found = describe(text)
+    source = dict(found.source)
+    if not is_url(found.uri):
+        source["filename"] = Path(found.uri).name
+    _ready(run)
+    return store.log_version(
+        NewVersion(
+            project=run.project or _run_project(run),
+            name=art_name,
+            type=art_type,
+            digest=found.digest,
+            kind="reference",
+            size=found.size,
+            file_count=found.file_count,
+            uri=found.uri,
+            metadata=meta,
+            source=source,
+            run_id=run.run_id,
+            aliases=alias_list,
+        )
+    )
+
+
+def use_artifact(run: Run, ref: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve ``ref``, materialise its content (verified) and record it as an input of ``run``.
+
+    Args:
+        run: the consuming run.
+        ref: ``name``, ``name:vN``, ``name:alias``, ``project/name:...`` or a digest; looked
+            up in the run's project unless the reference names one.
+        root: the directory to check the content out into; default a content-addressed
+            folder under the cache directory (``$MLTRAIL_CACHE_DIR/checkouts/``).
+
+    Returns:
+        The file (for a file artifact) or the directory (for a tree); for a local reference
+        without ``root``, the referenced path itself.
+
+    Raises:
+        NotFoundError: no such artifact/version/alias, or its bytes are not in the storage.
+        AmbiguousIdError: the name or digest matches several artifacts.
+        CorruptObjectError: a stored object (or a reference's data) fails verification.
+    """
+    store = artifact_store(run.location)
+    version = store.resolve(ref, project=run.project or _run_project(run))
+    path = checkout_version(version, run.location, root, run.artifacts_location)
+    _ready(run)
+    store.record_input(run.run_id, version)
+    run._note_input(version)
+    return path
+
+
+def checkout_version(
+    version: ArtifactVersion,
+    location: StoreLocation,
+    root: str | os.PathLike[str] | None = None,
+    artifacts: str | os.PathLike[str] | None = None,
+    *,
+    progress: bool = False,
+) -> Path:
+    """Materialise ``version`` (verified) under ``root`` and return the file or directory.
+
+    ``progress`` shows a Rich progress bar (the CLI).
+
+    Raises:
+        NotFoundError, CorruptObjectError, UnsafePathError: see :func:`use_artifact`.
+    """
+    from mltrail.artifacts.storage import storage_for
+
+    dest_root = Path(root).expanduser().resolve() if root is not None else None
+    if version.kind == "reference":
+        from mltrail.artifacts.references import fetch, is_url
+
+        assert version.uri is not None
+        if dest_root is None and is_url(version.uri):
+            dest_root = _default_root(version)
+        return fetch(version.uri, version.digest, dest_root)
+    base = dest_root if dest_root is not None else _default_root(version)
+    storage = storage_for(location, artifacts)
+    if version.kind == "tree":
+        storage.materialise(version.digest, base, progress=progress)
+        return base
+    filename = str(version.source.get("filename") or version.name)
+    target = base / _safe_filename(filename, version.name)
+    base.mkdir(parents=True, exist_ok=True)
+    storage.materialise(version.digest, target, progress=progress)
+    return target
+
+
+def _default_root(version: ArtifactVersion) -> Path:
+    hexpart = version.digest.split(":", 1)[-1].replace(".", "-")
+    return settings().cache_dir / "checkouts" / f"{version.digest.split(':', 1)[0]}-{hexpart}"
+
+
+def _safe_filename(filename: str, fallback: str) -> str:
+    """A recorded file name is data: only a plain single component is used."""
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
+        return fallback
+    if "\x00" in filename:
+        return fallback
+    return filename
+
+
+def _check_path(path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidArgumentError(f"artifact path must be a str or a path, got {path!r}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidArgumentError("artifact path must be text, not bytes")
+    if not text:
+        raise InvalidArgumentError("artifact path must not be empty")
+    if "\x00" in text:
+        raise InvalidArgumentError("artifact path contains a NUL byte")
+    return text
+
+
+def _run_project(run: Run) -> str:
+    """The project of an attached run (its handle does not carry it): ask the store."""
+    from mltrail.store.registry import open_store
+
+    _ready(run)
+    return open_store(run.location).get_run(run.run_id).project

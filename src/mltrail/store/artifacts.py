@@ -1,0 +1,528 @@
+"""Artifacts in a tracking store: records, reference parsing, and the ``ArtifactStore`` protocol.
+
+An *artifact* is a named thing of a project (a dataset, a model, ...); each distinct content it
+has had is a *version* ``name:vN``. Versions are identified by their content digest; the bytes
+live in a content-addressed object store (:mod:`mltrail.objects`), never in the tracking store.
+
+Contract, for every backend (checked by :class:`mltrail.testing.ArtifactStoreContract`):
+
+- **Same content, same version.** :meth:`ArtifactStore.log_version` with a digest the artifact
+  already has returns that version unchanged (its producing run, metadata and time stay the
+  first ones); a new digest becomes version ``max + 1``. Versions start at 1 and have no gaps,
+  also when several processes log at once: two processes logging the same content end with one
+  version, two different contents with ``v1`` and ``v2``.
+- **Aliases.** An alias (``best``, ``production``) points at one version of one artifact;
+  setting it again moves it. ``latest`` is implicit (the highest version) and cannot be set.
+  :attr:`ArtifactVersion.aliases` lists every alias of a version, ``latest`` included.
+- **One type per artifact.** Logging a version under an existing name with another type raises
+  :class:`~mltrail.errors.InvalidArgumentError`.
+- **Resolution.** :meth:`ArtifactStore.resolve` takes ``[project/]name``, ``name:vN``,
+  ``name:alias``, ``name:latest`` or a bare digest (``blake3:<hex>``), within a project when
+  one is given. Unknown names, versions, aliases and digests raise
+  :class:`~mltrail.errors.NotFoundError`; a name or digest that several artifacts share
+  (across projects, or the same content under two names) raises
+  :class:`~mltrail.errors.AmbiguousIdError` naming them.
+- **Lineage.** A version's ``run_id`` is the run that produced it (an output); inputs are
+  recorded with :meth:`ArtifactStore.record_input` (idempotent). :meth:`ArtifactStore.lineage`
+  walks outputs and inputs upstream (what a node came from), downstream (what came of it) or
+  both, and returns a :class:`LineageGraph`.
+- **Errors.** Unknown runs raise ``NotFoundError``; bad names ``InvalidArgumentError`` naming
+  the field and the limit; driver failures ``StoreError`` with the driver's exception chained.
+
+This module is light (no SQL, no hashing): the SDK and the CLI import it for the records and
+the name rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from mltrail.entities import json_safe
+from mltrail.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ALIAS_LATEST",
+    "ARTIFACT_KINDS",
+    "MAX_ALIAS_CHARS",
+    "MAX_METADATA_BYTES",
+    "MAX_NAME_CHARS",
+    "MAX_TYPE_CHARS",
+    "Artifact",
+    "ArtifactRef",
+    "ArtifactStore",
+    "ArtifactVersion",
+    "Direction",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
+    "NewVersion",
+    "check_alias",
+    "check_artifact_name",
+    "check_artifact_type",
+    "check_metadata",
+    "parse_ref",
+]
+
+#: The implicit alias of every artifact's highest version.
+ALIAS_LATEST = "latest"
+ARTIFACT_KINDS = ("file", "tree", "reference")
+MAX_NAME_CHARS = 128
+MAX_ALIAS_CHARS = 64
+MAX_TYPE_CHARS = 64
+MAX_METADATA_BYTES = 64 * 1024
+#: Lineage graphs stop growing past this many nodes (``truncated`` says so).
+MAX_LINEAGE_NODES = 10_000
+
+Direction = Literal["upstream", "downstream", "both"]
+
+_DIGEST = re.compile(r"^(blake3|sha256|md5):[0-9a-f]{32,128}(\.tree)?$")
+_VERSION = re.compile(r"^v([0-9]{1,9})$")
+_EXTRA = "-_."
+
+
+def _check_word(value: object, what: str, limit: int) -> str:
+    """A name-like string: NFC, 1..limit characters, letters, digits and ``- _ .``."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a str, got {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{what} {value[:40]!r} contains a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(
+            f"{what} {value[:40]!r} contains a lone surrogate and is not valid Unicode"
+        ) from None
+    text = unicodedata.normalize("NFC", value)
+    if not text:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if len(text) > limit:
+        raise InvalidArgumentError(
+            f"{what} {text[:40]!r}... is {len(text)} characters; the limit is {limit}"
+        )
+    bad = sorted({ch for ch in text if not (ch.isalnum() or ch in _EXTRA)})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad[:5])
+        raise InvalidArgumentError(
+            f"{what} {text[:40]!r} contains {shown}; use letters, digits, '-', '_' and '.'"
+        )
+    if not text[0].isalnum():
+        raise InvalidArgumentError(f"{what} {text[:40]!r} must start with a letter or digit")
+    return text
+
+
+def check_artifact_name(name: object) -> str:
+    """Validate and NFC-normalise an artifact name.
+
+    Rules: a str of 1 to 128 characters; letters, digits, ``-``, ``_`` and ``.``; starting
+    with a letter or digit (so ``:`` separates versions and ``/`` projects unambiguously, and
+    no name is a path like ``..``). Case is kept.
+
+    Raises:
+        InvalidArgumentError: naming the field and the rule broken.
+    """
+    return _check_word(name, "artifact name", MAX_NAME_CHARS)
+
+
+def check_alias(alias: object) -> str:
+    """Validate an alias: like a name (at most 64 characters), not ``latest`` nor ``vN``.
+
+    Raises:
+        InvalidArgumentError: naming the alias and the rule broken.
+    """
+    text = _check_word(alias, "artifact alias", MAX_ALIAS_CHARS)
+    if text == ALIAS_LATEST:
+        raise InvalidArgumentError(
+            "artifact alias 'latest' is implicit (the highest version) and cannot be set"
+        )
+    if _VERSION.match(text):
+        raise InvalidArgumentError(
+            f"artifact alias {text!r} looks like a version number; pick another alias"
+        )
+    return text
+
+
+def check_artifact_type(type_: object) -> str:
+    """Validate an artifact type (``dataset``, ``model``, ...): like a name, at most 64 chars."""
+    return _check_word(type_, "artifact type", MAX_TYPE_CHARS)
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    """Validate version metadata: a JSON-serialisable mapping of at most 64 KB.
+
+    Non-finite floats are kept as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+
+    Raises:
+        InvalidArgumentError: not a mapping, not JSON, or over the limit.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidArgumentError(
+            f"artifact metadata must be a mapping, got {type(metadata).__name__}"
+        )
+    try:
+        clean = json_safe({str(k): v for k, v in metadata.items()})
+        text = json.dumps(clean, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"artifact metadata must be JSON-serialisable: {exc}") from None
+    if "\\u0000" in text:
+        raise InvalidArgumentError("artifact metadata contains a NUL character")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidArgumentError("artifact metadata contains a lone surrogate") from None
+    if size > MAX_METADATA_BYTES:
+        raise InvalidArgumentError(
+            f"artifact metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}"
+        )
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """A parsed artifact reference (see :func:`parse_ref`).
+
+    Exactly one of: ``digest`` set (a bare digest); or ``name`` set with at most one of
+    ``version`` / ``alias`` (neither means ``latest``).
+    """
+
+    project: str | None = None
+    name: str | None = None
+    version: int | None = None
+    alias: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        head = f"{self.project}/" if self.project else ""
+        if self.digest is not None:
+            return head + self.digest
+        tail = f":v{self.version}" if self.version is not None else ""
+        tail = f":{self.alias}" if self.alias is not None else tail
+        return f"{head}{self.name}{tail}"
+
+
+def parse_ref(text: object) -> ArtifactRef:
+    """Parse ``[project/]name[:vN|:alias]`` or ``[project/]<algo>:<hex>`` (a bare digest).
+
+    Raises:
+        InvalidArgumentError: the reference is malformed (the message shows the accepted forms).
+    """
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"artifact reference must be a str, got {type(text).__name__}")
+    raw = unicodedata.normalize("NFC", text.strip())
+    forms = "use NAME, NAME:vN, NAME:ALIAS, PROJECT/NAME:..., or a digest like blake3:<hex>"
+    if not raw:
+        raise InvalidArgumentError(f"artifact reference is empty; {forms}")
+    project: str | None = None
+    if "/" in raw:
+        head, _, raw = raw.partition("/")
+        try:
+            project = _check_project(head)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"artifact reference {text!r}: {exc}; {forms}") from None
+    if _DIGEST.match(raw):
+        return ArtifactRef(project=project, digest=raw)
+    name_part, sep, selector = raw.partition(":")
+    try:
+        name = check_artifact_name(name_part)
+        if not sep:
+            return ArtifactRef(project=project, name=name)
+        match = _VERSION.match(selector)
+        if match:
+            version = int(match.group(1))
+            if version < 1:
+                raise InvalidArgumentError("versions start at v1")
+            return ArtifactRef(project=project, name=name, version=version)
+        if selector == ALIAS_LATEST:
+            return ArtifactRef(project=project, name=name)
+        return ArtifactRef(project=project, name=name, alias=check_alias(selector))
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"artifact reference {text!r}: {exc}; {forms}") from None
+
+
+def _check_project(project: str) -> str:
+    from mltrail._validation import check_key
+
+    return check_key(project, "project")
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactVersion:
+    """One content version of an artifact (an immutable snapshot).
+
+    Attributes:
+        project: the project the artifact belongs to.
+        name: the artifact's name.
+        type: its type (``dataset``, ``model``, ...).
+        version: ``N`` of ``name:vN`` (from 1).
+        digest: the content digest (``blake3:<hex>``; a tree digest for directories).
+        kind: ``file``, ``tree`` or ``reference`` (recorded by digest, bytes not copied).
+        size: bytes of content (all files of a tree).
+        file_count: 1 for a file, the number of files of a tree.
+        uri: where a reference's bytes are (``s3://...``, a local path); None otherwise.
+        metadata: the user's metadata.
+        source: what mltrail recorded about the origin (file name, ETags of references).
+        run_id: the run that produced it, if any.
+        created_ms: when it was first logged.
+        aliases: every alias of this version, ``latest`` included, sorted.
+    """
+
+    project: str
+    name: str
+    type: str
+    version: int
+    digest: str
+    kind: str
+    size: int
+    file_count: int
+    uri: str | None
+    metadata: dict[str, Any]
+    source: dict[str, Any]
+    run_id: str | None
+    created_ms: int
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name:vN``."""
+        return f"{self.name}:v{self.version}"
+
+    @property
+    def qualified(self) -> str:
+        """``project/name:vN``, unique across the store."""
+        return f"{self.project}/{self.name}:v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite floats as strings)."""
+        return {
+            "project": self.project,
+            "name": self.name,
+            "type": self.type,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "kind": self.kind,
+            "size": self.size,
+            "file_count": self.file_count,
+            "uri": self.uri,
+            "metadata": json_safe(self.metadata),
+            "source": json_safe(self.source),
+            "run_id": self.run_id,
+            "created_ms": self.created_ms,
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A named artifact with a summary of its versions."""
+
+    project: str
+    name: str
+    type: str
+    created_ms: int
+    latest_version: int
+    version_count: int
+    aliases: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "project": self.project,
+            "name": self.name,
+            "type": self.type,
+            "created_ms": self.created_ms,
+            "latest_version": self.latest_version,
+            "version_count": self.version_count,
+            "aliases": dict(self.aliases),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What :meth:`ArtifactStore.log_version` records (validated by the caller's edge)."""
+
+    project: str
+    name: str
+    type: str
+    digest: str
+    kind: str
+    size: int
+    file_count: int
+    uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    aliases: tuple[str, ...] = ()
+    created_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """A run (``run:<id>``) or an artifact version (``artifact:<project>/<name>:vN``)."""
+
+    id: str
+    type: Literal["run", "artifact"]
+    label: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "label": self.label, **json_safe(self.data)}
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """``run → artifact`` (``produced``) or ``artifact → run`` (``used``)."""
+
+    source: str
+    target: str
+    relation: Literal["produced", "used"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "relation": self.relation}
+
+
+@dataclass(frozen=True, slots=True)
+class LineageGraph:
+    """The lineage around ``root``: nodes by id and edges in data-flow direction."""
+
+    root: str
+    direction: Direction
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[LineageEdge, ...]
+    truncated: bool = False
+
+    def node(self, node_id: str) -> LineageNode:
+        """The node with id ``node_id``.
+
+        Raises:
+            KeyError: no such node in this graph.
+        """
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"root", "direction", "nodes": [...], "edges": [...], "truncated"}``."""
+        return {
+            "root": self.root,
+            "direction": self.direction,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+            "truncated": self.truncated,
+        }
+
+
+def run_node_id(run_id: str) -> str:
+    """The lineage node id of a run."""
+    return f"run:{run_id}"
+
+
+def version_node_id(v: ArtifactVersion) -> str:
+    """The lineage node id of an artifact version."""
+    return f"artifact:{v.qualified}"
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Artifact versions, aliases and lineage in a tracking store. See the module docstring."""
+
+    def log_version(self, new: NewVersion) -> ArtifactVersion:
+        """Record ``new`` as a version of its artifact (created on first use), idempotently.
+
+        Returns the existing version when the artifact already has ``new.digest``, else a new
+        version ``max + 1``; then points ``new.aliases`` at it.
+
+        Raises:
+            NotFoundError: ``new.run_id`` is not a run of this store.
+            InvalidArgumentError: the artifact exists with another type; a bad name or alias.
+        """
+        ...
+
+    def set_alias(self, project: str, name: str, alias: str, version: int) -> ArtifactVersion:
+        """Point ``alias`` of artifact ``name`` at ``version`` (moving it); the version.
+
+        Raises:
+            NotFoundError: no such artifact or version. InvalidArgumentError: a bad alias.
+        """
+        ...
+
+    def remove_alias(self, project: str, name: str, alias: str) -> bool:
+        """Remove an alias; True when it existed."""
+        ...
+
+    def resolve(self, ref: str | ArtifactRef, project: str | None = None) -> ArtifactVersion:
+        """The version ``ref`` names (see :func:`parse_ref`), within ``project`` when given.
+
+        A project in ``ref`` itself (``P/name:v1``) wins over ``project``.
+
+        Raises:
+            NotFoundError, AmbiguousIdError, InvalidArgumentError: see the module docstring.
+        """
+        ...
+
+    def list_artifacts(self, project: str | None = None) -> list[Artifact]:
+        """Every artifact (of ``project``), by project and name."""
+        ...
+
+    def list_versions(self, project: str, name: str) -> list[ArtifactVersion]:
+        """Every version of one artifact, oldest first.
+
+        Raises:
+            NotFoundError: no such artifact.
+        """
+        ...
+
+    def record_input(self, run_id: str, version: ArtifactVersion) -> None:
+        """Record that ``run_id`` used ``version`` (idempotent).
+
+        Raises:
+            NotFoundError: no such run or artifact version.
+        """
+        ...
+
+    def run_inputs(self, run_id: str) -> list[ArtifactVersion]:
+        """The artifact versions ``run_id`` used, in the order first recorded."""
+        ...
+
+    def run_outputs(self, run_id: str) -> list[ArtifactVersion]:
+        """The artifact versions ``run_id`` produced, oldest first."""
+        ...
+
+    def consumers(self, version: ArtifactVersion) -> list[str]:
+        """Ids of the runs that used ``version``, in the order recorded."""
+        ...
+
+    def lineage(
+        self,
+        *,
+        run_id: str | None = None,
+        version: ArtifactVersion | None = None,
+        direction: Direction = "both",
+        max_depth: int | None = None,
+    ) -> LineageGraph:
+        """The lineage graph from a run or an artifact version (give exactly one).
+
+        ``upstream`` follows what a node came from (a run's inputs, a version's producing run),
+        ``downstream`` what came of it (a run's outputs, a version's consumers); ``max_depth``
+        counts edges (None: no limit, up to 10,000 nodes).
+
+        Raises:
+            NotFoundError: no such run. InvalidArgumentError: neither or both roots given.
+        """
+        ...
+
+
+def dedupe(items: Sequence[str]) -> tuple[str, ...]:
+    """``items`` without repeats, first occurrence kept."""
+    return tuple(dict.fromkeys(items))
