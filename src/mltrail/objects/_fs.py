@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import itertools
 import os
@@ -10,6 +9,10 @@ import secrets
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = [
     "LINK_ERRNOS",
@@ -52,6 +55,8 @@ def _get_libc() -> ctypes.CDLL | None:
         return None
     with _libc_lock:
         if _libc is None:
+            import ctypes  # only to sync: importing this module stays light
+
             try:
                 _libc = ctypes.CDLL(None, use_errno=True)
             except OSError:  # pragma: no cover - no libc (unusual)

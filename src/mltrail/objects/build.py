@@ -15,16 +15,18 @@ skipped.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import stat as stat_mod
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._progress import Bar
 from mltrail.objects.digest import DEFAULT_ALGO, LARGE_FILE, hash_bytes, hash_file, new_hasher
+from mltrail.objects.index import RACY_NS
 from mltrail.objects.odb import SourceChangedError
 from mltrail.objects.tree import MODE_EXEC, MODE_FILE, MODE_LINK, Tree, TreeEntry
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from mltrail.objects.index import HashIndex
     from mltrail.objects.odb import ObjectWriter
 
-__all__ = ["BuildResult", "Ignore", "build", "walk"]
+__all__ = ["BuildResult", "Ignore", "build", "listing_stamp", "walk"]
 
 Ignore = Callable[[str, bool], bool]  # (relative posix path, is_dir) -> skip it
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -86,14 +88,38 @@ def walk(
     return files, links
 
 
+def listing_stamp(files: list[_File], links: dict[str, str]) -> str:
+    """A digest of a directory's listing: every file's (path, inode, mtime_ns, size, exec bit)
+    and every symlink's (path, target). Equal stamps mean the hash index would answer for
+    every file, so the tree is the one recorded with the stamp (:meth:`HashIndex.put_snapshot`).
+    """
+    rows = [
+        f"{f.rel}\0{f.st.st_ino}:{f.st.st_mtime_ns}:{f.st.st_size}:{f.st.st_mode & 0o100}\0"
+        for f in files
+    ]
+    rows.extend(f"{rel}\0L:{target}\0" for rel, target in links.items())
+    rows.sort()
+    return hashlib.blake2b(
+        "".join(rows).encode("utf-8", "surrogateescape"), digest_size=24
+    ).hexdigest()
+
+
 def _mode(st: os.stat_result) -> int:
     return MODE_EXEC if st.st_mode & 0o100 else MODE_FILE
 
 
 def _hash_and_store(
-    f: _File, algo: str, cache: Cache | None, writer: ObjectWriter | None
+    f: _File,
+    algo: str,
+    cache: Cache | None,
+    writer: ObjectWriter | None,
+    linked: list[tuple[str, os.stat_result, str]] | None = None,
 ) -> tuple[str, os.stat_result]:
-    """Hash one file (and store it); return (digest, fstat taken before reading)."""
+    """Hash one file (and store it); return (digest, fstat taken before reading).
+
+    A file stored by hardlink *is* the object: ``(object path, stat, digest)`` is appended to
+    ``linked`` (the object's content was just hashed, under the same inode, mtime and size).
+    """
     for _ in range(_RETRIES):
         fd = os.open(f.abspath, _OPEN_FLAGS)
         try:
@@ -115,9 +141,11 @@ def _hash_and_store(
         if cache is None or writer is None:
             return digest, st
         try:
-            cache.store(writer, digest, f.abspath, st, data)
+            how = cache.store(writer, digest, f.abspath, st, data)
         except SourceChangedError:
             continue
+        if how == "hardlink" and linked is not None:
+            linked.append((cache.path_str(digest), st, digest))
         return digest, st
     raise InvalidArgumentError(f"{f.abspath}: the file keeps changing while being added")
 
@@ -132,6 +160,7 @@ def build(
     jobs: int | None = None,
     ignore: Ignore | None = None,
     progress: bool = False,
+    need_tree: bool = True,
 ) -> BuildResult:
     """Hash ``path`` (a file or a directory) and, with ``store``, add it to ``cache``.
 
@@ -139,6 +168,13 @@ def build(
     hashed. ``store=False`` only computes digests (a status check: nothing is written except
     index entries). ``ignore(rel_path, is_dir)`` leaves paths out of a directory's tree.
     Returns ``(digest, tree, size, count)``.
+
+    Directory snapshots: with an index, a directory whose listing (see :func:`listing_stamp`)
+    is the one recorded at its last build is not looked up file by file. With
+    ``store=False, need_tree=False`` such a directory returns its recorded digest with
+    ``tree=None`` (check ``is_tree(result.digest)``): a no-op status costs one ``lstat`` per
+    file. Snapshots are recorded only when no file is racily clean (see
+    :data:`~mltrail.objects.index.RACY_NS`).
 
     Raises:
         NotFoundError: ``path`` does not exist.
@@ -164,6 +200,16 @@ def build(
     else:
         raise InvalidArgumentError(f"path: {os.fspath(path)!r} is not a file or directory")
 
+    stamp: str | None = None
+    snapshot: tuple[str, str, int, int] | None = None
+    if index is not None and stat_mod.S_ISDIR(top.st_mode):
+        stamp = listing_stamp(files, links)
+        snapshot = index.get_snapshot(root, algo)
+        if snapshot is not None and snapshot[0] != stamp:
+            snapshot = None
+        if snapshot is not None and not store and not need_tree:
+            return BuildResult(snapshot[1], None, snapshot[2], snapshot[3])
+
     known = index.get_many(((f.abspath, f.st) for f in files), algo) if index else {}
     digests: dict[str, str] = {}
     stats: dict[str, os.stat_result] = {}
@@ -177,6 +223,7 @@ def build(
             stats[f.abspath] = f.st
 
     writer = cache.writer() if (store and cache is not None) else None
+    linked: list[tuple[str, os.stat_result, str]] = []
     try:
         if writer is not None and cache is not None and digests:
             # Unchanged files whose object is missing (a cleaned cache) are stored again.
@@ -197,7 +244,7 @@ def build(
                 def work(chunk: list[_File]) -> list[tuple[str, str, os.stat_result]]:
                     out = []
                     for f in chunk:
-                        d, st = _hash_and_store(f, algo, cache, writer)
+                        d, st = _hash_and_store(f, algo, cache, writer, linked)
                         out.append((f.abspath, d, st))
                     bar.advance(len(chunk))
                     return out
@@ -205,6 +252,8 @@ def build(
                 if n_jobs <= 1 or len(chunks) <= 1:
                     results = [work(c) for c in chunks]
                 else:
+                    from concurrent.futures import ThreadPoolExecutor
+
                     with ThreadPoolExecutor(n_jobs) as pool:
                         results = list(pool.map(work, chunks))
             for chunk_result in results:
@@ -236,8 +285,21 @@ def build(
         if store and cache is not None and not cache.exists(digest):
             cache.add_tree(tree)
     if index is not None and todo:
+        # The files, and the objects that are hardlinks of them: checkout finds those
+        # verified (same inode, mtime and size as what was hashed) instead of hashing again.
         index.put_many(
-            ((a, stats[a], digests[a]) for a in (f.abspath for f in todo)),
+            itertools.chain(((a, stats[a], digests[a]) for a in (f.abspath for f in todo)), linked),
             hashed_at_ns=started_ns,
         )
+    if index is not None and stamp is not None and snapshot is None:
+        limit = started_ns - RACY_NS
+        if all(
+            f.st.st_mtime_ns < limit
+            and (s := stats[f.abspath]).st_ino == f.st.st_ino
+            and s.st_mtime_ns == f.st.st_mtime_ns
+            and s.st_size == f.st.st_size
+            and (s.st_mode & 0o100) == (f.st.st_mode & 0o100)
+            for f in files
+        ):  # and every file hashed is the one listed (it did not change in between)
+            index.put_snapshot(root, algo, stamp, digest, size, count)
     return BuildResult(digest, tree, size, count)

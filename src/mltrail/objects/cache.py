@@ -15,14 +15,16 @@ checkout or transfer verifies its digest, so even a forced edit (``chmod +w``) i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import shutil
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._fs import LINK_ERRNOS, reflink, temp_name
+from mltrail.objects.digest import TREE_SUFFIX
 from mltrail.objects.odb import LocalObjectDB, SourceChangedError
 
 if TYPE_CHECKING:
@@ -72,6 +74,55 @@ class Cache(LocalObjectDB):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- complete trees ----------------------------------------------------------------------
+
+    def shard_stamp(self, algo: str) -> tuple[str, bool]:
+        """A digest of the modification times of ``<cache>/<algo>`` and its shard directories,
+        and whether any of them is too recent to be trusted (racy, see ``RACY_NS``).
+
+        Removing (or adding) an object changes its shard directory's mtime, so an unchanged
+        stamp means no object was removed since it was taken.
+        """
+        from mltrail.objects.index import RACY_NS
+
+        now = time.time_ns()
+        base = f"{self.url}/{algo}"
+        try:
+            top = os.stat(base).st_mtime_ns
+        except FileNotFoundError:
+            return "", True
+        rows = [f"{top}"]
+        newest = top
+        with os.scandir(base) as it:
+            for entry in it:
+                m = entry.stat(follow_symlinks=False).st_mtime_ns
+                newest = max(newest, m)
+                rows.append(f"{entry.name}:{m}")
+        rows.sort()
+        stamp = hashlib.blake2b("\n".join(rows).encode(), digest_size=24).hexdigest()
+        return stamp, newest >= now - RACY_NS
+
+    def is_complete(self, digest: str) -> bool:
+        """Whether every object of the tree ``digest`` is known to be in the cache: it was
+        all there when :meth:`mark_complete` recorded it and no shard directory changed since
+        (no object removed). False means "unknown": check with :meth:`exists_many`.
+        """
+        if not digest.endswith(TREE_SUFFIX) or not self.exists(digest):
+            return False
+        recorded = self.index.get_complete(digest)
+        if recorded is None:
+            return False
+        return recorded == self.shard_stamp(digest.partition(":")[0])[0]
+
+    def mark_complete(self, digest: str) -> bool:
+        """Record that every object of the tree ``digest`` is in the cache (the caller just
+        checked); skipped (False) while a shard directory is racily recent."""
+        stamp, racy = self.shard_stamp(digest.partition(":")[0])
+        if racy or not stamp:
+            return False
+        self.index.put_complete(digest, stamp)
+        return True
 
     def modes(self, mode: str | None = None) -> list[str]:
         """The link modes to try, in order, for ``mode`` (default: the cache's)."""
@@ -148,6 +199,8 @@ class Cache(LocalObjectDB):
                     reflink(src, tmp)
                     os.chmod(tmp, 0o644)
                 else:
+                    import shutil
+
                     shutil.copyfile(src, tmp)
                     os.chmod(tmp, 0o644)
             except OSError as exc:

@@ -42,6 +42,27 @@ CREATE TABLE IF NOT EXISTS hashes_v2 (
     PRIMARY KEY (path, algo)
 ) WITHOUT ROWID
 """
+# A directory's listing stamp -> its tree digest (see build.build): a no-op status over a
+# directory whose files all kept (name, inode, mtime_ns, size, mode) skips the per-file work.
+_SCHEMA_SNAPSHOTS = """
+CREATE TABLE IF NOT EXISTS snapshots_v1 (
+    root TEXT NOT NULL,
+    algo TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (root, algo)
+) WITHOUT ROWID
+"""
+# A tree whose objects were all seen in the cache, with the cache's shard-directory stamp
+# then (see cache.Cache.is_complete).
+_SCHEMA_COMPLETE = """
+CREATE TABLE IF NOT EXISTS complete_v1 (
+    digest TEXT PRIMARY KEY,
+    stamp TEXT NOT NULL
+) WITHOUT ROWID
+"""
 
 
 def _ino(st: os.stat_result) -> int:
@@ -64,6 +85,8 @@ class HashIndex:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(_SCHEMA)
+            self._conn.execute(_SCHEMA_SNAPSHOTS)
+            self._conn.execute(_SCHEMA_COMPLETE)
         except sqlite3.Error as exc:
             raise StoreError(f"hash index {self.path}: cannot open ({exc})") from exc
 
@@ -100,15 +123,19 @@ class HashIndex:
         keys = list(wanted)
         try:
             with self._lock:
+                batches = []
                 for i in range(0, len(keys), _CHUNK):
                     chunk = keys[i : i + _CHUNK]
-                    rows = self._conn.execute(
-                        "SELECT path, inode, mtime_ns, size, digest FROM hashes_v2 "
-                        f"WHERE algo = ? AND path IN ({','.join('?' * len(chunk))})",
-                        [algo, *chunk],
-                    ).fetchall()
+                    batches.append(
+                        self._conn.execute(
+                            "SELECT path, inode, mtime_ns, size, digest FROM hashes_v2 "
+                            f"WHERE algo = ? AND path IN ({','.join('?' * len(chunk))})",
+                            [algo, *chunk],
+                        ).fetchall()
+                    )
+                for rows in batches:
                     for path, ino, mtime, size, digest in rows:
-                        if wanted[path] == (ino, mtime, size):
+                        if wanted.get(path) == (ino, mtime, size):
                             out[path] = digest
         except sqlite3.Error as exc:
             raise StoreError(f"hash index {self.path}: read failed ({exc})") from exc
@@ -153,6 +180,55 @@ class HashIndex:
         except sqlite3.Error as exc:
             raise StoreError(f"hash index {self.path}: write failed ({exc})") from exc
         return len(rows)
+
+    # -- directory snapshots and complete trees -------------------------------------------
+
+    def get_snapshot(self, root: str, algo: str) -> tuple[str, str, int, int] | None:
+        """``(stamp, digest, size, count)`` recorded for the directory ``root``, if any."""
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT stamp, digest, size, count FROM snapshots_v1 "
+                    "WHERE root = ? AND algo = ?",
+                    (root, algo),
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"hash index {self.path}: read failed ({exc})") from exc
+        return None if row is None else (str(row[0]), str(row[1]), int(row[2]), int(row[3]))
+
+    def put_snapshot(
+        self, root: str, algo: str, stamp: str, digest: str, size: int, count: int
+    ) -> None:
+        """Record that the directory ``root`` listed as ``stamp`` hashes to ``digest``."""
+        self._write(
+            "INSERT OR REPLACE INTO snapshots_v1 (root, algo, stamp, digest, size, count) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (root, algo, stamp, digest, size, count),
+        )
+
+    def get_complete(self, digest: str) -> str | None:
+        """The cache stamp recorded when every object of the tree ``digest`` was present."""
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT stamp FROM complete_v1 WHERE digest = ?", (digest,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"hash index {self.path}: read failed ({exc})") from exc
+        return None if row is None else str(row[0])
+
+    def put_complete(self, digest: str, stamp: str) -> None:
+        """Record that every object of the tree ``digest`` is present at cache stamp ``stamp``."""
+        self._write(
+            "INSERT OR REPLACE INTO complete_v1 (digest, stamp) VALUES (?, ?)", (digest, stamp)
+        )
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            with self._lock:
+                self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"hash index {self.path}: write failed ({exc})") from exc
 
     # The names data/ asked for (same functions).
     lookup_many = get_many

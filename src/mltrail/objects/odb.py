@@ -24,10 +24,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
+import re
 import stat as stat_mod
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -63,6 +62,8 @@ __all__ = [
 
 # Protocols whose single PUT is atomic (an object appears whole or not at all).
 _ATOMIC_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+_VALID_DIGEST = re.compile(r"(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32})(?:\.tree)?")
+_TREE_MEMO = 8  # parsed trees kept per ODB object
 _FEW = 16  # batches up to this size fsync each object instead of syncing the filesystem
 
 
@@ -116,10 +117,16 @@ class ObjectDB:
 
     url: str
     is_local: bool = False
+    _tree_memo: dict[str, Tree] | None = None
 
     def __new__(cls, url: str | os.PathLike[str], **storage_options: Any) -> ObjectDB:
         if cls is ObjectDB:
-            cls = LocalObjectDB if _is_local_url(url) else FsspecObjectDB
+            if _is_local_url(url):
+                cls = LocalObjectDB
+            else:
+                from mltrail.objects.http import HttpObjectDB, is_http_url
+
+                cls = HttpObjectDB if is_http_url(url) else FsspecObjectDB
         return super().__new__(cls)
 
     def __repr__(self) -> str:
@@ -184,8 +191,20 @@ class ObjectDB:
 
         if not is_tree(digest):
             raise InvalidArgumentError(f"digest: {digest} names a file, not a tree")
-        algo, _ = parse_digest(digest)
-        return Tree.from_bytes(self.read_bytes(digest), algo=algo)
+        # Trees are immutable: one parsed (verified, checked) tree is reused by the later
+        # reads of this ODB object (push/checkout read a manifest more than once).
+        memo: dict[str, Tree] | None = getattr(self, "_tree_memo", None)
+        if memo is None:
+            memo = {}
+            self._tree_memo = memo
+        tree = memo.get(digest)
+        if tree is None:
+            algo, _ = parse_digest(digest)
+            tree = Tree.from_bytes(self.read_bytes(digest), algo=algo)
+            if len(memo) >= _TREE_MEMO:
+                memo.pop(next(iter(memo)))
+            memo[digest] = tree
+        return tree
 
 
 class LocalObjectDB(ObjectDB):
@@ -238,10 +257,15 @@ class LocalObjectDB(ObjectDB):
             return {d for d in wanted if self.exists(d)}
         # Many: list each shard directory once instead of one stat per object.
         by_dir: dict[str, dict[str, str]] = {}
+        valid = _VALID_DIGEST.fullmatch
         for d in wanted:
-            key = object_key(d)
-            head, _, name = key.rpartition("/")
-            by_dir.setdefault(head, {})[name] = d
+            if valid(d) is None:
+                object_key(d)  # raises, naming what is wrong
+            algo, _, rest = d.partition(":")
+            names = by_dir.get(head := f"{algo}/{rest[:2]}")
+            if names is None:
+                names = by_dir[head] = {}
+            names[rest[2:]] = d
         found: set[str] = set()
         for head, names in by_dir.items():
             try:
@@ -336,6 +360,8 @@ class LocalObjectDB(ObjectDB):
                     yield from (p for p in shard.iterdir() if p.name.startswith(".tmp-"))
 
     def remove(self, digest: str) -> None:  # noqa: D102
+        if self._tree_memo:
+            self._tree_memo.pop(digest, None)
         path = self.path(digest)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -353,6 +379,8 @@ class ObjectWriter:
     def __init__(self, odb: LocalObjectDB) -> None:
         self.odb = odb
         self._pending: dict[str, tuple[str, str]] = {}  # digest -> (temp, final)
+        self._listings: dict[str, frozenset[str]] = {}  # shard directory -> names at first use
+        self._claims = 0
         self._lock = threading.Lock()
         self.bytes_written = 0
         self.objects_written = 0
@@ -378,16 +406,20 @@ class ObjectWriter:
             return None
         algo, hexd = parse_digest(digest)
         directory = f"{self.odb.url}/{algo}/{hexd[:2]}"
-        final = f"{directory}/{hexd[2:]}{TREE_SUFFIX if digest.endswith(TREE_SUFFIX) else ''}"
-        try:
-            st = os.stat(final)
-        except FileNotFoundError:
-            pass
-        else:
-            if size is None or st.st_size == size:
-                return None
-            # A wrong-sized object under a real name (a torn write on a filesystem without
-            # ordered data, or tampering): replace it.
+        name = f"{hexd[2:]}{TREE_SUFFIX if digest.endswith(TREE_SUFFIX) else ''}"
+        final = f"{directory}/{name}"
+        self._claims += 1
+        # Big batches list each shard directory once instead of a stat per object.
+        if self._claims <= _FEW or name in self._listing(directory):
+            try:
+                st = os.stat(final)
+            except FileNotFoundError:
+                pass
+            else:
+                if size is None or st.st_size == size:
+                    return None
+                # A wrong-sized object under a real name (a torn write on a filesystem without
+                # ordered data, or tampering): replace it.
         self.odb.ensure_dir(directory)
         tmp = f"{directory}/{temp_name(hexd[2:])}"
         with self._lock:
@@ -395,6 +427,21 @@ class ObjectWriter:
                 return None
             self._pending[digest] = (tmp, final)
         return tmp, final
+
+    def _listing(self, directory: str) -> frozenset[str]:
+        """The names in a shard directory when this batch first touched it.
+
+        An object another process stores after the listing is written again by this batch:
+        the rename replaces it with the same verified content (harmless).
+        """
+        names = self._listings.get(directory)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(directory))
+            except FileNotFoundError:
+                names = frozenset()
+            self._listings[directory] = names
+        return names
 
     def _release(self, digest: str) -> None:
         with self._lock:
@@ -455,6 +502,8 @@ class ObjectWriter:
             try:
                 reflink(src, tmp)
             except OSError:
+                import shutil
+
                 shutil.copyfile(src, tmp)
             algo, _ = parse_digest(digest)
             actual = hash_file(tmp, algo)
@@ -630,6 +679,8 @@ class FsspecObjectDB(ObjectDB):
         if len(wanted) <= 1024:
             # A HEAD per object (32 in flight) beats listing a remote that may hold millions.
             ordered = sorted(wanted)
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(min(32, len(ordered))) as pool:
                 flags = list(pool.map(self.exists, ordered))
             return {d for d, ok in zip(ordered, flags, strict=True) if ok}
@@ -745,6 +796,8 @@ class FsspecObjectDB(ObjectDB):
                 yield digest
 
     def remove(self, digest: str) -> None:  # noqa: D102
+        if self._tree_memo:
+            self._tree_memo.pop(digest, None)
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(digest))
 

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING
 
 from mltrail.errors import CorruptObjectError, NotFoundError
 from mltrail.objects._progress import Bar
-from mltrail.objects.digest import LARGE_FILE, hash_bytes, hash_file, is_tree, parse_digest
+from mltrail.objects.digest import (
+    LARGE_FILE,
+    TREE_SUFFIX,
+    hash_bytes,
+    hash_file,
+    is_tree,
+    make_digest,
+    new_hasher,
+    parse_digest,
+)
 from mltrail.objects.odb import FsspecObjectDB, LocalObjectDB, ObjectDB
 
 if TYPE_CHECKING:
@@ -42,6 +51,7 @@ __all__ = ["TransferResult", "closure", "pull", "push", "transfer"]
 _BATCH_OBJECTS = 512
 _BATCH_BYTES = 64 << 20
 _LOCAL_JOBS = 1  # local -> local small objects: threads (measured, see docs/benchmarks.md)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -208,7 +218,10 @@ def _copy(
     n_jobs = jobs or (16 if not (src.is_local and dst.is_local) else 4)
     if isinstance(dst, LocalObjectDB):
         with dst.writer() as w:
-            _to_local(src, w, small, large, n_jobs, jobs or _LOCAL_JOBS, ok, fail)
+            # Local copies are bound by file creation: more writer threads than _LOCAL_JOBS
+            # only add contention (measured), whatever ``jobs`` a remote transfer would use.
+            local_jobs = min(jobs or _LOCAL_JOBS, _LOCAL_JOBS) if src.is_local else n_jobs
+            _to_local(src, w, small, large, n_jobs, local_jobs, ok, fail)
     else:
         assert isinstance(dst, FsspecObjectDB)
         _to_remote(src, dst, small, large, n_jobs, ok, fail)
@@ -242,6 +255,17 @@ def _prefetch(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything from ``fd`` (``size`` is a hint: a file larger than told is read whole)."""
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _verified(d: str, data: bytes, where: str) -> bytes:
@@ -283,8 +307,45 @@ def _to_local(
         # fsspec's async loop batches each read; a few batches in flight overlap latency.
         for got in _prefetch(lambda b: _read(src, b), batches, 4):
             store(got)
+    elif isinstance(src, LocalObjectDB):
+        # Local to local is bound by file creation: read, verify and write in a tight loop
+        # (threads measured slower here: the GIL and the syscalls interleave badly).
+        root = src.url
+
+        def copy_local(batch: list[str]) -> None:
+            for d in batch:
+                algo, _, rest = d.partition(":")  # digests were validated by closure()
+                path = f"{root}/{algo}/{rest[:2]}/{rest[2:]}"
+                try:
+                    fd = os.open(path, _READ_FLAGS)
+                except FileNotFoundError as exc:
+                    fail(d, exc)
+                    continue
+                try:
+                    data = _read_all(fd, small[d])
+                finally:
+                    os.close(fd)
+                h = new_hasher(algo)
+                h.update(data)
+                if h.hexdigest() != rest.removesuffix(TREE_SUFFIX):
+                    actual = make_digest(algo, h.hexdigest(), tree=rest.endswith(TREE_SUFFIX))
+                    fail(
+                        d,
+                        CorruptObjectError(
+                            f"object {d} at {path} is corrupt: its content hashes to {actual}"
+                        ),
+                    )
+                    continue
+                w.put_bytes(d, data, verified=True)
+                ok(d, len(data))
+
+        if local_jobs <= 1 or len(batches) <= 1:
+            for batch in batches:
+                copy_local(batch)
+        else:
+            with ThreadPoolExecutor(local_jobs) as pool:
+                list(pool.map(copy_local, batches))
     else:
-        # Local to local is bound by file creation: workers read, verify and write batches.
         with ThreadPoolExecutor(local_jobs) as pool:
             list(pool.map(lambda b: store(_read(src, b)), batches))
 

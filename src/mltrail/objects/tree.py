@@ -13,12 +13,13 @@ Modes are git's: ``0o100644`` a file, ``0o100755`` an executable, ``0o120000`` a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mltrail.errors import InvalidArgumentError, UnsafePathError
 from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, is_tree, parse_digest
-from mltrail.objects.paths import resolve_link, validate_relpath
+from mltrail.objects.paths import MAX_PATH, resolve_link, validate_relpath
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -172,8 +173,27 @@ class Tree:
         if not isinstance(raw, list):
             raise _bad("'entries' must be a list")
         entries: list[TreeEntry] = []
+        fast_path, fast_digest = _FAST_PATH.fullmatch, _FAST_DIGEST.fullmatch
         for i, item in enumerate(raw):
-            entries.append(_parse_entry(i, item))
+            # The common entry (a plain file with a plain ASCII path) in one quick test;
+            # anything else goes through the full checks (and their messages).
+            if (
+                type(item) is list
+                and len(item) == 4
+                and type(path := item[0]) is str
+                and fast_path(path)
+                and "/." not in "/" + path
+                and type(digest := item[1]) is str
+                and fast_digest(digest)
+                and type(size := item[2]) is int
+                and size >= 0
+                and ((mode := item[3]) == MODE_FILE or mode == MODE_EXEC)
+                and type(mode) is int
+                and len(path) <= MAX_PATH
+            ):
+                entries.append(TreeEntry(path, digest, size, mode))
+            else:
+                entries.append(_parse_entry(i, item))
         for prev, cur in zip(entries, entries[1:], strict=False):
             if cur.path == prev.path:
                 raise UnsafePathError(f"tree manifest: duplicate path {cur.path!r}")
@@ -196,6 +216,13 @@ class Tree:
                 if (old[p].digest, old[p].mode) != (new[p].digest, new[p].mode)
             ),
         )
+
+
+# A path of plain ASCII names (no component starting with "." is let through: see from_bytes)
+# and a file digest (not a tree), for the quick test in Tree.from_bytes.
+_NAME = r"[A-Za-z0-9_.+=,@%~-]{1,255}"
+_FAST_PATH = re.compile(rf"{_NAME}(?:/{_NAME})*")
+_FAST_DIGEST = re.compile(r"(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32}")
 
 
 def _parse_entry(i: int, item: object) -> TreeEntry:
