@@ -31,8 +31,13 @@ def train(args: argparse.Namespace) -> str:
     x_tr, y_tr, x_va, y_va = x[:split], y[:split], x[split:], y[split:]
     w = np.zeros(args.dim)
     b = 0.0
-    config = {"lr": args.lr, "epochs": args.epochs, "seed": args.seed,
-              "data": {"samples": args.samples, "dim": args.dim}, "model": "logistic"}
+    config = {
+        "lr": args.lr,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "data": {"samples": args.samples, "dim": args.dim},
+        "model": "logistic",
+    }
     with mltrail.init(project="quickstart", config=config, tags={"example": "numpy"}) as run:
         for epoch in range(args.epochs):
             p = 1 / (1 + np.exp(-(x_tr @ w + b)))
