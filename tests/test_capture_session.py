@@ -63,7 +63,8 @@ def test_clean_repo_run_records_every_kind(repo: Path) -> None:
     run_id = done.stdout.split("RUN ")[1].strip()
     api = mltrail.Api(repo / ".mltrail")
     state = api.state(run_id)
-    assert set(state) == {"code", "environment", "hardware", "config", "seeds"}
+    kinds = {"code", "data", "environment", "hardware", "config", "seeds", "invocation"}
+    assert set(state) == kinds
     (code,) = state["code"]["repos"]
     assert code["sha"] == _git(repo, "rev-parse", "HEAD") and code["dirty"] is False
     assert state["config"]["config"] == {"lr": 0.1}

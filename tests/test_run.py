@@ -95,7 +95,9 @@ def test_store_resolution_order(tmp_path, monkeypatch):
     assert "secret" not in pg.display and "secret" not in str(pg.spool_dir)
 
 
-@pytest.mark.parametrize("bad", ["ftp://x", "sqlite://", "sqlite:///:memory:", "https://", "http:///x"])
+@pytest.mark.parametrize(
+    "bad", ["ftp://x", "sqlite://", "sqlite:///:memory:", "https://", "http:///x"]
+)
 def test_bad_store_uris(bad):
     """Unknown schemes and unsupported URIs are clear errors."""
     with pytest.raises(InvalidArgumentError, match="store"):

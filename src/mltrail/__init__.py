@@ -19,9 +19,12 @@ from mltrail._fluent import (
     finish,
     init,
     log,
+    log_artifact,
     log_params,
+    log_reference,
     seed_everything,
     set_tags,
+    use_artifact,
 )
 from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
@@ -61,9 +64,12 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_artifact",
     "log_params",
+    "log_reference",
     "seed_everything",
     "set_tags",
+    "use_artifact",
 ]
 
 

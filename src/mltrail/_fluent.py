@@ -32,16 +32,22 @@ from mltrail.store.registry import StoreLocation, ignore_in_git, resolve_locatio
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
     from types import FrameType
+
+    from mltrail.store.artifacts import ArtifactVersion
 
 __all__ = [
     "active_run",
     "finish",
     "init",
     "log",
+    "log_artifact",
     "log_params",
+    "log_reference",
     "seed_everything",
     "set_tags",
+    "use_artifact",
 ]
 
 _active: list[Run] = []
@@ -74,6 +80,7 @@ def init(
     system_metrics_s: float | None = None,
     console: bool | None = None,
     heartbeat_s: float | None = None,
+    artifacts: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Start (or resume) a tracked run and make it the active run.
 
@@ -96,6 +103,9 @@ def init(
             (default ``MLTRAIL_SYSTEM_METRICS_S`` or 10).
         console: keep stdout/stderr with the run (default on, ``MLTRAIL_CONSOLE``).
         heartbeat_s: seconds between heartbeats (default ``MLTRAIL_HEARTBEAT_S`` or 5).
+        artifacts: where artifact bytes are kept: a directory or an fsspec URL
+            (``s3://bucket/prefix``); default ``MLTRAIL_ARTIFACTS``, else the embedded store's
+            ``objects/`` or ``$MLTRAIL_CACHE_DIR/objects``.
 
     Raises:
         DirtyWorkingTreeError: the code has uncommitted changes and ``allow_dirty`` is off.
@@ -131,6 +141,7 @@ def init(
         system_metrics_s=cfg.system_metrics_s if system_metrics_s is None else system_metrics_s,
         console=cfg.console if console is None else bool(console),
         preflight_steps=cfg.preflight_steps,
+        artifacts=os.fspath(artifacts) if artifacts is not None else None,
     )
     if resume is None and cfg.run_id:
         return _attach(location, cfg.run_id, params, tag_values, beat, cfg.flush_interval_s, opts)
@@ -181,6 +192,7 @@ class _Options:
     system_metrics_s: float
     console: bool
     preflight_steps: int | None
+    artifacts: str | None = None
 
 
 def _begin_session(run: Run, opts: _Options, dirty: list[str] | None) -> Run:
@@ -190,6 +202,7 @@ def _begin_session(run: Run, opts: _Options, dirty: list[str] | None) -> Run:
     if opts.system_metrics_s < 0:
         raise InvalidArgumentError(f"system_metrics_s must be >= 0, got {opts.system_metrics_s}")
     run._stop_after = opts.preflight_steps
+    run.artifacts_location = opts.artifacts
     session = CaptureSession(
         run,
         config=opts.config,
@@ -380,6 +393,36 @@ def log_params(params: Mapping[str, Any]) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags on the active run (see :meth:`Run.set_tags`)."""
     _require().set_tags(tags)
+
+
+def log_artifact(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    type: str = "dataset",
+    aliases: Sequence[str] | str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    reference: bool = False,
+) -> ArtifactVersion:
+    """Log a file or directory as an artifact of the active run (see :meth:`Run.log_artifact`)."""
+    return _require().log_artifact(path, name, type, aliases, metadata, reference=reference)
+
+
+def log_reference(
+    target: str | os.PathLike[str],
+    name: str | None = None,
+    type: str = "dataset",
+    aliases: Sequence[str] | str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> ArtifactVersion:
+    """Record data by digest without copying it (see :meth:`Run.log_reference`)."""
+    return _require().log_reference(target, name, type, aliases, metadata)
+
+
+def use_artifact(ref: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """Fetch an artifact and record it as an input of the active run (see
+    :meth:`Run.use_artifact`)."""
+    return _require().use_artifact(ref, root)
 
 
 def seed_everything(seed: int | None = None, deterministic: bool = False) -> dict[str, Any]:

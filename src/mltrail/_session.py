@@ -8,6 +8,7 @@ session stops in the reverse order and flushes, before the run's status is writt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -17,23 +18,76 @@ from typing import TYPE_CHECKING, Any
 from mltrail.errors import DirtyWorkingTreeError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from mltrail.capture.base import Captured
     from mltrail.capture.console import ConsoleTee
     from mltrail.capture.system import SystemSampler
     from mltrail.run import Run
 
-__all__ = ["ALL_KINDS", "ATTACHED_KINDS", "CaptureSession", "check_code", "entry_dir"]
+__all__ = [
+    "ALL_KINDS",
+    "ATTACHED_KINDS",
+    "CaptureSession",
+    "check_code",
+    "entry_dir",
+    "invocation",
+    "wrapping",
+]
 
-ALL_KINDS = ("code", "environment", "hardware", "config", "seeds")
+ALL_KINDS = ("code", "data", "environment", "hardware", "config", "seeds", "invocation")
 #: what a process started by ``mltrail run`` adds to the wrapper's capture
-ATTACHED_KINDS = ("config", "seeds")
+#: (its environment and hardware too: its interpreter may not be the wrapper's, and only it
+#: knows which frameworks it imported)
+ATTACHED_KINDS = ("config", "seeds", "environment", "hardware")
 
 log = logging.getLogger("mltrail")
 _MAX_LISTED = 20
 _console_owner: ConsoleTee | None = None
 _console_lock = threading.Lock()
+#: set by ``mltrail run`` around its ``init()``: the command it runs, in place of its own argv
+_wrapped: dict[str, Any] | None = None
+
+
+def invocation() -> dict[str, Any]:
+    """How this run's program was started, for ``mltrail reproduce`` (kind ``invocation``).
+
+    ``{"argv": [...], "cwd", "executable", "wrapped"}``: the interpreter's full command line
+    (``sys.orig_argv``, values of secret-looking options redacted) and working directory; for a
+    command run by ``mltrail run``, the wrapped command instead (``wrapped: true``).
+    """
+    import os
+
+    from mltrail.capture.config import redact_args
+
+    if _wrapped is not None:
+        return dict(_wrapped)
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the folder was removed under the process
+        cwd = None
+    return {"argv": redact_args(argv), "cwd": cwd, "executable": sys.executable, "wrapped": False}
+
+
+@contextlib.contextmanager
+def wrapping(command: Sequence[str]) -> Iterator[None]:
+    """Within the block, runs record ``command`` as their invocation (``mltrail run``)."""
+    import os
+
+    from mltrail.capture.config import redact_args
+
+    global _wrapped
+    _wrapped = {
+        "argv": redact_args(list(command)),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "wrapped": True,
+    }
+    try:
+        yield
+    finally:
+        _wrapped = None
 
 
 def entry_dir() -> Path:
@@ -133,6 +187,8 @@ class CaptureSession:
         self._thread: threading.Thread | None = None
         self._sampler: SystemSampler | None = None
         self._tee: ConsoleTee | None = None
+        # taken now, in the caller's thread: ``mltrail run`` sets what to record around init()
+        self._invocation = invocation() if "invocation" in self._kinds else None
 
     def start(self) -> None:
         """Start capturing in the background; returns at once."""
@@ -159,6 +215,18 @@ class CaptureSession:
             self._tee = _console_owner = ConsoleTee(self.run._log_console)
         self._tee.start()
 
+    def wait_captured(self, timeout: float = 30.0) -> bool:
+        """Wait until the state capture has been handed to the run (True), or time out.
+
+        ``mltrail run`` waits before starting its command, so that what the command's own
+        process records of the same kinds lands later and wins.
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop sampling and teeing and wait for the capture, flushing into the run."""
         global _console_owner
@@ -182,14 +250,17 @@ class CaptureSession:
             self._thread = None
 
     def _capture_all(self) -> None:
-        from mltrail.capture import config, environment, git, hardware, seeds
+        from mltrail.capture import config, data, environment, git, hardware, seeds
+        from mltrail.capture.base import Captured
 
         steps: list[tuple[str, Callable[[], Captured]]] = [
             ("code", lambda: git.capture_code(self._entry, self._code_repos, reuse_status=True)),
+            ("data", lambda: data.capture_data(git.find_repo(self._entry))),
             ("environment", lambda: environment.capture_environment(git.find_repo(self._entry))),
             ("hardware", hardware.capture_hardware),
             ("config", lambda: config.capture_config(self._config)),
             ("seeds", seeds.capture_seeds),
+            ("invocation", lambda: Captured("invocation", self._invocation or {})),
         ]
         for kind, fn in steps:
             if kind not in self._kinds:

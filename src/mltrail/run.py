@@ -19,13 +19,16 @@ from mltrail.errors import InvalidArgumentError, ParamConflictError, RunFinished
 from mltrail.events import codec
 
 if TYPE_CHECKING:
+    import os
     import struct
+    from collections.abc import Iterable
     from pathlib import Path
     from types import TracebackType
 
     from mltrail._session import CaptureSession
     from mltrail.events.spool import SpoolAppender
     from mltrail.events.writer import Writer
+    from mltrail.store.artifacts import ArtifactVersion
     from mltrail.store.registry import StoreLocation
 
 __all__ = ["Run"]
@@ -99,6 +102,11 @@ class Run:
         #: True in a process started by ``mltrail run``: it logs into the wrapper's run, and
         #: the wrapper sets the final status from the exit code.
         self.attached = False
+        #: where artifact bytes go (``init(artifacts=...)``); None: ``MLTRAIL_ARTIFACTS`` or
+        #: the store's default (see :mod:`mltrail.artifacts.storage`)
+        self.artifacts_location: str | None = None
+        self._inputs: dict[str, dict[str, Any]] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -279,6 +287,88 @@ class Run:
     def _check_open(self) -> None:
         if self._status is not None:
             raise RunFinishedError(f"run {self.run_id} has finished")
+
+    # -- artifacts (synchronous: they are rare) ------------------------------------------
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str = "dataset",
+        aliases: Iterable[str] | str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        reference: bool = False,
+    ) -> ArtifactVersion:
+        """Store a file or directory as a version ``name:vN`` produced by this run.
+
+        Same content, same version; changed content, ``vN+1`` (and ``latest``). See
+        :func:`mltrail.artifacts.sdk.log_artifact` for the arguments and errors.
+        """
+        from mltrail.artifacts import sdk
+
+        self._check_open()
+        version = sdk.log_artifact(self, path, name, type, aliases, metadata, reference=reference)
+        self._note_output(version)
+        return version
+
+    def log_reference(
+        self,
+        target: str | os.PathLike[str],
+        name: str | None = None,
+        type: str = "dataset",
+        aliases: Iterable[str] | str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ArtifactVersion:
+        """Record ``s3://...`` or a local path by digest, without copying the bytes."""
+        from mltrail.artifacts import sdk
+
+        self._check_open()
+        version = sdk.log_reference(self, target, name, type, aliases, metadata)
+        self._note_output(version)
+        return version
+
+    def use_artifact(self, ref: str, root: str | os.PathLike[str] | None = None) -> Path:
+        """Fetch ``name:alias`` / ``name:vN`` / a digest (verified) and record it as an input.
+
+        Returns the checked-out file or directory. See
+        :func:`mltrail.artifacts.sdk.use_artifact`.
+        """
+        from mltrail.artifacts import sdk
+
+        self._check_open()
+        return sdk.use_artifact(self, ref, root)
+
+    def _note_input(self, version: ArtifactVersion) -> None:
+        """Record a used artifact in the run's captured state (kind ``inputs``).
+
+        Keyed by artifact (``artifact:project/name``) so that ``mltrail diff`` shows a run that
+        used another version of the same artifact as a changed digest.
+        """
+        key = f"artifact:{version.project}/{version.name}"
+        self._inputs[key] = {
+            "name": key,
+            "version": version.version,
+            "digest": version.digest,
+            "kind": version.kind,
+        }
+        self._log_state("inputs", {"inputs": list(self._inputs.values())}, {})
+
+    def _note_output(self, version: ArtifactVersion) -> None:
+        """Record a logged artifact in the run's captured state (kind ``outputs``).
+
+        The store keeps one version per content, produced by the first run that logged it;
+        this record says what *this* run logged, so a reproduction that wrote the same bytes
+        can be compared digest for digest (``mltrail reproduce``).
+        """
+        key = f"artifact:{version.project}/{version.name}"
+        self._outputs[key] = {
+            "name": key,
+            "version": version.version,
+            "digest": version.digest,
+            "kind": version.kind,
+        }
+        self._log_state("outputs", {"outputs": list(self._outputs.values())}, {})
 
     # -- lifecycle -----------------------------------------------------------------------
 

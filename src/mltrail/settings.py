@@ -52,6 +52,9 @@ class Settings:
         run_id: ``MLTRAIL_RUN_ID``: set by ``mltrail run``; ``init()`` attaches to that run.
         preflight_steps: ``MLTRAIL_PREFLIGHT_STEPS``: set by ``mltrail preflight``; the
             process ends cleanly once a run has logged that many steps.
+        artifacts: ``MLTRAIL_ARTIFACTS``: where artifact bytes are kept for ``sqlite:///`` and
+            ``postgresql://`` stores: a directory or an fsspec URL (``s3://bucket/prefix``);
+            empty: ``<cache_dir>/objects`` (an embedded store keeps its own ``objects/``).
     """
 
     store: str
@@ -65,6 +68,7 @@ class Settings:
     code_repos: tuple[str, ...] = ()
     run_id: str = ""
     preflight_steps: int | None = None
+    artifacts: str = ""
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -111,6 +115,7 @@ def settings() -> Settings:
         ),
         run_id=os.environ.get("MLTRAIL_RUN_ID", "").strip(),
         preflight_steps=_env_steps("MLTRAIL_PREFLIGHT_STEPS"),
+        artifacts=os.environ.get("MLTRAIL_ARTIFACTS", "").strip(),
     )
 
 

@@ -25,7 +25,15 @@ except ImportError:
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git CLI not installed")
 
-SECTIONS = ["code", "environment", "hardware", "seeds", "invocation", "console (last 20 lines)"]
+SECTIONS = [
+    "code",
+    "data",
+    "environment",
+    "hardware",
+    "seeds",
+    "invocation",
+    "console (last 20 lines)",
+]
 
 
 @pytest.fixture

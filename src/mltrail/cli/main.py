@@ -10,7 +10,18 @@ from typing import Annotated
 
 import typer
 
-from mltrail.cli import diff_cmd, metrics, projects, run_cmd, runs, sync
+from mltrail.cli import (
+    artifacts_cmd,
+    data_cmd,
+    diff_cmd,
+    metrics,
+    projects,
+    repro_cmd,
+    run_cmd,
+    runs,
+    server_cmd,
+    sync,
+)
 
 __all__ = ["app", "main"]
 
@@ -22,12 +33,20 @@ app = typer.Typer(
 )
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
+app.add_typer(artifacts_cmd.app, name="artifacts")
+app.command("lineage")(artifacts_cmd.lineage)
+app.add_typer(data_cmd.app, name="data")
 app.command("metrics")(metrics.export_metrics)
 app.command("sync")(sync.sync)
 app.command("diff")(diff_cmd.diff)
+app.command("server")(server_cmd.server)
+app.command("ui")(server_cmd.ui)
+app.add_typer(server_cmd.token_app, name="token")
 _PASSTHROUGH = {"allow_interspersed_args": False}
 app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
 app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
+app.command("reproduce")(repro_cmd.reproduce)
+app.command("verify-determinism", context_settings=_PASSTHROUGH)(repro_cmd.verify_determinism)
 
 
 def _print_version(value: bool) -> None:

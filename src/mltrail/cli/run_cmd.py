@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
@@ -94,8 +94,19 @@ def _status_for(code: int) -> str:
     return "killed" if code < 0 else "failed"
 
 
-def _launch(run: Run, command: list[str], extra_env: dict[str, str]) -> int:
-    """Run ``command`` attached to ``run``, teeing its output; its exit code (-N: signal N)."""
+def _launch(
+    run: Run,
+    command: list[str],
+    extra_env: dict[str, str],
+    *,
+    cwd: Path | None = None,
+    stdout: BinaryIO | None = None,
+) -> int:
+    """Run ``command`` attached to ``run``, teeing its output; its exit code (-N: signal N).
+
+    ``cwd`` is the command's working directory (default ours); ``stdout`` is where its
+    standard output is echoed (default ours: ``--json`` commands pass stderr).
+    """
     from mltrail.capture.console import ConsoleTee, tee_subprocess_output
 
     env = {
@@ -105,7 +116,9 @@ def _launch(run: Run, command: list[str], extra_env: dict[str, str]) -> int:
         **extra_env,
     }
     try:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd
+        )
     except OSError as exc:
         run.finish("failed")
         fail(f"cannot start {command[0]!r}: {exc.strerror or exc}", code=127)
@@ -113,7 +126,7 @@ def _launch(run: Run, command: list[str], extra_env: dict[str, str]) -> int:
     tee = ConsoleTee(run._log_console)  # batches the child's lines into the run
     tee.start(patch_sys=False)
     pumps = [
-        tee_subprocess_output(child.stdout, sys.stdout.buffer, "stdout", tee.submit),
+        tee_subprocess_output(child.stdout, stdout or sys.stdout.buffer, "stdout", tee.submit),
         tee_subprocess_output(child.stderr, sys.stderr.buffer, "stderr", tee.submit),
     ]
     forwarded = {
@@ -144,19 +157,24 @@ def _start(
     config: dict[str, Any] | None,
     store: str | None,
     allow_dirty: bool,
+    command: list[str] | None = None,
 ) -> Run:
     import mltrail
+    from mltrail import _session
 
-    run = mltrail.init(
-        project=project,
-        name=name,
-        config=config,
-        tags=tags,
-        store=store,
-        allow_dirty=allow_dirty or None,
-        console=False,
-    )
+    with _session.wrapping(command or []):
+        run = mltrail.init(
+            project=project,
+            name=name,
+            config=config,
+            tags=tags,
+            store=store,
+            allow_dirty=allow_dirty or None,
+            console=False,
+        )
     run.set_tags({"mltrail.command": "wrapped"})
+    if run._session is not None:  # the command's own captures must land after ours
+        run._session.wait_captured(timeout=30)
     run.flush(timeout=30)  # the child's batches need the run to exist in the store
     return run
 
@@ -172,7 +190,9 @@ def run_command(
 ) -> None:
     """Run a command as a tracked run: capture, console, system metrics, exit status."""
     with cli_errors():
-        run = _start(project, name, _parse_tags(tag), _load_config(config), store, allow_dirty)
+        run = _start(
+            project, name, _parse_tags(tag), _load_config(config), store, allow_dirty, command
+        )
     print(f"mltrail: run {run.run_id} ({run.location.display})", file=sys.stderr)
     code = _launch(run, command, {})
     with cli_errors():
@@ -195,7 +215,15 @@ def preflight(
     """Run a command for a few logged steps and check it is fit to train for real."""
     started = time.time()
     with cli_errors():
-        run = _start(project, None, {"preflight": "true"}, _load_config(config), store, allow_dirty)
+        run = _start(
+            project,
+            None,
+            {"preflight": "true"},
+            _load_config(config),
+            store,
+            allow_dirty,
+            command,
+        )
     code = _launch(run, command, {"MLTRAIL_PREFLIGHT_STEPS": str(steps)})
     with cli_errors():
         run.finish(_status_for(code))

@@ -133,11 +133,13 @@ def show_run(
     as_json: JsonOption = False,
     store: StoreOption = None,
 ) -> None:
-    """Show one run: overview, params, config, tags, metric summaries and captured state.
+    """Show one run: overview, params, config, tags, metrics, artifacts and captured state.
 
-    The captured state is code, environment, hardware, seeds, the invocation, and the last
-    lines of the console; ``--json`` adds it as ``state`` and ``console_tail``.
+    Artifacts are the versions the run used (inputs) and produced (outputs). The captured
+    state is code, environment, hardware, seeds, the invocation, and the last lines of the
+    console; ``--json`` adds them as ``inputs``, ``outputs``, ``state`` and ``console_tail``.
     """
+    from mltrail.cli.artifacts_cmd import print_run_artifacts, run_artifacts
     from mltrail.cli.state_view import CONSOLE_TAIL, console_tail_dicts, print_state
 
     with cli_errors():
@@ -145,11 +147,21 @@ def show_run(
         record = api.run(run)
         state = api.state(record.run_id)
         tail = api.console(record.run_id, tail=CONSOLE_TAIL)
+        inputs, outputs = run_artifacts(api, record.run_id)
     if as_json:
-        print_json({**record.to_dict(), "state": state, "console_tail": console_tail_dicts(tail)})
+        print_json(
+            {
+                **record.to_dict(),
+                "state": state,
+                "console_tail": console_tail_dicts(tail),
+                "inputs": [v.to_dict() for v in inputs],
+                "outputs": [v.to_dict() for v in outputs],
+            }
+        )
         return
     console = stdout_console()
     _print_run(console, record)
+    print_run_artifacts(console, inputs, outputs)
     print_state(console, state, tail)
 
 

@@ -40,7 +40,7 @@ _LISTED = 10
 def print_state(
     console: Console, state: dict[str, dict[str, Any]], lines: Sequence[ConsoleLine]
 ) -> None:
-    """Print the sections code, environment, hardware, seeds, invocation and console.
+    """Print the sections code, data, environment, hardware, seeds, invocation and console.
 
     Args:
         console: Where to print.
@@ -49,6 +49,7 @@ def print_state(
     """
     sections: list[tuple[str, str, Callable[[dict[str, Any]], Table]]] = [
         ("code", "code", _code),
+        ("data", "data", _data),
         ("environment", "environment", _environment),
         ("hardware", "hardware", _hardware),
         ("seeds", "seeds", _seeds),
@@ -63,6 +64,10 @@ def print_state(
             console.print(_text(f"capture failed: {doc['error']}", "red"))
         else:
             console.print(render(doc))
+    verdict = state.get("verdict")
+    if isinstance(verdict, dict):
+        _section(console, "reproduction verdict")
+        console.print(_verdict(verdict))
     _section(console, f"console (last {CONSOLE_TAIL} lines)")
     if not lines:
         console.print("[dim](none)[/dim]")
@@ -151,6 +156,33 @@ def _repo_rows(repo: dict[str, Any]) -> list[tuple[str, str | Text]]:
     return rows
 
 
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "?"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _data(doc: dict[str, Any]) -> Table:
+    rows: list[tuple[str, str | Text]] = []
+    pointers = [p for p in doc.get("pointers") or [] if isinstance(p, dict)]
+    for p in pointers[: _LISTED * 5]:
+        files = p.get("files")
+        what = f"{files} files, " if p.get("kind") == "tree" and files is not None else ""
+        source = "" if p.get("source") == "mltrail" else f" [{p.get('source')}]"
+        detail = _text(f"{p.get('digest')}  ({what}{_size(p.get('size'))}){source}")
+        rows.append((str(p.get("path")), detail))
+    if len(pointers) > _LISTED * 5:
+        rows.append(("...", f"and {len(pointers) - _LISTED * 5} more"))
+    if not pointers:
+        rows.append(("pointers", _text("(no data pointers in the repository)", "dim")))
+    for err in doc.get("errors") or []:
+        rows.append(("unreadable", _text(str(err), "yellow")))
+    return _grid(rows)
+
+
 def _environment(doc: dict[str, Any]) -> Table:
     py = doc.get("python") or {}
     packages: dict[str, str] = doc.get("packages") or {}
@@ -235,6 +267,29 @@ def _invocation(doc: dict[str, Any]) -> Table:
                 f"{s.get('provider')}: {s.get('path')}" for s in hydra.get("config_sources") or []
             ]
             rows.append(("config sources", _listed(sources)))
+    return _grid(rows)
+
+
+_VERDICT_STYLES = {"identical": "bold green", "within-tolerance": "bold yellow"}
+
+
+def _verdict(doc: dict[str, Any]) -> Table:
+    """The ``verdict`` kind (``mltrail reproduce``/``verify-determinism``)."""
+    verdict = str(doc.get("verdict"))
+    rows: list[tuple[str, str | Text]] = [
+        ("verdict", _text(verdict, _VERDICT_STYLES.get(verdict, "bold red"))),
+        ("of run", str(doc.get("of"))),
+        ("summary", str(doc.get("summary"))),
+        ("tolerance", f"rtol={doc.get('rtol')}, atol={doc.get('atol')}"),
+    ]
+    if doc.get("env_mode"):
+        rows.append(("environment", str(doc["env_mode"])))
+    for cause in doc.get("causes") or []:
+        rows.append(("cause", _text(str(cause), "yellow")))
+    for item in doc.get("not_restored") or []:
+        if isinstance(item, dict):
+            text = f"{item.get('subject')}: {item.get('detail')}"
+            rows.append(("not restored", _text(text, "red")))
     return _grid(rows)
 
 

@@ -149,7 +149,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         InvalidArgumentError: a bad store URI or artifacts root.
     """
     from mltrail import __version__
-    from mltrail.server import api, objects_api, ui
+    from mltrail.server import api, artifacts_api, objects_api, ui
     from mltrail.server.auth import (
         SecurityMiddleware,
         TokenVerifier,
@@ -207,6 +207,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(api.health_router)
     app.include_router(api.router)
     app.include_router(objects_api.router)
+    app.include_router(artifacts_api.router)
     app.add_middleware(BodyLimitMiddleware, limits=config.limits)
     app.add_middleware(
         SecurityMiddleware,

@@ -6,9 +6,16 @@ that yields a fresh, empty :class:`~mltrail.store.base.TrackingStore`.
 
 from collections.abc import Mapping
 
+from mltrail.testing.artifacts import ArtifactStoreContract
 from mltrail.testing.contract import TrackingStoreContract, make_batch
 
-__all__ = ["SYSTEM_TAG_PREFIX", "TrackingStoreContract", "make_batch", "user_tags"]
+__all__ = [
+    "SYSTEM_TAG_PREFIX",
+    "ArtifactStoreContract",
+    "TrackingStoreContract",
+    "make_batch",
+    "user_tags",
+]
 
 #: Tags mltrail sets itself (``mltrail.dirty``, ``mltrail.command``) carry this prefix.
 SYSTEM_TAG_PREFIX = "mltrail."

@@ -368,12 +368,15 @@ class TrackingStoreContract:
 
     def test_blobs_are_content_addressed(self, store: TrackingStore) -> None:
         """A blob reads back by digest; storing it twice is harmless; unknown digests raise."""
+        import hashlib
+
         content = bytes(range(256)) * 100
-        store.apply_batch(make_batch("r1", blobs={"sha256:aa": content}))
-        store.apply_batch(make_batch("r2", blobs={"sha256:aa": content}))
-        assert store.get_blob("sha256:aa") == content
+        digest = "sha256:" + hashlib.sha256(content).hexdigest()
+        store.apply_batch(make_batch("r1", blobs={digest: content}))
+        store.apply_batch(make_batch("r2", blobs={digest: content}))
+        assert store.get_blob(digest) == content
         with pytest.raises(NotFoundError):
-            store.get_blob("sha256:bb")
+            store.get_blob("sha256:" + "0" * 64)
 
     def test_console_lines_in_order_and_tail(self, store: TrackingStore) -> None:
         """Console lines read back in order, and tail returns the last N."""

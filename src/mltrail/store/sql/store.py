@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
     from mltrail.events.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
+    from mltrail.store.sql.artifacts import SqlArtifactStore
+    from mltrail.store.sql.run_files import SqlRunFiles
+    from mltrail.store.sql.tokens import SqlTokenStore
 
 __all__ = ["SqlTrackingStore"]
 
@@ -85,6 +88,24 @@ class SqlTrackingStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def artifacts(self) -> SqlArtifactStore:
+        """Artifact versions, aliases and lineage in this store (shares its engine)."""
+        from mltrail.store.sql.artifacts import SqlArtifactStore
+
+        return SqlArtifactStore(self._engine)
+
+    def tokens(self) -> SqlTokenStore:
+        """The API tokens kept in this store's database (used by ``mltrail server``)."""
+        from mltrail.store.sql.tokens import SqlTokenStore
+
+        return SqlTokenStore(self._engine)
+
+    def run_files(self) -> SqlRunFiles:
+        """The index of run files (logical path -> content digest) in this database."""
+        from mltrail.store.sql.run_files import SqlRunFiles
+
+        return SqlRunFiles(self._engine)
 
     # -- writes ---------------------------------------------------------------------------
 
