@@ -77,11 +77,26 @@ def _project(value: str) -> str:
     return v.check_key(value, "project")
 
 
-class NewVersionBody(_Strict):
-    """``POST /api/v1/artifacts/versions``: a version to record (idempotent by digest)."""
+class _Named(_Strict):
+    """A body naming an artifact of a project (both checked like the SDK checks them)."""
 
     project: StrictStr = Field(max_length=_PROJECT_CHARS)
     name: StrictStr = Field(max_length=MAX_NAME_CHARS)
+
+    @field_validator("project")
+    @classmethod
+    def _proj(cls, value: str) -> str:
+        return _project(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_artifact_name(value)
+
+
+class NewVersionBody(_Named):
+    """``POST /api/v1/artifacts/versions``: a version to record (idempotent by digest)."""
+
     type: StrictStr = Field(max_length=MAX_TYPE_CHARS)
     digest: StrictStr = Field(max_length=MAX_DIGEST_CHARS, pattern=DIGEST_PATTERN)
     kind: Literal["file", "tree", "reference"]
@@ -93,16 +108,6 @@ class NewVersionBody(_Strict):
     run_id: StrictStr | None = Field(None, pattern=RUN_ID_PATTERN)
     aliases: list[StrictStr] = Field(default_factory=list, max_length=MAX_ALIASES)
     created_ms: StrictInt | None = Field(None, ge=0, le=MAX_INT64)
-
-    @field_validator("project")
-    @classmethod
-    def _proj(cls, value: str) -> str:
-        return _project(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_artifact_name(value)
 
     @field_validator("type")
     @classmethod
@@ -126,23 +131,11 @@ class NewVersionBody(_Strict):
         return [check_alias(a) for a in value]
 
 
-class AliasBody(_Strict):
+class AliasBody(_Named):
     """``PUT /api/v1/artifacts/aliases``: point an alias at a version (moving it)."""
 
-    project: StrictStr = Field(max_length=_PROJECT_CHARS)
-    name: StrictStr = Field(max_length=MAX_NAME_CHARS)
     alias: StrictStr = Field(max_length=MAX_ALIAS_CHARS)
     version: StrictInt = Field(ge=1, le=999_999_999)
-
-    @field_validator("project")
-    @classmethod
-    def _proj(cls, value: str) -> str:
-        return _project(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_artifact_name(value)
 
     @field_validator("alias")
     @classmethod
@@ -150,22 +143,10 @@ class AliasBody(_Strict):
         return check_alias(value)
 
 
-class InputBody(_Strict):
+class InputBody(_Named):
     """``POST /api/v1/runs/{run_id}/inputs``: the run used this version."""
 
-    project: StrictStr = Field(max_length=_PROJECT_CHARS)
-    name: StrictStr = Field(max_length=MAX_NAME_CHARS)
     version: StrictInt = Field(ge=1, le=999_999_999)
-
-    @field_validator("project")
-    @classmethod
-    def _proj(cls, value: str) -> str:
-        return _project(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_artifact_name(value)
 
 
 # -- responses -----------------------------------------------------------------------------

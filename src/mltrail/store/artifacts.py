@@ -65,6 +65,7 @@ __all__ = [
     "LineageNode",
     "NewVersion",
     "check_alias",
+    "check_lineage_args",
     "check_artifact_name",
     "check_artifact_type",
     "check_metadata",
@@ -526,3 +527,21 @@ class ArtifactStore(Protocol):
 def dedupe(items: Sequence[str]) -> tuple[str, ...]:
     """``items`` without repeats, first occurrence kept."""
     return tuple(dict.fromkeys(items))
+
+
+def check_lineage_args(
+    run_id: str | None, version: ArtifactVersion | None, direction: str, max_depth: int | None
+) -> None:
+    """The argument rules of :meth:`ArtifactStore.lineage`, shared by every backend.
+
+    Raises:
+        InvalidArgumentError: not exactly one root, an unknown direction, a negative depth.
+    """
+    if (run_id is None) == (version is None):
+        raise InvalidArgumentError("lineage needs exactly one root: a run or a version")
+    if direction not in ("upstream", "downstream", "both"):
+        raise InvalidArgumentError(
+            f"direction must be upstream, downstream or both, got {direction!r}"
+        )
+    if max_depth is not None and max_depth < 0:
+        raise InvalidArgumentError(f"max_depth must be >= 0, got {max_depth}")

@@ -34,6 +34,7 @@ from mltrail.store.artifacts import (
     NewVersion,
     check_alias,
     check_artifact_name,
+    check_lineage_args,
     parse_ref,
 )
 
@@ -227,14 +228,7 @@ class HttpArtifactStore:
         direction: Direction = "both",
         max_depth: int | None = None,
     ) -> LineageGraph:
-        if (run_id is None) == (version is None):
-            raise InvalidArgumentError("lineage needs exactly one root: a run or a version")
-        if direction not in ("upstream", "downstream", "both"):
-            raise InvalidArgumentError(
-                f"direction must be upstream, downstream or both, got {direction!r}"
-            )
-        if max_depth is not None and max_depth < 0:
-            raise InvalidArgumentError(f"max_depth must be >= 0, got {max_depth}")
+        check_lineage_args(run_id, version, direction, max_depth)
         query: dict[str, Any] = {"direction": direction, "max_depth": max_depth}
         if run_id is not None:
             query["run_id"] = _run_id(run_id)

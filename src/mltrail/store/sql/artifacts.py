@@ -35,6 +35,7 @@ from mltrail.store.artifacts import (
     check_alias,
     check_artifact_name,
     check_artifact_type,
+    check_lineage_args,
     check_metadata,
     dedupe,
     parse_ref,
@@ -355,14 +356,7 @@ class SqlArtifactStore:
         direction: Direction = "both",
         max_depth: int | None = None,
     ) -> LineageGraph:
-        if (run_id is None) == (version is None):
-            raise InvalidArgumentError("lineage needs exactly one root: a run or a version")
-        if direction not in ("upstream", "downstream", "both"):
-            raise InvalidArgumentError(
-                f"direction must be upstream, downstream or both, got {direction!r}"
-            )
-        if max_depth is not None and max_depth < 0:
-            raise InvalidArgumentError(f"max_depth must be >= 0, got {max_depth}")
+        check_lineage_args(run_id, version, direction, max_depth)
         with _driver_errors("reading lineage"), self._engine.connect() as conn:
             walk = _Walk(conn, self)
             if run_id is not None:
