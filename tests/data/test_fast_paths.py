@@ -158,28 +158,48 @@ def test_racy_listing_records_no_snapshot(repo: Path) -> None:
 
 
 def test_complete_record_is_dropped_when_an_object_goes(repo: Path) -> None:
-    """A tree recorded complete stops being complete once any object is removed."""
-    write_files(repo, {"d/a.txt": "a", "d/b.txt": "b"})
+    """A tree recorded complete stops being complete once any of its objects is removed,
+    whether its shard directory's mtime was trusted or too recent to be."""
+    write_files(repo, {f"d/f{i}.txt": str(i) for i in range(40)})
     [added] = ops.add(DataRepo(repo), ["d"], progress=False)
     commit_all(repo)
+    digest = added.pointer.digest
     with ops.open_cache(DataRepo(repo)) as cache:
+        assert cache.is_complete(digest)  # add recorded it (racy shards: listed again)
+        objects = sorted(cache.read_tree(digest).digests())
         _age(cache.root)
-        assert cache.mark_complete(added.pointer.digest)
-        assert cache.is_complete(added.pointer.digest)
-        victim = next(iter(cache.read_tree(added.pointer.digest).digests()))
-        cache.remove(victim)
-        assert not cache.is_complete(added.pointer.digest)
+        assert cache.check_complete(digest, objects) == []
+        assert cache.is_complete(digest)  # trusted mtimes now: stat only
+        cache.remove(objects[0])
+        assert not cache.is_complete(digest)
+        assert cache.check_complete(digest, objects) == [objects[0]]
     report = ops.status(DataRepo(repo))
     assert report.entries[0].in_cache is False
     assert "1 object(s) not in the cache" in (report.entries[0].detail or "")
 
 
-def test_racy_cache_is_never_recorded_complete(repo: Path) -> None:
-    """Right after objects were written, mark_complete declines (a removal could hide)."""
-    write_files(repo, {"d/a.txt": "a"})
+def test_recent_shards_are_listed_again(repo: Path) -> None:
+    """A shard directory modified within RACY_NS of the check is not trusted by mtime: a
+    removal that keeps its mtime is still seen."""
+    write_files(repo, {"d/a.txt": "a", "d/b.txt": "b"})
     [added] = ops.add(DataRepo(repo), ["d"], progress=False)
+    digest = added.pointer.digest
     with ops.open_cache(DataRepo(repo)) as cache:
-        soon = time.time_ns() + 10**10
-        shard = next(p for p in (cache.root / "blake3").iterdir())
+        objects = sorted(cache.read_tree(digest).digests())
+        soon = time.time_ns() + 10**10  # "just modified" when checked
+        shard = Path(cache.path_str(objects[0])).parent
         os.utime(shard, ns=(soon, soon))
-        assert not cache.mark_complete(added.pointer.digest)
+        assert cache.check_complete(digest, objects) == []
+        cache.remove(objects[0])
+        os.utime(shard, ns=(soon, soon))  # the removal hidden behind the same mtime
+        assert not cache.is_complete(digest)
+
+
+def test_complete_survives_adding_other_data(repo: Path) -> None:
+    """Adding another path (new objects in shared shards) keeps a tree complete."""
+    write_files(repo, {f"d/f{i}.txt": str(i) for i in range(40)})
+    [added] = ops.add(DataRepo(repo), ["d"], progress=False)
+    write_files(repo, {"big.bin": "x" * 1000})
+    ops.add(DataRepo(repo), ["big.bin"], progress=False)
+    with ops.open_cache(DataRepo(repo)) as cache:
+        assert cache.is_complete(added.pointer.digest)

@@ -105,6 +105,9 @@ def run_fast(argv: Sequence[str]) -> int | None:
     except (MltrailError, ValueError) as exc:
         sys.stdout.flush()
         return _error(str(exc) or type(exc).__name__)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")  # as click says it
+        return 1
     sys.stdout.flush()
     return 0
 

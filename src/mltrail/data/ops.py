@@ -170,6 +170,10 @@ def add(repo: DataRepo, paths: Sequence[Path | str], *, progress: bool = True) -
         for rel in rels:
             target = repo.abspath(rel)
             digest, tree, size, count = build(target, cache, progress=progress_enabled(progress))
+            if tree is not None:
+                # build stored every object; one listdir per shard records the tree as
+                # complete, so the next status need not check its objects one by one
+                cache.check_complete(digest, tree.digests())
             kind = "file" if tree is None else "tree"
             pointer_rel = rel + POINTER_SUFFIX
             pointer = Pointer(PurePosixPath(rel).name, kind, digest, size, count)
@@ -178,10 +182,6 @@ def add(repo: DataRepo, paths: Sequence[Path | str], *, progress: bool = True) -
             results.append(
                 AddResult(rel, pointer_rel, pointer, changed, (ignored,) if ignored else ())
             )
-        for r in results:
-            if r.pointer.kind == "tree":
-                # build stored every object: remember it (unless the shards are too fresh)
-                cache.mark_complete(r.pointer.digest)
     return results
 
 
@@ -284,11 +284,8 @@ def _cache_missing(
         return None, [digest]
     if tree is None:
         tree = cache.read_tree(digest)
-    wanted = tree.digests()
-    missing = sorted(wanted - cache.exists_many(wanted))
-    if not missing:
-        cache.mark_complete(digest)  # the next status skips this check while nothing is removed
-    return tree, missing
+    # records the tree as complete when nothing is missing: the next status is cheap
+    return tree, cache.check_complete(digest, tree.digests())
 
 
 def _status_one(repo: DataRepo, entry: PointerEntry, cache: Cache) -> PointerStatus:

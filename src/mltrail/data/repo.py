@@ -16,7 +16,6 @@ a repository with thousands of source files costs one subprocess, never a direct
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -50,24 +49,12 @@ def git_bytes(root: Path, *args: str, ok_codes: Sequence[int] = (0,)) -> bytes:
     Raises:
         GitError: git is missing, timed out, or exited with a code not in ``ok_codes``.
     """
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    from mltrail._git import GitFailed, run_git
+
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            env=env,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise GitError("git executable not found (mltrail data needs git)") from None
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git {args[0]} timed out after {_GIT_TIMEOUT_S:g} s") from None
-    if proc.returncode not in ok_codes:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]}: {err[0] if err else f'exit {proc.returncode}'}")
-    return proc.stdout
+        return run_git(root, *args, timeout_s=_GIT_TIMEOUT_S, ok_codes=ok_codes)
+    except GitFailed as exc:
+        raise GitError(exc.message) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ checkout or transfer verifies its digest, so even a forced edit (``chmod +w``) i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -24,10 +23,12 @@ from typing import TYPE_CHECKING
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._fs import LINK_ERRNOS, reflink, temp_name
-from mltrail.objects.digest import TREE_SUFFIX
-from mltrail.objects.odb import LocalObjectDB, SourceChangedError
+from mltrail.objects.digest import TREE_SUFFIX, parse_digest
+from mltrail.objects.odb import _VALID_DIGEST, LocalObjectDB, SourceChangedError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mltrail.objects.index import HashIndex
     from mltrail.objects.odb import ObjectWriter
 
@@ -77,51 +78,71 @@ class Cache(LocalObjectDB):
 
     # -- complete trees ----------------------------------------------------------------------
 
-    def shard_stamp(self, algo: str) -> tuple[str, bool]:
-        """A digest of the modification times of ``<cache>/<algo>`` and its shard directories,
-        and whether any of them is too recent to be trusted (racy, see ``RACY_NS``).
+    def check_complete(self, digest: str, objects: Iterable[str]) -> list[str]:
+        """The objects (of the tree ``digest``) missing from the cache, sorted; when none is
+        (and the tree object is there), the tree is recorded complete for :meth:`is_complete`.
 
-        Removing (or adding) an object changes its shard directory's mtime, so an unchanged
-        stamp means no object was removed since it was taken.
+        One ``listdir`` per shard directory. Each shard's mtime is taken *before* it is listed
+        and kept only if older than ``RACY_NS`` (else 0: always listed again), so a removal
+        after the listing always shows as a newer mtime.
         """
         from mltrail.objects.index import RACY_NS
 
-        now = time.time_ns()
-        base = f"{self.url}/{algo}"
-        try:
-            top = os.stat(base).st_mtime_ns
-        except FileNotFoundError:
-            return "", True
-        rows = [f"{top}"]
-        newest = top
-        with os.scandir(base) as it:
-            for entry in it:
-                m = entry.stat(follow_symlinks=False).st_mtime_ns
-                newest = max(newest, m)
-                rows.append(f"{entry.name}:{m}")
-        rows.sort()
-        stamp = hashlib.blake2b("\n".join(rows).encode(), digest_size=24).hexdigest()
-        return stamp, newest >= now - RACY_NS
+        by_shard: dict[str, list[tuple[str, str]]] = {}
+        valid = _VALID_DIGEST.fullmatch
+        for d in objects:
+            if valid(d) is None:
+                parse_digest(d)  # raises, naming what is wrong
+                raise InvalidArgumentError(f"digest: {d!r} is not a file object")
+            algo, _, rest = d.partition(":")
+            by_shard.setdefault(f"{algo}/{rest[:2]}", []).append((rest[2:], d))
+        limit = time.time_ns() - RACY_NS
+        missing: list[str] = []
+        rows: list[tuple[str, int, str]] = []
+        for shard, items in by_shard.items():
+            path = f"{self.url}/{shard}"
+            try:
+                mtime = os.stat(path).st_mtime_ns
+                present = set(os.listdir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                missing.extend(d for _, d in items)
+                continue
+            missing.extend(d for name, d in items if name not in present)
+            rows.append((shard, mtime if mtime < limit else 0, "\n".join(n for n, _ in items)))
+        if not missing and digest.endswith(TREE_SUFFIX) and self.exists(digest):
+            self.index.put_complete(digest, rows)
+        return sorted(missing)
 
     def is_complete(self, digest: str) -> bool:
-        """Whether every object of the tree ``digest`` is known to be in the cache: it was
-        all there when :meth:`mark_complete` recorded it and no shard directory changed since
-        (no object removed). False means "unknown": check with :meth:`exists_many`.
+        """Whether every object of the tree ``digest`` is known to be in the cache, cheaply:
+        it was all there at :meth:`check_complete`, and each shard directory either kept its
+        mtime since (nothing removed) or still lists the tree's names. False means "unknown":
+        call :meth:`check_complete` for the missing objects.
         """
-        if not digest.endswith(TREE_SUFFIX) or not self.exists(digest):
-            return False
-        recorded = self.index.get_complete(digest)
-        if recorded is None:
-            return False
-        return recorded == self.shard_stamp(digest.partition(":")[0])[0]
+        from mltrail.objects.index import RACY_NS
 
-    def mark_complete(self, digest: str) -> bool:
-        """Record that every object of the tree ``digest`` is in the cache (the caller just
-        checked); skipped (False) while a shard directory is racily recent."""
-        stamp, racy = self.shard_stamp(digest.partition(":")[0])
-        if racy or not stamp:
+        if not digest.endswith(TREE_SUFFIX):
             return False
-        self.index.put_complete(digest, stamp)
+        rows = self.index.get_complete(digest)
+        if rows is None or not self.exists(digest):
+            return False
+        limit = time.time_ns() - RACY_NS
+        refreshed: list[tuple[str, int, str]] = []
+        for shard, recorded, names in rows:
+            path = f"{self.url}/{shard}"
+            try:
+                mtime = os.stat(path).st_mtime_ns
+                if recorded and mtime == recorded:
+                    continue
+                present = set(os.listdir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            if not present.issuperset(names.split("\n")):
+                return False
+            if mtime < limit:
+                refreshed.append((shard, mtime, names))  # trusted from now on
+        if refreshed:
+            self.index.put_complete(digest, refreshed, replace=False)
         return True
 
     def modes(self, mode: str | None = None) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,14 +56,25 @@ CREATE TABLE IF NOT EXISTS snapshots_v1 (
     PRIMARY KEY (root, algo)
 ) WITHOUT ROWID
 """
-# A tree whose objects were all seen in the cache, with the cache's shard-directory stamp
-# then (see cache.Cache.is_complete).
+# Trees whose objects were all seen in the cache: per shard directory, its mtime when it was
+# listed (0: too recent to trust) and the tree's object names in it (see
+# cache.Cache.is_complete). Only the _COMPLETE_KEEP most recently checked trees are kept.
 _SCHEMA_COMPLETE = """
-CREATE TABLE IF NOT EXISTS complete_v1 (
-    digest TEXT PRIMARY KEY,
-    stamp TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS complete_v2 (
+    digest TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    names TEXT NOT NULL,
+    PRIMARY KEY (digest, shard)
 ) WITHOUT ROWID
 """
+_SCHEMA_COMPLETE_TREES = """
+CREATE TABLE IF NOT EXISTS complete_trees_v2 (
+    digest TEXT PRIMARY KEY,
+    checked_ns INTEGER NOT NULL
+) WITHOUT ROWID
+"""
+_COMPLETE_KEEP = 32
 
 
 def _ino(st: os.stat_result) -> int:
@@ -87,6 +99,7 @@ class HashIndex:
             self._conn.execute(_SCHEMA)
             self._conn.execute(_SCHEMA_SNAPSHOTS)
             self._conn.execute(_SCHEMA_COMPLETE)
+            self._conn.execute(_SCHEMA_COMPLETE_TREES)
         except sqlite3.Error as exc:
             raise StoreError(f"hash index {self.path}: cannot open ({exc})") from exc
 
@@ -206,22 +219,60 @@ class HashIndex:
             (root, algo, stamp, digest, size, count),
         )
 
-    def get_complete(self, digest: str) -> str | None:
-        """The cache stamp recorded when every object of the tree ``digest`` was present."""
+    def get_complete(self, digest: str) -> list[tuple[str, int, str]] | None:
+        """``[(shard, mtime_ns, names)]`` recorded when every object of the tree ``digest``
+        was present (``names``: its object names in that shard, one per line)."""
         try:
             with self._lock:
-                row = self._conn.execute(
-                    "SELECT stamp FROM complete_v1 WHERE digest = ?", (digest,)
+                known = self._conn.execute(
+                    "SELECT 1 FROM complete_trees_v2 WHERE digest = ?", (digest,)
                 ).fetchone()
+                if known is None:
+                    return None
+                rows = self._conn.execute(
+                    "SELECT shard, mtime_ns, names FROM complete_v2 WHERE digest = ?", (digest,)
+                ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"hash index {self.path}: read failed ({exc})") from exc
-        return None if row is None else str(row[0])
+        return [(str(a), int(b), str(c)) for a, b, c in rows]
 
-    def put_complete(self, digest: str, stamp: str) -> None:
-        """Record that every object of the tree ``digest`` is present at cache stamp ``stamp``."""
-        self._write(
-            "INSERT OR REPLACE INTO complete_v1 (digest, stamp) VALUES (?, ?)", (digest, stamp)
-        )
+    def put_complete(
+        self, digest: str, rows: Iterable[tuple[str, int, str]], *, replace: bool = True
+    ) -> None:
+        """Record the tree ``digest`` complete with its ``(shard, mtime_ns, names)`` rows
+        (``replace=False`` only updates the given shards' rows); keeps the most recent
+        trees only."""
+        now = time.time_ns()
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if replace:
+                        self._conn.execute("DELETE FROM complete_v2 WHERE digest = ?", (digest,))
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO complete_v2 (digest, shard, mtime_ns, names) "
+                        "VALUES (?, ?, ?, ?)",
+                        [(digest, *row) for row in rows],
+                    )
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO complete_trees_v2 (digest, checked_ns) "
+                        "VALUES (?, ?)",
+                        (digest, now),
+                    )
+                    stale = self._conn.execute(
+                        "SELECT digest FROM complete_trees_v2 ORDER BY checked_ns DESC "
+                        "LIMIT -1 OFFSET ?",
+                        (_COMPLETE_KEEP,),
+                    ).fetchall()
+                    for (old,) in stale:
+                        self._conn.execute("DELETE FROM complete_v2 WHERE digest = ?", (old,))
+                        self._conn.execute("DELETE FROM complete_trees_v2 WHERE digest = ?", (old,))
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"hash index {self.path}: write failed ({exc})") from exc
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         try:
