@@ -12,35 +12,35 @@ the writer thread or inside the functions that need them.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from mltrail._fluent import (
-    active_run,
-    finish,
-    init,
-    log,
-    log_artifact,
-    log_params,
-    log_reference,
-    seed_everything,
-    set_tags,
-    use_artifact,
-)
-from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
-from mltrail.errors import (
-    DirtyWorkingTreeError,
-    FilterSyntaxError,
-    InvalidArgumentError,
-    MltrailError,
-    NotFoundError,
-    ParamConflictError,
-    RunFinishedError,
-    StoreError,
-)
-from mltrail.run import Run
-
 if TYPE_CHECKING:
+    from mltrail._fluent import (
+        active_run,
+        finish,
+        init,
+        log,
+        log_artifact,
+        log_params,
+        log_reference,
+        seed_everything,
+        set_tags,
+        use_artifact,
+    )
     from mltrail.api import Api
+    from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
+    from mltrail.errors import (
+        DirtyWorkingTreeError,
+        FilterSyntaxError,
+        InvalidArgumentError,
+        MltrailError,
+        NotFoundError,
+        ParamConflictError,
+        RunFinishedError,
+        StoreError,
+    )
+    from mltrail.run import Run
 
 __version__ = "0.1.0"
 
@@ -73,9 +73,52 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Api":
-        from mltrail.api import Api
+#: public name -> the module that defines it; loaded on first use (PEP 562), so that
+#: ``import mltrail`` (and every ``mltrail.sub.module``, e.g. the CLI's fast paths) costs
+#: almost nothing until the SDK is actually used
+_LAZY = {
+    "Api": "mltrail.api",
+    "Run": "mltrail.run",
+    **dict.fromkeys(
+        (
+            "active_run",
+            "finish",
+            "init",
+            "log",
+            "log_artifact",
+            "log_params",
+            "log_reference",
+            "seed_everything",
+            "set_tags",
+            "use_artifact",
+        ),
+        "mltrail._fluent",
+    ),
+    **dict.fromkeys(("MetricSummary", "Project", "RunRecord", "RunStatus"), "mltrail.entities"),
+    **dict.fromkeys(
+        (
+            "DirtyWorkingTreeError",
+            "FilterSyntaxError",
+            "InvalidArgumentError",
+            "MltrailError",
+            "NotFoundError",
+            "ParamConflictError",
+            "RunFinishedError",
+            "StoreError",
+        ),
+        "mltrail.errors",
+    ),
+}
 
-        return Api
-    raise AttributeError(f"module 'mltrail' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mltrail' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,5 +1,5 @@
-"""``python -m mltrail``: the command-line interface."""
+"""``python -m mltrail``: the command-line interface (same entry point as ``mltrail``)."""
 
-from mltrail.cli.main import main
+from mltrail.cli._entry import main
 
 main()
