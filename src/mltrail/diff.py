@@ -9,9 +9,7 @@ older run, capture turned off) is reported as "not recorded in A" (or B), never 
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,19 +378,12 @@ def _metrics(ra: RunRecord, rb: RunRecord, include_system: bool) -> KindDiff:
 
 
 def _git(root: str, *args: str) -> bytes | None:
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    from mltrail._git import GitFailed, run_git
+
     try:
-        proc = subprocess.run(
-            ["git", "-C", root, *args],
-            capture_output=True,
-            env=env,
-            check=False,
-            timeout=_GIT_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return run_git(root, *args, timeout_s=_GIT_TIMEOUT_S)
+    except GitFailed:
         return None
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def _numstat(root: str, sha_a: str, sha_b: str) -> tuple[list[FileChange] | None, str | None]:

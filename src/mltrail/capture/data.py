@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -39,20 +38,14 @@ _ITEM_RE = re.compile(r"^(- |  )([a-z0-9_]+):[ \t]*(.*?)[ \t]*$")
 
 
 def _ls_files(root: Path) -> list[str]:
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    from mltrail._git import GitFailed, run_git
+
     args = ["ls-files", "-z", "--cached", "--others", "--exclude-standard"]
-    proc = subprocess.run(
-        ["git", "-C", str(root), *args, "--", "*.mltrail", "*.dvc", "*dvc.lock"],
-        capture_output=True,
-        env=env,
-        timeout=_TIMEOUT_S,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeError(f"git ls-files failed: {err[0] if err else proc.returncode}")
-    names = dict.fromkeys(os.fsdecode(p) for p in proc.stdout.split(b"\0") if p)
+    try:
+        out = run_git(root, *args, "--", "*.mltrail", "*.dvc", "*dvc.lock", timeout_s=_TIMEOUT_S)
+    except GitFailed as exc:
+        raise RuntimeError(exc.message) from None
+    names = dict.fromkeys(os.fsdecode(p) for p in out.split(b"\0") if p)
     return sorted(names)
 
 

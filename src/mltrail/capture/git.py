@@ -9,13 +9,13 @@ files changed. Every failure is recorded as data, never raised.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mltrail._git import GitFailed, run_git
 from mltrail.capture.base import Captured, blob_digest
 
 if TYPE_CHECKING:
@@ -44,28 +44,10 @@ class _GitError(Exception):
 
 
 def _git(root: Path, *args: str, timeout_s: float = _TIMEOUT_S) -> bytes:
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            env=env,
-            timeout=timeout_s,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise _GitError("git executable not found") from None
-    except subprocess.TimeoutExpired:
-        raise _GitError(f"git {args[0]} timed out after {timeout_s:g} s") from None
-    except OSError as exc:
-        raise _GitError(f"git could not run: {exc}") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-        detail = (fatal or lines or [f"exit status {proc.returncode}"])[0]
-        raise _GitError(f"git {args[0]} failed: {detail}")
-    return proc.stdout
+        return run_git(root, *args, timeout_s=timeout_s)
+    except GitFailed as exc:
+        raise _GitError(exc.message) from None
 
 
 def _text(raw: bytes) -> str:

@@ -11,8 +11,6 @@ digest).
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,27 +32,12 @@ class CodeRestoreError(MltrailError):
 
 
 def _git(cwd: Path | None, *args: str, stdin: bytes | None = None) -> bytes:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
-    cmd = ["git", *args] if cwd is None else ["git", "-C", str(cwd), *args]
+    from mltrail._git import GitFailed, run_git
+
     try:
-        proc = subprocess.run(
-            cmd,
-            input=stdin,
-            capture_output=True,
-            env=env,
-            timeout=_TIMEOUT_S,
-            check=False,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise CodeRestoreError("git executable not found") from None
-    except subprocess.TimeoutExpired:
-        raise CodeRestoreError(f"git {args[0]} timed out after {_TIMEOUT_S:.0f} s") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = "; ".join(lines[-3:]) or f"exit status {proc.returncode}"
-        raise CodeRestoreError(f"git {args[0]} failed: {detail}")
-    return proc.stdout
+        return run_git(cwd, *args, timeout_s=_TIMEOUT_S, stdin=stdin, optional_locks=True)
+    except GitFailed as exc:
+        raise CodeRestoreError(exc.message) from None
 
 
 def has_commit(root: Path, sha: str) -> bool:
