@@ -146,6 +146,41 @@ def test_ui_command_binds_loopback_without_tokens(tmp_path: Path) -> None:
     assert "mltrail ui: http://127.0.0.1:" in out
 
 
+def test_ui_command_applies_spools_left_by_dead_processes(tmp_path: Path) -> None:
+    """A run whose process was SIGKILLed shows up (crashed, with its points) in the UI."""
+    import signal
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    script = (
+        "import os, signal, mltrail\n"
+        f"run = mltrail.init(project='dead', store={str(store)!r}, capture=False)\n"
+        "for s in range(50): run.log({'m': float(s)}, step=s)\n"
+        "print(run.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "MLTRAIL_FLUSH_INTERVAL_S": "60"}  # nothing drained before the kill
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL
+    run_id = done.stdout.split()[-1]
+    proc = start_server("ui", "--store", str(store))
+    try:
+        with httpx.Client(base_url=proc.url) as c:
+            got = c.get(f"/api/v1/runs/{run_id}").json()
+            assert got["status"] == "crashed" and got["metrics"]["m"]["count"] == 50
+    finally:
+        out = proc.stop()
+    assert "applied 1 spool" in out
+
+
 @pytest.mark.slow
 def test_b2_fifty_concurrent_clients(tmp_path: Path) -> None:
     """B2: 50 clients each create a run, log 1,000 points in batches of 100, tag, read back."""

@@ -145,6 +145,7 @@ def ui(
     """Browse this project's runs at http://127.0.0.1:PORT (loopback only, no tokens)."""
     with cli_errors():
         config = _config(store, None, auth=False, host="127.0.0.1")
+        _apply_leftover_spools(store)
     url = f"http://127.0.0.1:{port}/"
     typer.echo(f"mltrail ui: {url}  (store {config.store}; Ctrl+C to stop)")
     if open_browser:
@@ -153,6 +154,19 @@ def ui(
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     _serve(config, port, 1, f"serving {url}")
+
+
+def _apply_leftover_spools(store: str | None) -> None:
+    """Runs of processes that died show up (crashed, with what they logged) before browsing."""
+    from mltrail.cli._common import has_spools
+    from mltrail.store.registry import resolve_location
+
+    if has_spools(resolve_location(store)):
+        from mltrail.api import Api
+
+        recovered = Api(store).recovered
+        if recovered:
+            typer.echo(f"applied {len(recovered)} spool(s) left by processes that died")
 
 
 @contextlib.contextmanager
