@@ -127,6 +127,40 @@ def test_use_artifact_round_trip(new_run: NewRun, tmp_path: Path) -> None:
     }
 
 
+def test_reproduction_pins_the_versions_the_original_used(
+    new_run: NewRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``mltrail reproduce`` (MLTRAIL_PIN_INPUTS), a moved ``latest`` feeds the old data."""
+    from mltrail.repro.data import PIN_ENV, input_pins
+
+    producer = new_run("producer")
+    producer.log_artifact(write(tmp_path / "v1", {"d.txt": "first"}), name="data")
+    original = new_run("original")
+    assert (original.use_artifact("data:latest", root=tmp_path / "o") / "d.txt").read_text() == (
+        "first"
+    )
+    original.finish()
+    producer.log_artifact(write(tmp_path / "v2", {"d.txt": "second"}), name="data")  # v2
+    producer.finish()
+    inputs = mltrail.Api(original.location.display).state(original.run_id)["inputs"]
+    pins = input_pins(inputs)
+    assert pins == {"proj/data": 1}
+    import json
+
+    monkeypatch.setenv(PIN_ENV, json.dumps(pins))
+    repro = new_run("repro")
+    got = repro.use_artifact("data:latest", root=tmp_path / "r")
+    assert (got / "d.txt").read_text() == "first"
+    assert [v.version for v in artifact_store(repro.location).run_inputs(repro.run_id)] == [1]
+    repro.finish()
+    monkeypatch.delenv(PIN_ENV)
+    later = new_run("later")
+    assert (later.use_artifact("data:latest", root=tmp_path / "l") / "d.txt").read_text() == (
+        "second"
+    )
+    later.finish()
+
+
 def test_corrupted_cache_object_is_refused(
     new_run: NewRun, store_dir: Path, tmp_path: Path
 ) -> None:

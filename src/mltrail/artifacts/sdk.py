@@ -234,11 +234,38 @@ def use_artifact(run: Run, ref: str, root: str | os.PathLike[str] | None = None)
     """
     store = artifact_store(run.location)
     version = store.resolve(ref, project=run.project or _run_project(run))
+    version = _pinned(store, version)
     path = checkout_version(version, run.location, root, run.artifacts_location)
     _ready(run)
     store.record_input(run.run_id, version)
     run._note_input(version)
     return path
+
+
+def _pinned(store: ArtifactStore, version: ArtifactVersion) -> ArtifactVersion:
+    """Under ``mltrail reproduce``: the version the original run used, not what an alias
+    points at today (``MLTRAIL_PIN_INPUTS``, ``{"project/name": version}``)."""
+    raw = os.environ.get("MLTRAIL_PIN_INPUTS", "").strip()
+    if not raw:
+        return version
+    import json
+
+    try:
+        pins = json.loads(raw)
+    except ValueError:
+        raise InvalidArgumentError(f"MLTRAIL_PIN_INPUTS is not JSON: {raw[:80]!r}") from None
+    pinned = pins.get(f"{version.project}/{version.name}") if isinstance(pins, dict) else None
+    if not isinstance(pinned, int) or isinstance(pinned, bool) or pinned == version.version:
+        return version
+    import logging
+
+    logging.getLogger("mltrail").warning(
+        "mltrail: %s resolves to v%d today; using v%d, the version the original run used",
+        version.qualified,
+        version.version,
+        pinned,
+    )
+    return store.resolve(f"{version.project}/{version.name}:v{pinned}")
 
 
 def checkout_version(

@@ -149,6 +149,25 @@ def check_data(doc: dict[str, Any] | None, root: Path | None) -> list[DataItem]:
     return items
 
 
+#: Set by ``mltrail reproduce``: ``{"project/name": version}`` of the original's inputs, so a
+#: ``use_artifact("name:latest")`` in the script gets the version the original used even if
+#: the alias has moved since (read by :func:`mltrail.artifacts.sdk.use_artifact`).
+PIN_ENV = "MLTRAIL_PIN_INPUTS"
+
+
+def input_pins(doc: dict[str, Any] | None) -> dict[str, int]:
+    """``{"project/name": version}`` of the artifact versions a run's ``inputs`` state lists."""
+    pins: dict[str, int] = {}
+    for entry in (doc or {}).get("inputs") or []:
+        if not isinstance(entry, dict) or entry.get("kind") == "reference":
+            continue
+        name = str(entry.get("name", "")).removeprefix("artifact:")
+        version = entry.get("version")
+        if name and isinstance(version, int) and not isinstance(version, bool):
+            pins[name] = version
+    return pins
+
+
 def check_inputs(doc: dict[str, Any] | None, location: StoreLocation) -> list[DataItem]:
     """Whether the artifact storage still holds each artifact of a run's ``inputs`` state."""
     from mltrail.artifacts.storage import storage_for

@@ -596,7 +596,7 @@ def make_plan(api: Api, run_id: str, env_mode: str = "current") -> Plan:
         NotFoundError: No such run.
         InvalidArgumentError: A bad ``env_mode``.
     """
-    from mltrail.repro.data import check_data, check_inputs
+    from mltrail.repro.data import PIN_ENV, check_data, check_inputs, input_pins
 
     if env_mode not in ENV_MODES:
         raise InvalidArgumentError(f"--env must be one of {', '.join(ENV_MODES)}, got {env_mode!r}")
@@ -614,6 +614,11 @@ def make_plan(api: Api, run_id: str, env_mode: str = "current") -> Plan:
     root = Path(plan.repo_root) if plan.repo_root and os.path.isdir(plan.repo_root) else None
     plan.data = check_data(_doc(state, "data"), root)
     plan.data += check_inputs(_doc(state, "inputs"), api.location)
+    pins = input_pins(_doc(state, "inputs"))
+    if pins:
+        import json
+
+        plan.env_set[PIN_ENV] = json.dumps(pins, sort_keys=True)
     for item in plan.data:
         status = {"cache": "restore", "remote": "restore", "external": "note"}.get(
             item.status, "missing"
