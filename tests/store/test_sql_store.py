@@ -94,3 +94,42 @@ def test_postgres_chunk_arrays_are_stored_uncompressed(store):
             " AND attname IN ('steps', 'timestamps', 'vals')"
         ).all()
     assert sorted(rows) == [("steps", "e"), ("timestamps", "e"), ("vals", "e")]
+
+
+def test_migrations_build_exactly_the_schema(tmp_path):
+    """Upgrading from the first revision gives the same tables, columns and indexes as a
+    fresh database made from schema.py (migrations and schema.py never drift apart)."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    from mltrail.store.sql import schema
+    from mltrail.store.sql.engine import create_engine
+
+    def shape(engine):
+        insp = sa.inspect(engine)
+        out = {}
+        for table in sorted(insp.get_table_names()):
+            cols = [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)]
+            idx = sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in insp.get_indexes(table)
+            )
+            pk = tuple(insp.get_pk_constraint(table)["constrained_columns"])
+            out[table] = (cols, idx, pk)
+        return out
+
+    fresh = open_store(str(tmp_path / "fresh"), shared=False)
+    want = shape(fresh._engine)
+    fresh.close()
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(schema.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "0001")
+    engine.dispose()
+    migrated = open_store(f"sqlite:///{tmp_path}/old.db", shared=False)
+    got = shape(migrated._engine)
+    migrated.close()
+    assert got == want
