@@ -9,7 +9,8 @@ import pytest
 
 from mltrail.errors import CorruptObjectError, InvalidArgumentError, NotFoundError
 from mltrail.objects.digest import hash_bytes
-from mltrail.objects.odb import FsspecObjectDB, LocalObjectDB, ObjectDB, object_key
+from mltrail.objects.odb import LocalObjectDB, ObjectDB, object_key
+from mltrail.objects.remote import FsspecObjectDB
 from mltrail.objects.tree import Tree, TreeEntry
 
 

@@ -14,7 +14,8 @@ from mltrail.objects.cache import Cache
 from mltrail.objects.checkout import checkout
 from mltrail.objects.digest import LARGE_FILE, hash_bytes
 from mltrail.objects.gc import gc
-from mltrail.objects.odb import FsspecObjectDB, ObjectDB, filesystem
+from mltrail.objects.odb import ObjectDB
+from mltrail.objects.remote import FsspecObjectDB, filesystem
 from mltrail.objects.transfer import pull, push
 
 MakeTree = Callable[[dict[str, bytes | str]], Path]

@@ -121,19 +121,11 @@ def _copy_local(src: Path, dest: Path) -> Path:
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
-    """An fsspec filesystem for ``url`` (S3 honours ``MLTRAIL_S3_ENDPOINT``) and the path."""
-    import fsspec
+    """An fsspec filesystem for ``url`` and the path: the object layer's, so S3 endpoints
+    (``MLTRAIL_S3_ENDPOINT``) and credentials are handled in one place."""
+    from mltrail.objects.remote import filesystem
 
-    protocol = url.split("://", 1)[0].lower()
-    opts: dict[str, Any] = {}
-    endpoint = os.environ.get("MLTRAIL_S3_ENDPOINT")
-    if protocol in ("s3", "s3a") and endpoint:
-        opts["endpoint_url"] = endpoint
-    try:
-        fs, path = fsspec.core.url_to_fs(url, **opts)
-    except (ImportError, ValueError) as exc:
-        raise InvalidArgumentError(f"reference: cannot open {url!r}: {exc}") from None
-    return fs, str(path)
+    return filesystem(url)
 
 
 def _tag(info: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 ``build(path, cache, index)`` walks ``path`` (``os.scandir``, never following symlinks),
 looks every file up in the hash index in one batch, hashes only the files whose
 ``(path, inode, mtime_ns, size)`` changed (in parallel, blake3 on every core for large
-files), stores new objects in the cache through one :class:`~mltrail.objects.odb.ObjectWriter`
+files), stores new objects in the cache through one :class:`~mltrail.objects.writer.ObjectWriter`
 (one durable commit for the batch; hardlinks when the cache's mode allows, see
 :mod:`mltrail.objects.cache`), then stores the tree, then records the new digests in the index.
 
@@ -33,7 +33,7 @@ from mltrail.objects.tree import MODE_EXEC, MODE_FILE, MODE_LINK, Tree, TreeEntr
 if TYPE_CHECKING:
     from mltrail.objects.cache import Cache
     from mltrail.objects.index import HashIndex
-    from mltrail.objects.odb import ObjectWriter
+    from mltrail.objects.writer import ObjectWriter
 
 __all__ = ["BuildResult", "Ignore", "build", "listing_stamp", "walk"]
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from mltrail.objects.index import HashIndex
-    from mltrail.objects.odb import ObjectWriter
+    from mltrail.objects.writer import ObjectWriter
 
 __all__ = ["LINK_MODES", "Cache"]
 

@@ -6,7 +6,7 @@ remote tracking store both land here. Objects travel through the server's
 against its digest before storing it, and this side verifies every download the same way
 (transfers do, through the same code paths as any other remote).
 
-It is a remote ODB like :class:`~mltrail.objects.odb.FsspecObjectDB` (transfers treat both
+It is a remote ODB like :class:`~mltrail.objects.remote.FsspecObjectDB` (transfers treat both
 alike) but talks HTTP itself through :class:`mltrail._http.ServerClient`: one keep-alive
 connection per thread, ``MLTRAIL_TOKEN`` (or ``token=``) as the bearer token. A server cannot
 be listed or pruned from a client: ``iter_digests`` and ``remove`` say so.
@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
-from mltrail.objects.odb import FsspecObjectDB, _corrupt, _verify_bytes
+from mltrail.objects.odb import _corrupt, _verify_bytes
+from mltrail.objects.remote import FsspecObjectDB
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -12,7 +12,7 @@ were stored, so a retry does not redo them). Objects missing from ``src`` are re
 :attr:`TransferResult.missing`.
 
 Strategy per pair of stores: local to local copies through one
-:class:`~mltrail.objects.odb.ObjectWriter` (one durable commit for the batch, no per-object
+:class:`~mltrail.objects.writer.ObjectWriter` (one durable commit for the batch, no per-object
 fsync); to or from a remote, small objects go in concurrent batches through fsspec's async
 ``pipe``/``cat`` (s3fs), large ones one per thread with ``put_file``/``get_file``.
 """
@@ -39,12 +39,13 @@ from mltrail.objects.digest import (
     new_hasher,
     parse_digest,
 )
-from mltrail.objects.odb import FsspecObjectDB, LocalObjectDB, ObjectDB
+from mltrail.objects.odb import LocalObjectDB, ObjectDB
+from mltrail.objects.remote import FsspecObjectDB
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from mltrail.objects.odb import ObjectWriter
+    from mltrail.objects.writer import ObjectWriter
 
 __all__ = ["TransferResult", "closure", "pull", "push", "transfer"]
 

@@ -1,0 +1,208 @@
+"""Object DBs on any fsspec filesystem: S3 (and S3-compatible servers), GCS, Azure, memory.
+
+``ObjectDB("s3://bucket/prefix")`` returns a :class:`FsspecObjectDB`; transfers treat it (and
+the server ODB of :mod:`mltrail.objects.http`) as a remote: objects are verified on arrival,
+uploaded whole (one PUT is atomic on the object stores) or through a temp name and a move.
+fsspec (and s3fs) are imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from typing import IO, TYPE_CHECKING, Any
+
+from mltrail.errors import InvalidArgumentError, NotFoundError
+from mltrail.objects._fs import temp_name
+from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
+from mltrail.objects.odb import (
+    _ATOMIC_PROTOCOLS,
+    ObjectDB,
+    _corrupt,
+    _digest_from_parts,
+    _verify_bytes,
+    object_key,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = ["FsspecObjectDB", "filesystem"]
+
+
+def filesystem(url: str, **storage_options: Any) -> tuple[Any, str]:
+    """``(fsspec filesystem, path)`` for ``url``, with the same settings an ODB gets.
+
+    ``s3://`` URLs use ``MLTRAIL_S3_ENDPOINT`` (a custom endpoint, e.g. SeaweedFS or MinIO)
+    unless ``endpoint_url`` is given; credentials come from the usual ``AWS_*`` variables.
+    """
+    import fsspec
+
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    opts = dict(storage_options)
+    if protocol in ("s3", "s3a"):
+        endpoint = os.environ.get("MLTRAIL_S3_ENDPOINT")
+        if endpoint and "endpoint_url" not in opts:
+            opts["endpoint_url"] = endpoint
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **opts)
+    except (ImportError, ValueError) as exc:
+        raise InvalidArgumentError(f"url: cannot open {url!r}: {exc}") from None
+    return fs, str(path)
+
+
+class FsspecObjectDB(ObjectDB):
+    """An ODB on any fsspec filesystem (S3, GCS, Azure, memory, SFTP, ...)."""
+
+    def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
+        text = os.fspath(url)
+        protocol = text.split("://", 1)[0].lower()
+        self.fs, root = filesystem(text, **storage_options)
+        self.root = str(root).rstrip("/")
+        self.url = text
+        self.protocol = protocol
+        self.atomic_put = protocol in _ATOMIC_PROTOCOLS
+
+    def _path(self, digest: str) -> str:
+        return f"{self.root}/{object_key(digest)}"
+
+    def path(self, digest: str) -> str:
+        """The object's path on the filesystem (without protocol)."""
+        return self._path(digest)
+
+    def create(self) -> None:
+        """Create the root (the bucket, for S3) if it does not exist."""
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def exists(self, digest: str) -> bool:  # noqa: D102
+        return bool(self.fs.exists(self._path(digest)))
+
+    def exists_many(self, digests: Iterable[str]) -> set[str]:  # noqa: D102
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        if len(wanted) <= 1024:
+            # A HEAD per object (32 in flight) beats listing a remote that may hold millions.
+            ordered = sorted(wanted)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(32, len(ordered))) as pool:
+                flags = list(pool.map(self.exists, ordered))
+            return {d for d, ok in zip(ordered, flags, strict=True) if ok}
+        return wanted & set(self.iter_digests())
+
+    def size(self, digest: str) -> int:  # noqa: D102
+        try:
+            return int(self.fs.size(self._path(digest)))
+        except FileNotFoundError:
+            raise NotFoundError(f"object {digest} is not in {self.url}") from None
+
+    def put_many(self, items: dict[str, bytes]) -> None:
+        """Upload verified objects (digest -> bytes) concurrently."""
+        if not items:
+            return
+        paths = {self._path(d): data for d, data in items.items()}
+        if self.atomic_put:
+            self.fs.pipe(paths)
+            return
+        for path, data in paths.items():
+            self._put_atomic_bytes(path, data)
+
+    def _put_atomic_bytes(self, path: str, data: bytes) -> None:
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/{temp_name(path.rsplit('/', 1)[1])}"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, path)
+
+    def put_local_file(self, digest: str, local: str | os.PathLike[str]) -> None:
+        """Upload a (verified) local file as ``digest``."""
+        path = self._path(digest)
+        if self.atomic_put:
+            self.fs.put_file(os.fspath(local), path)
+            return
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/{temp_name(path.rsplit('/', 1)[1])}"
+        self.fs.put_file(os.fspath(local), tmp)
+        self.fs.mv(tmp, path)
+
+    def get_many(self, digests: Iterable[str]) -> dict[str, bytes | BaseException]:
+        """Download objects concurrently (unverified): digest -> bytes, or the error."""
+        by_path = {self._path(d): d for d in digests}
+        if not by_path:
+            return {}
+        got = self.fs.cat(list(by_path), on_error="return")
+        if not isinstance(got, dict):  # a single path returns bytes
+            got = {next(iter(by_path)): got}
+        out: dict[str, bytes | BaseException] = {}
+        for path, digest in by_path.items():
+            value = got.get(path, FileNotFoundError(errno.ENOENT, "missing", path))
+            out[digest] = value
+        return out
+
+    def get_to_local(self, digest: str, local: str | os.PathLike[str]) -> None:
+        """Download an object into the local file ``local`` (unverified)."""
+        try:
+            self.fs.get_file(self._path(digest), os.fspath(local))
+        except FileNotFoundError:
+            raise NotFoundError(f"object {digest} is not in {self.url}") from None
+
+    def add_bytes(  # noqa: D102
+        self, data: bytes, *, algo: str = DEFAULT_ALGO, tree: bool = False
+    ) -> str:
+        digest = hash_bytes(data, algo, tree=tree)
+        if not self.exists(digest):
+            self.put_many({digest: data})
+        return digest
+
+    def add_file(  # noqa: D102
+        self, path: str | os.PathLike[str], digest: str | None = None
+    ) -> str:
+        algo = parse_digest(digest)[0] if digest else DEFAULT_ALGO
+        actual = hash_file(path, algo)
+        if digest is not None and actual != digest:
+            raise _corrupt(digest, os.fspath(path), actual)
+        if not self.exists(actual):
+            self.put_local_file(actual, path)
+        return actual
+
+    def read_bytes(self, digest: str, *, verify: bool = True) -> bytes:  # noqa: D102
+        path = self._path(digest)
+        try:
+            data = bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            raise NotFoundError(f"object {digest} is not in {self.url}") from None
+        if verify:
+            _verify_bytes(digest, data, f"{self.url}/{object_key(digest)}")
+        return data
+
+    def open(self, digest: str) -> IO[bytes]:  # noqa: D102
+        try:
+            return self.fs.open(self._path(digest), "rb")  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise NotFoundError(f"object {digest} is not in {self.url}") from None
+
+    def iter_digests(self) -> Iterator[str]:  # noqa: D102
+        with contextlib.suppress(AttributeError):
+            self.fs.invalidate_cache(self.root)
+        try:
+            found = self.fs.find(self.root)
+        except FileNotFoundError:
+            return
+        prefix = self.root + "/" if self.root else ""
+        for full in sorted(found):
+            rel = full[len(prefix) :] if full.startswith(prefix) else full
+            parts = rel.split("/")
+            if len(parts) != 3:
+                continue
+            digest = _digest_from_parts(*parts)
+            if digest is not None:
+                yield digest
+
+    def remove(self, digest: str) -> None:  # noqa: D102
+        if self._tree_memo:
+            self._tree_memo.pop(digest, None)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(digest))
