@@ -9,7 +9,8 @@ from pathlib import Path
 from clihelp_data import run_json
 from datahelp import commit_all, write_files
 
-from mltrail.data.ops import add, gc, open_cache
+from mltrail.data.ops import add, open_cache
+from mltrail.data.remotes import gc
 from mltrail.data.repo import DataRepo
 
 

@@ -11,7 +11,8 @@ import pytest
 from datahelp import commit_all, s3_endpoint, write_files
 
 from mltrail.data.config import add_remote
-from mltrail.data.ops import add, pull, push, status
+from mltrail.data.ops import add, status
+from mltrail.data.remotes import pull, push
 from mltrail.data.repo import DataRepo
 from mltrail.errors import CorruptObjectError, NotFoundError
 from mltrail.testing.repos import git

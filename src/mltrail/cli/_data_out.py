@@ -13,7 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from mltrail.data.ops import AddResult, CheckoutResult, StatusReport, TransferResult
+    from mltrail.data.ops import AddResult, CheckoutResult, StatusReport
+    from mltrail.data.remotes import TransferResult
 
 __all__ = [
     "Printer",

@@ -173,10 +173,10 @@ def _checkout(paths: list[Path], opts: dict[str, Any]) -> None:
 
 def _push(paths: list[Path], opts: dict[str, Any]) -> None:
     from mltrail.cli._data_out import print_push
-    from mltrail.data import ops
+    from mltrail.data import remotes
     from mltrail.data.repo import DataRepo
 
-    result = ops.push(
+    result = remotes.push(
         DataRepo.discover(),
         paths or None,
         remote=opts.get("remote"),
@@ -191,10 +191,10 @@ def _push(paths: list[Path], opts: dict[str, Any]) -> None:
 
 def _pull(paths: list[Path], opts: dict[str, Any]) -> None:
     from mltrail.cli._data_out import print_pull
-    from mltrail.data import ops
+    from mltrail.data import remotes
     from mltrail.data.repo import DataRepo
 
-    result = ops.pull(
+    result = remotes.pull(
         DataRepo.discover(),
         paths or None,
         remote=opts.get("remote"),

@@ -144,10 +144,10 @@ def push(
     as_json: JsonOption = False,
 ) -> None:
     """Upload the cached data of the pointer files to a remote."""
-    from mltrail.data import ops
+    from mltrail.data import remotes
 
     with cli_errors():
-        result = ops.push(
+        result = remotes.push(
             _repo(), paths or None, remote=remote, jobs=jobs, progress=not quiet and not as_json
         )
     if as_json:
@@ -168,10 +168,10 @@ def pull(
     as_json: JsonOption = False,
 ) -> None:
     """Download the data of the pointer files from a remote (verified) and check it out."""
-    from mltrail.data import ops
+    from mltrail.data import remotes
 
     with cli_errors():
-        result = ops.pull(
+        result = remotes.pull(
             _repo(),
             paths or None,
             remote=remote,
@@ -208,10 +208,10 @@ def gc(
 ) -> None:
     """Remove cached objects nothing references: pointer files in the given revisions (and the
     workspace), runs and artifact versions of the tracking store."""
-    from mltrail.data import ops
+    from mltrail.data import remotes
 
     with cli_errors():
-        result = ops.gc(
+        result = remotes.gc(
             _repo(), revs=rev or ["HEAD"], workspace=workspace, dry_run=dry_run, store=store
         )
     if as_json:
