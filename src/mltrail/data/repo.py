@@ -109,7 +109,7 @@ class DataRepo:
 
     def ensure_meta(self) -> None:
         """Create ``.mltrail/`` with its ``.gitignore`` (everything but config.toml ignored)."""
-        from mltrail.store.registry import ignore_folder_in_git
+        from mltrail._gitignore import ignore_folder_in_git
 
         ignore_folder_in_git(self.meta_dir)
 

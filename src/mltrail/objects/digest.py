@@ -11,7 +11,6 @@ so that checkout knows from the digest alone whether it names a file or a direct
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from typing import Any, Protocol
@@ -67,6 +66,8 @@ def new_hasher(algo: str = DEFAULT_ALGO, *, threads: bool = False) -> Hasher:
         if threads:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)
         return blake3.blake3()
+    import hashlib  # OpenSSL loads on first use: a no-op status never pays for it
+
     return hashlib.new(algo)
 
 
