@@ -18,6 +18,7 @@ The token comes from the ``token`` argument or ``MLTRAIL_TOKEN`` and is sent as
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -36,6 +37,7 @@ _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 507})
 _CHUNK = 1 << 20
 
 
+@functools.cache
 def _error_classes() -> dict[str, type[MltrailError]]:
     found: dict[str, type[MltrailError]] = {}
     todo: list[type[MltrailError]] = [MltrailError]
