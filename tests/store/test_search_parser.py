@@ -192,12 +192,16 @@ def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(text):
 
 
 def test_ten_thousand_nested_parentheses_fail_fast():
-    """TESTS.md row 34: 10^4 nested parentheses raise a parse error quickly."""
+    """TESTS.md row 34: 10^4 nested parentheses raise a parse error quickly.
+
+    The time limits in this file are CPU time (``process_time``): they catch super-linear
+    parsing, not the stalls of a shared machine.
+    """
     text = "(" * 10_000 + ")" * 10_000
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(FilterSyntaxError):
         parse_filter(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_input_over_the_length_cap_is_rejected():
@@ -206,10 +210,10 @@ def test_input_over_the_length_cap_is_rejected():
     assert len(ok) == MAX_LENGTH - 1
     assert parse_filter(ok) is not None
     for too_long in ("name like '" + "%" * 100_000 + "'", " " * (MAX_LENGTH + 1)):
-        started = time.perf_counter()
+        started = time.process_time()
         with pytest.raises(FilterSyntaxError, match="longer than 10000"):
             parse_filter(too_long)
-        assert time.perf_counter() - started < 0.1
+        assert time.process_time() - started < 0.1
     with pytest.raises(FilterSyntaxError, match="longer than 10000"):
         parse_order_by("name," * 3000)
 
@@ -217,9 +221,9 @@ def test_input_over_the_length_cap_is_rejected():
 def test_many_wildcards_within_the_cap_parse_quickly():
     """A LIKE pattern of ~10^4 '%' parses in well under a second, as one literal."""
     pattern = "%" * (MAX_LENGTH - 20)
-    started = time.perf_counter()
+    started = time.process_time()
     node = parse_filter(f"name like '{pattern}'")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     assert node == Compare(A("name"), "LIKE", pattern)
 
 
@@ -276,14 +280,16 @@ def test_order_by_key_count_is_capped():
 
 
 def _parse_or_error(text: str) -> None:
-    started = time.perf_counter()
+    # CPU time, not wall time: a pathological (super-linear) parse burns CPU, while a stall of
+    # this shared 2-core machine (another process scheduled, a page fault) does not count
+    started = time.process_time()
     errors = []
     for parse in (parse_filter, parse_order_by):
         try:
             parse(text)
         except FilterSyntaxError as exc:
             errors.append(exc)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     assert all(e.position is None or 0 <= e.position <= len(text) for e in errors)
 
 
