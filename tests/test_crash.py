@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
@@ -32,8 +31,8 @@ from mltrail.entities import RunStatus
 from mltrail.events import codec
 from mltrail.events import spool as spool_mod
 from mltrail.events.decode import SpoolDecoder
-from mltrail.events.recovery import BAD_SUFFIX, recover_spools
-from mltrail.events.spool import MAX_FRAME_BYTES, SpoolAppender, iter_all_frames, read_frames
+from mltrail.events.recovery import BAD_SUFFIX, DAMAGED_SUFFIX, recover_spools
+from mltrail.events.spool import SpoolAppender, iter_all_frames, read_frames
 from mltrail.store.registry import forget_open_stores, open_store, resolve_location
 
 if TYPE_CHECKING:
@@ -446,31 +445,6 @@ def test_reader_ignores_a_truncated_tail_at_every_byte(tmp_path: Path) -> None:
         assert steps == expected, cut
 
 
-def test_reader_stops_at_a_flipped_byte_and_reports_it(tmp_path: Path) -> None:
-    """A flipped byte anywhere: only frames before it are read; CRC damage sets corrupt_at."""
-    # The one damage that reads as a truncated tail instead is a length field that now
-    # points past the end of the file: the reader cannot tell it from a write cut short.
-    frames = _spool_frames("flip", 8)
-    data = b"".join(frames)
-    offsets = _offsets(frames)
-    path = tmp_path / "x.spool"
-    for pos in range(len(data)):
-        damaged = bytearray(data)
-        damaged[pos] ^= 0xFF
-        path.write_bytes(bytes(damaged))
-        steps, stopped, corrupt_at = _decode_all(path)
-        frame_no = max(i for i, o in enumerate(offsets) if o <= pos)
-        assert steps == [s for s in range(8) if _metric_frame_index(frames, s) < frame_no], pos
-        assert stopped <= offsets[frame_no], pos
-        if corrupt_at is None:
-            (length,) = struct.unpack_from("<I", damaged, offsets[frame_no])
-            assert pos - offsets[frame_no] < 4, pos  # the length field
-            assert offsets[frame_no] + 8 + length > len(data), pos
-            assert length <= MAX_FRAME_BYTES, pos
-        else:
-            assert corrupt_at == offsets[frame_no], pos
-
-
 def _write_spool(store: Path, run_id: str, frames: list[bytes]) -> Path:
     folder = store / "spool"
     folder.mkdir(parents=True, exist_ok=True)
@@ -484,29 +458,37 @@ def _steps(api: mltrail.Api, run_id: str) -> list[int]:
 
 
 def test_recovery_applies_all_before_a_truncated_tail(tmp_path: Path) -> None:
-    """Recovery of a spool cut mid-frame applies every whole frame and reports no corruption."""
+    """Recovery of a spool cut mid-frame applies every whole frame and reports the cut tail."""
     store = tmp_path / "store"
     frames = _spool_frames("truncrun0001", 20)[:-1]  # ends with the metrics of step 19
     path = _write_spool(store, "truncrun0001", frames)
+    size = path.stat().st_size
     with path.open("r+b") as f:
-        f.truncate(path.stat().st_size - 7)
+        f.truncate(size - 7)
     api = mltrail.Api(store)
     [got] = api.recovered
-    assert got.corrupt_at is None
+    [d] = got.damage
+    assert (d.start, d.end, d.reason, d.frames, d.points) == (
+        size - len(frames[-1]),
+        size - 7,
+        "truncated tail",
+        1,
+        len(SPOOL_KEYS),
+    )
     assert got.error is None
     assert _steps(api, "truncrun0001") == list(range(19))
     record = api.run("truncrun0001")
     assert record.status is RunStatus.CRASHED
     assert record.end_ms == record.heartbeat_ms == 2_000 + 14  # the last whole heartbeat
     assert record.params == {"p": 1}
-    assert _spool_files(store) == []
+    assert [p.name for p in _spool_files(store)] == [f"{path.name}{DAMAGED_SUFFIX}"]
     _integrity_ok(store)
 
 
-def test_recovery_applies_all_before_a_crc_error_and_reports_it(
+def test_recovery_skips_a_crc_error_and_reports_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A flipped byte mid-spool: the frames before it are applied, corrupt_at names it."""
+    """A flipped byte mid-spool: every frame but the damaged one is applied, and reported."""
     store = tmp_path / "store"
     frames = _spool_frames("crcrun000001", 20)
     bad = _metric_frame_index(frames, 10)
@@ -521,11 +503,12 @@ def test_recovery_applies_all_before_a_crc_error_and_reports_it(
         api = mltrail.Api(store)
     [got] = api.recovered
     assert got.corrupt_at == at
+    assert [(d.frames, d.points) for d in got.damage] == [(1, len(SPOOL_KEYS))]
     assert got.error is None
-    assert _steps(api, "crcrun000001") == list(range(10))
+    assert _steps(api, "crcrun000001") == [s for s in range(20) if s != 10]
     assert api.run("crcrun000001").status is RunStatus.CRASHED
-    assert any(str(at) in r.getMessage() and "corrupt" in r.getMessage() for r in caplog.records)
-    assert _spool_files(store) == []
+    assert any(str(at) in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records)
+    assert [p.name for p in _spool_files(store)] == [f"{path.name}{DAMAGED_SUFFIX}"]
     _integrity_ok(store)
 
 
@@ -538,31 +521,52 @@ def test_recovery_of_a_spool_whose_run_was_never_created(tmp_path: Path) -> None
     healthy = _spool_frames("healthy00001", 3)
     _write_spool(store, "healthy00001", healthy)
     api = mltrail.Api(store)
-    assert [r.run_id for r in api.recovered] == ["healthy00001"]
+    by_id = {r.run_id: r for r in api.recovered}
+    assert sorted(by_id) == ["healthy00001", "nocreate0001"]
+    [cut] = by_id["nocreate0001"].damage  # the creation cut short is reported, not hidden
+    assert (cut.reason, cut.frames, cut.points) == ("truncated tail", 1, 0)
+    assert by_id["nocreate0001"].error is None
     assert _steps(api, "healthy00001") == [0, 1, 2]
     assert _stored_run_ids(store) == ["healthy00001"]
-    assert _spool_files(store) == []
+    assert [p.name for p in _spool_files(store)] == [f"nocreate0002.0000abcd.spool{DAMAGED_SUFFIX}"]
 
 
-def test_recovery_sets_aside_an_undecodable_spool(
+def test_recovery_reports_metrics_whose_keyset_is_unknown(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A spool that decodes to nonsense is kept as .bad and reported; it blocks nothing else."""
+    """Metric frames of an undeclared keyset are skipped and counted; the rest is applied."""
     store = tmp_path / "store"
     frames = _spool_frames("undecodable1", 3)
     layout = codec.metrics_struct(2)
     orphan = codec.frame(layout.pack(codec.KIND_METRICS, 9, 0, 0, 1.0, 2.0))  # keyset 9 unknown
-    _write_spool(store, "undecodable1", [*frames[:2], orphan])
+    _write_spool(store, "undecodable1", [*frames[:-1], orphan, frames[-1]])
     _write_spool(store, "healthy00002", _spool_frames("healthy00002", 3))
-    with caplog.at_level(logging.ERROR, logger="mltrail"):
+    with caplog.at_level(logging.WARNING, logger="mltrail"):
         api = mltrail.Api(store)
     by_id = {r.run_id: r for r in api.recovered}
     assert by_id["healthy00002"].error is None
-    assert "keyset 9" in (by_id["undecodable1"].error or "")
+    [d] = by_id["undecodable1"].damage
+    assert (d.reason, d.frames, d.points) == ("unknown keyset", 1, 2)
     assert _steps(api, "healthy00002") == [0, 1, 2]
-    assert [p.name for p in _spool_files(store)] == [f"undecodable1.0000abcd.spool{BAD_SUFFIX}"]
+    assert _steps(api, "undecodable1") == [0, 1, 2]
+    assert [p.name for p in _spool_files(store)] == [f"undecodable1.0000abcd.spool{DAMAGED_SUFFIX}"]
     assert any("undecodable1" in r.getMessage() for r in caplog.records)
     assert mltrail.Api(store).recovered == []  # set aside: not retried on every open
+
+
+def test_recovery_sets_aside_a_spool_the_store_refuses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spool whose run cannot be created (its creation frame lost) is kept as .bad."""
+    store = tmp_path / "store"
+    frames = _spool_frames("nocreation01", 3)
+    _write_spool(store, "nocreation01", [frames[0], *frames[2:]])  # no RUN frame
+    with caplog.at_level(logging.ERROR, logger="mltrail"):
+        api = mltrail.Api(store)
+    [got] = api.recovered
+    assert got.error is not None and "nocreation01" in got.error
+    assert got.kept is not None and got.kept.endswith(BAD_SUFFIX)
+    assert [p.name for p in _spool_files(store)] == [f"nocreation01.0000abcd.spool{BAD_SUFFIX}"]
 
 
 def test_run_frame_larger_than_the_read_window(tmp_path: Path) -> None:
@@ -605,7 +609,7 @@ def test_new_run_is_not_blocked_by_leftover_bad_spools(tmp_path: Path) -> None:
         run.log({"a": 1.0})
         assert run.flush(timeout=60)
     assert mltrail.Api(store).run(run.run_id).status is RunStatus.FINISHED
-    assert [p.name for p in _spool_files(store)] == [f"leftover0002.0000abcd.spool{BAD_SUFFIX}"]
+    assert [p.name for p in _spool_files(store)] == [f"leftover0002.0000abcd.spool{DAMAGED_SUFFIX}"]
 
 
 def test_recovery_never_sees_a_spool_before_its_owner_locks_it(

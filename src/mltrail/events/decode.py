@@ -10,6 +10,7 @@ from mltrail.entities import RunStatus
 from mltrail.events import codec
 from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
 from mltrail.events.frames import ParsedWindow, parse_window
+from mltrail.events.resync import Damage
 from mltrail.events.spool import MAX_FRAME_BYTES, read_frames
 
 if TYPE_CHECKING:
@@ -25,6 +26,12 @@ class SpoolDecoder:
 
     Keeps the keyset table (declared once per spool, possibly before the offset it resumes
     from) and the header (the owner of the spool).
+
+    Damage (a CRC mismatch, a damaged length, frames whose keyset was lost) never hides the
+    frames after it: the decoder finds the next whole frame (:mod:`mltrail.events.resync`),
+    records what it skipped in :attr:`damage`, and the batch covers the skipped bytes so the
+    store's position moves past them. Bytes after the last whole frame are damage only when
+    :attr:`final` is set (the owner is gone; a live spool's tail may still be being written).
     """
 
     def __init__(self, path: Path, source: str) -> None:
@@ -34,7 +41,15 @@ class SpoolDecoder:
         self.keysets: dict[int, list[str]] = {}
         self.header: dict[str, Any] = {}
         self.scanned = 0  # prefix already scanned for keysets
-        self.corrupt_at: int | None = None
+        #: the spool will not grow: an unreadable tail is damage, not a write in progress
+        self.final = False
+        #: what could not be read, in file order (each range reported once)
+        self.damage: list[Damage] = []
+
+    @property
+    def corrupt_at(self) -> int | None:
+        """Offset of the first damage found, if any."""
+        return self.damage[0].start if self.damage else None
 
     def close(self) -> None:
         """Close the file."""
@@ -46,8 +61,17 @@ class SpoolDecoder:
         """Current size of the spool file in bytes."""
         return os.fstat(self._fd).st_size
 
+    def run_id(self) -> str:
+        """The run this spool belongs to (from its header, else from its name)."""
+        return str(self.read_header().get("run_id", "")) or self.source.split(".", 1)[0]
+
     def _scan_prefix(self, upto: int) -> None:
-        """Learn keysets and the header from frames before ``upto`` (already applied)."""
+        """Learn keysets and the header from frames before ``upto`` (already applied).
+
+        Damage in the prefix was reported by whoever applied it; here it is only stepped over.
+        """
+        from mltrail.events.resync import find_next_frame
+
         while self.scanned < upto:
             got = read_frames(self._fd, self.scanned, min(4 << 20, upto - self.scanned) or 1)
             for _, payload in got.frames:
@@ -57,8 +81,12 @@ class SpoolDecoder:
                     self.keysets[int(body["id"])] = list(body["keys"])
                 elif kind == codec.KIND_HEADER:
                     self.header = codec.decode_json(payload)
-            if got.end == self.scanned:
-                break
+            if got.end == self.scanned or got.corrupt_at is not None:
+                nxt = find_next_frame(self._fd, got.end, upto, self.keysets)
+                if nxt is None:
+                    break
+                self.scanned = nxt
+                continue
             self.scanned = got.end
 
     def read_header(self) -> dict[str, Any]:
@@ -76,29 +104,66 @@ class SpoolDecoder:
         batch = Batch(run_id="", source=self.source, start=start, end=start)
         segments: dict[int, list[tuple[Any, Any, Any, Any]]] = defaultdict(list)
         frames = 0
+        skipped = False
         while True:
             win = self._read_window(batch.end, max_bytes)
-            if win.corrupt_at is not None:
-                self.corrupt_at = win.corrupt_at
-            if win.frames == 0:
-                break
             for _, payload in win.events:
                 self._decode_event(batch, payload)
             for ksid, segs in win.metrics.items():
                 segments[ksid].extend((idx + frames, s, t, v) for idx, s, t, v in segs)
             frames += win.frames
             batch.end = win.end
+            for lo, hi, n, pts in win.unnamed:
+                self._record(Damage(lo, hi, "unknown keyset", n, pts))
+                skipped = True
+            if win.corrupt_at is not None or (win.frames == 0 and self.final):
+                resumed = self._skip_damage(batch.end, win.corrupt_at is not None)
+                if resumed is not None:
+                    batch.end = resumed
+                    skipped = True
+                break
+            if win.frames == 0:
+                break
             # A window that held only the header (or keysets) ends where the next frame does
             # not fit, e.g. a RUN frame with a config over the window size. Alone, that batch
             # is for a run the store does not know yet: read on until it carries an event.
-            if win.corrupt_at is not None or segments or not batch.is_empty():
+            if segments or not batch.is_empty():
                 break
-        if frames == 0:
+        if frames == 0 and not skipped:
             return None
-        batch.run_id = str(self.read_header().get("run_id", ""))
+        batch.run_id = self.run_id()
         self._columns(batch, segments)
         self.scanned = max(self.scanned, batch.end)
         return batch
+
+    def _skip_damage(self, at: int, crc_failed: bool) -> int | None:
+        """Where whole frames resume after damage at ``at``; the skipped range is recorded.
+
+        None when there is nothing to skip: the file ends at ``at``, or (a live spool) no
+        whole frame follows yet.
+        """
+        from mltrail.events.resync import describe_gap, find_next_frame
+
+        size = self.size()
+        if at >= size:
+            return None
+        nxt = find_next_frame(self._fd, at, size, self.keysets)
+        if nxt is None:
+            if not self.final:
+                return None
+            frames, points = describe_gap(self._fd, at, size, self.keysets, tail=True)
+            reason = "crc mismatch" if crc_failed else "truncated tail"
+            self._record(Damage(at, size, reason, frames, points))
+            return size
+        frames, points = describe_gap(self._fd, at, nxt, self.keysets)
+        self._record(
+            Damage(at, nxt, "crc mismatch" if crc_failed else "bad frame length", frames, points)
+        )
+        return nxt
+
+    def _record(self, damage: Damage) -> None:
+        if not any(d.start == damage.start for d in self.damage):
+            self.damage.append(damage)
 
     def _read_window(self, start: int, max_bytes: int) -> ParsedWindow:
         buf = os.pread(self._fd, max_bytes, start)
@@ -106,7 +171,7 @@ class SpoolDecoder:
         if win.frames or win.corrupt_at is not None or len(buf) < _HDR:
             return win
         length = int.from_bytes(buf[:4], "little")
-        if length > MAX_FRAME_BYTES:
+        if length > MAX_FRAME_BYTES or length == 0:
             win.corrupt_at = start
         elif _HDR + length > len(buf) == max_bytes:  # one frame larger than the window
             win = parse_window(os.pread(self._fd, _HDR + length, start), start, self.keysets)

@@ -50,6 +50,8 @@ class ParsedWindow:
         frames: number of frames parsed.
         events: non-metric payloads in order, as ``(frame index, payload)``.
         metrics: per keyset id, segments of ``(frame indices, steps, timestamps, values[n, k])``.
+        unnamed: metric frames skipped because their keyset is unknown (its declaration was
+            damaged), as ``[start, end, frames, points]`` ranges of adjacent frames.
     """
 
     end: int
@@ -57,13 +59,24 @@ class ParsedWindow:
     frames: int = 0
     events: list[tuple[int, memoryview]] = field(default_factory=list)
     metrics: dict[int, list[tuple[Any, Any, Any, Any]]] = field(default_factory=dict)
+    unnamed: list[list[int]] = field(default_factory=list)
+
+
+def _lose(out: ParsedWindow, start: int, end: int, points: int) -> None:
+    """Count a metric frame that cannot be named (merged with an adjacent one)."""
+    if out.unnamed and out.unnamed[-1][1] == start:
+        last = out.unnamed[-1]
+        last[1], last[2], last[3] = end, last[2] + 1, last[3] + points
+    else:
+        out.unnamed.append([start, end, 1, points])
 
 
 def parse_window(buf: bytes, base: int, keysets: dict[int, list[str]]) -> ParsedWindow:
     """Parse whole frames of ``buf`` (read at absolute offset ``base``).
 
     KEYSET frames update ``keysets`` as they are met (they precede the metrics that use them).
-    Parsing stops at an incomplete tail frame or at a CRC mismatch.
+    Parsing stops at an incomplete tail frame or at a CRC mismatch; metric frames of an
+    unknown keyset are skipped and counted in ``unnamed``.
     """
     view = memoryview(buf)
     n = len(buf)
@@ -80,7 +93,7 @@ def parse_window(buf: bytes, base: int, keysets: dict[int, list[str]]) -> Parsed
         if end > n:
             break
         payload = view[off + _HDR : end]
-        if crc32(payload) != crc:
+        if not length or crc32(payload) != crc:
             out.corrupt_at = base + off
             break
         kind = payload[0]
@@ -94,10 +107,10 @@ def parse_window(buf: bytes, base: int, keysets: dict[int, list[str]]) -> Parsed
             continue
         ksid = int.from_bytes(payload[1:5], "little")
         keys = keysets.get(ksid)
-        if keys is None:
-            from mltrail.errors import IntegrityError
-
-            raise IntegrityError(f"spool frame at {base + off} refers to unknown keyset {ksid}")
+        if keys is None:  # its KEYSET frame was damaged: the values have no names
+            _lose(out, base + off, base + end, (length - 21) // 8)
+            off, index = end, index + 1
+            continue
         size = _HDR + length
         count = (n - off) // size
         if count >= _MIN_BULK:

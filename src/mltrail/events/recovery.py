@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mltrail.entities import RunStatus
-from mltrail.errors import IntegrityError, StoreError
+from mltrail.errors import IntegrityError, MltrailError, StoreError
 from mltrail.events.batch import Batch, StatusChange
 from mltrail.events.decode import SpoolDecoder
 from mltrail.events.spool import SPOOL_SUFFIX, TEMP_SUFFIX, try_lock
@@ -23,15 +23,31 @@ if TYPE_CHECKING:
     from collections.abc import Container
     from pathlib import Path
 
+    from mltrail.events.resync import Damage
     from mltrail.store.base import TrackingStore
 
-__all__ = ["BAD_SUFFIX", "Recovered", "drain_spool", "recover_spools"]
+__all__ = [
+    "BAD_SUFFIX",
+    "DAMAGED_SUFFIX",
+    "DAMAGE_TAG",
+    "Recovered",
+    "damage_summary",
+    "drain_spool",
+    "leftover_spools",
+    "recover_spools",
+]
 
 log = logging.getLogger("mltrail")
 
 #: A spool that cannot be applied is renamed ``<name>.spool.bad`` and kept for inspection.
 BAD_SUFFIX = ".bad"
+#: A spool that was applied but had damage (skipped bytes) is kept as ``<name>.spool.damaged``:
+#: the tool never destroys bytes it could not read.
+DAMAGED_SUFFIX = ".damaged"
+#: The tag that records on a run what recovery had to skip of its spool.
+DAMAGE_TAG = "mltrail.spool_damage"
 _STALE_TEMP_S = 600.0  # a spool still under its temporary name after this was abandoned
+_TAG_MAX = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +55,61 @@ class Recovered:
     """What recovery did with one spool.
 
     Attributes:
-        corrupt_at: the byte offset of a frame that failed its CRC check: nothing from there
-            on could be read. A truncated tail (a write cut short) is not corruption.
+        damage: byte ranges that could not be read (CRC mismatch, damaged length, a tail
+            cut short, metric frames whose keyset was lost), with the frames and points lost;
+            every intact frame around them was applied.
         error: why the spool could not be applied (``None`` when it was); such a spool is
             kept as ``<name>.spool.bad`` and never retried.
+        kept: where the spool was set aside (damaged or not applied); ``None`` when it was
+            applied whole and removed.
     """
 
     run_id: str
     source: str
     batches: int
     points: int
-    corrupt_at: int | None
+    damage: tuple[Damage, ...] = ()
     error: str | None = None
+    kept: str | None = None
+
+    @property
+    def corrupt_at(self) -> int | None:
+        """Offset of the first damaged byte, if any."""
+        return self.damage[0].start if self.damage else None
+
+    @property
+    def skipped_points(self) -> int | None:
+        """Metric points lost to damage (``None`` when some damage does not tell)."""
+        total = 0
+        for d in self.damage:
+            if d.points is None:
+                return None
+            total += d.points
+        return total
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "source": self.source,
+            "batches": self.batches,
+            "points": self.points,
+            "corrupt_at": self.corrupt_at,
+            "damage": [d.to_dict() for d in self.damage],
+            "skipped_points": self.skipped_points,
+            "error": self.error,
+            "kept": self.kept,
+        }
+
+
+def damage_summary(damage: list[Damage] | tuple[Damage, ...], kept: str | None) -> str:
+    """One line for a run's :data:`DAMAGE_TAG`: what was skipped and where the spool is."""
+    parts = [d.describe() for d in damage]
+    text = "skipped " + "; ".join(parts)
+    if kept:
+        text += f"; spool kept at {kept}"
+    if len(text) > _TAG_MAX:
+        text = text[: _TAG_MAX - 40] + f" ... ({len(parts)} ranges in all)"
+    return text
 
 
 def drain_spool(
@@ -95,6 +154,35 @@ def recover_spools(
     return out
 
 
+def leftover_spools(spool_root: Path) -> dict[str, list[Path]]:
+    """Orphaned spools under ``spool_root`` (the cache's ``spool/`` folder), by store.
+
+    Each spool's header names the store it was written for (passwords removed), so spools
+    left for a server whose URL has since changed can be found and applied elsewhere
+    (``mltrail sync --from``). Spools still locked by a live process are not listed.
+    """
+    out: dict[str, list[Path]] = {}
+    if not spool_root.is_dir():
+        return out
+    for path in sorted(spool_root.glob(f"*/*{SPOOL_SUFFIX}")):
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            if not try_lock(fd):
+                continue
+            decoder = SpoolDecoder(path, path.name[: -len(SPOOL_SUFFIX)])
+            try:
+                store = str(decoder.read_header().get("store") or "")
+            finally:
+                decoder.close()
+        finally:
+            os.close(fd)
+        out.setdefault(store or f"unknown store ({path.parent})", []).append(path)
+    return out
+
+
 def _sweep_abandoned(spool_dir: Path) -> None:
     """Remove spools that never left their temporary name (their owner died creating them)."""
     cutoff = time.time() - _STALE_TEMP_S
@@ -130,20 +218,24 @@ def _recover_one(store: TrackingStore, path: Path) -> Recovered | None:
 
 
 def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Recovered | None:
-    run_id = ""
+    decoder.final = True  # its owner is gone: an unreadable tail is damage
+    run_id = decoder.run_id()
     try:
-        run_id = str(decoder.read_header().get("run_id", ""))
         start = store.ingest_position(decoder.source)
         first = decoder.next_batch(start)
         if start == 0 and (first is None or first.is_empty()):
-            # Nothing past the header was written whole (the owner died creating the run,
-            # or the data is unreadable from the start): no run to create, nothing to apply.
-            _warn_corrupt(path, decoder)
-            path.unlink(missing_ok=True)
-            if decoder.corrupt_at is None:
+            # Nothing past the header was written whole (the owner died creating the run):
+            # no run to create, nothing to apply; bytes that could not be read are kept.
+            if not decoder.damage:
+                path.unlink(missing_ok=True)
                 return None
-            run_id = run_id or decoder.source.split(".", 1)[0]
-            return Recovered(run_id, decoder.source, 0, 0, decoder.corrupt_at)
+            kept = _set_aside(path, DAMAGED_SUFFIX)
+            log.warning(
+                "mltrail: spool %s holds no whole event; %s",
+                path,
+                damage_summary(decoder.damage, kept),
+            )
+            return Recovered(run_id, decoder.source, 0, 0, tuple(decoder.damage), kept=kept)
         _, batches, points = drain_spool(store, decoder, start)
         if not decoder.header.get("attached"):  # the run's owner died: the run crashed
             store.apply_batch(
@@ -155,27 +247,39 @@ def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Re
         return _quarantine(path, run_id, decoder, exc)
     except Exception as exc:  # undecodable, or refused by the store: set it aside
         return _quarantine(path, run_id, decoder, exc)
-    _warn_corrupt(path, decoder)
-    path.unlink(missing_ok=True)
-    return Recovered(run_id, decoder.source, batches, points, decoder.corrupt_at)
+    if not decoder.damage:
+        path.unlink(missing_ok=True)
+        return Recovered(run_id, decoder.source, batches, points)
+    kept = _set_aside(path, DAMAGED_SUFFIX)
+    _tag_damage(store, run_id, decoder.damage, kept)
+    log.warning(
+        "mltrail: spool %s of run %s was damaged; every intact frame was applied, %s",
+        path,
+        run_id,
+        damage_summary(decoder.damage, kept),
+    )
+    return Recovered(run_id, decoder.source, batches, points, tuple(decoder.damage), kept=kept)
 
 
-def _warn_corrupt(path: Path, decoder: SpoolDecoder) -> None:
-    if decoder.corrupt_at is not None:
-        log.warning(
-            "mltrail: spool %s is corrupt at byte %d (CRC mismatch); everything before it "
-            "was applied, nothing after it could be read",
-            path,
-            decoder.corrupt_at,
-        )
+def _tag_damage(store: TrackingStore, run_id: str, damage: list[Damage], kept: str | None) -> None:
+    """Record the skipped ranges on the run (best effort: the run may not exist)."""
+    try:
+        store.apply_batch(Batch(run_id, tags={DAMAGE_TAG: damage_summary(damage, kept)}))
+    except MltrailError as exc:
+        log.warning("mltrail: cannot tag run %s with its spool damage: %s", run_id, exc)
+
+
+def _set_aside(path: Path, suffix: str) -> str | None:
+    kept = path.with_name(path.name + suffix)
+    try:
+        os.replace(path, kept)
+    except OSError:
+        return None
+    return str(kept)
 
 
 def _quarantine(path: Path, run_id: str, decoder: SpoolDecoder, exc: Exception) -> Recovered:
-    bad = path.with_name(path.name + BAD_SUFFIX)
-    try:
-        os.replace(path, bad)
-    except OSError:
-        pass
+    kept = _set_aside(path, BAD_SUFFIX)
     reason = f"{type(exc).__name__}: {exc}"
-    log.error("mltrail: cannot recover spool %s (%s); kept as %s", path, reason, bad)
-    return Recovered(run_id, decoder.source, 0, 0, decoder.corrupt_at, error=reason)
+    log.error("mltrail: cannot recover spool %s (%s); kept as %s", path, reason, kept)
+    return Recovered(run_id, decoder.source, 0, 0, tuple(decoder.damage), error=reason, kept=kept)

@@ -79,6 +79,7 @@ class SpoolAppender:
     def __init__(self, path: Path, header: bytes = b"") -> None:
         self.path = path
         self.size = 0
+        self._torn = False  # a failed append left bytes past ``size`` that could not be cut
         tmp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
@@ -113,14 +114,39 @@ class SpoolAppender:
             pass
 
     def append(self, data: bytes) -> None:
-        """Write ``data`` (one or more whole frames) with one system call."""
+        """Write ``data`` (one or more whole frames) with one system call.
+
+        All or nothing: when the write fails part-way (``ENOSPC`` after a short write, EIO),
+        the file is cut back to its last whole frame before the error is raised, so a later
+        append that succeeds is never hidden behind a torn frame. If even the cut fails, the
+        spool refuses every later append (each would land after the torn bytes) until a cut
+        succeeds.
+
+        Raises:
+            SpoolError: nothing of ``data`` is in the spool (the message names path and cause).
+        """
+        if self._torn:
+            self._cut_back(None)
         try:
             n = os.write(self._fd, data)
-            while n < len(data):  # pragma: no cover - regular files write whole buffers
+            while n < len(data):  # a short write: the disk filled up part-way
                 n += os.write(self._fd, data[n:])
         except OSError as exc:
+            self._cut_back(exc)
             raise _spool_error(self.path, exc, "append to") from exc
         self.size += len(data)
+
+    def _cut_back(self, cause: OSError | None) -> None:
+        """Truncate the file to ``size`` (the end of the last whole frame)."""
+        try:
+            if os.fstat(self._fd).st_size != self.size:
+                os.ftruncate(self._fd, self.size)
+        except OSError as exc:
+            self._torn = True
+            if cause is None:
+                raise _spool_error(self.path, exc, "repair a failed append to") from exc
+            return
+        self._torn = False
 
     def close(self) -> None:
         """Close the descriptor, releasing the lock."""
@@ -166,7 +192,7 @@ def read_frames(fd: int, start: int, max_bytes: int = 4 * 1024 * 1024) -> FrameR
                     )
             break
         payload = view[off + _HDR : end]
-        if crc32(payload) != crc:
+        if not length or crc32(payload) != crc:
             return FrameRead(frames, start + off, corrupt_at=start + off)
         frames.append((start + off, payload))
         off = end

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mltrail.events.decode import SpoolDecoder
+    from mltrail.events.resync import Damage
     from mltrail.store.base import TrackingStore
     from mltrail.store.registry import StoreLocation
 
@@ -30,6 +31,8 @@ __all__ = ["Writer"]
 log = logging.getLogger("mltrail")
 
 _MAX_BACKOFF_S = 5.0
+#: ``close`` says what it waits for when a drain takes longer than this.
+SAY_WAITING_AFTER_S = 1.0
 #: A process recovers orphaned spools of a store at most this often (runs started in a
 #: tight loop must not rescan the spool folder each time).
 RECOVERY_INTERVAL_S = 30.0
@@ -87,6 +90,8 @@ class Writer(threading.Thread):
         self._warned = False
         self._logged: set[str] = set()
         self.store: TrackingStore | None = None
+        #: byte ranges of the spool that could not be read (see SpoolDecoder.damage)
+        self.damage: list[Damage] = []
 
     # -- called by the run ----------------------------------------------------------------
 
@@ -114,17 +119,60 @@ class Writer(threading.Thread):
             self._raise_error()
             return self.position >= target
 
-    def close(self, timeout: float | None) -> bool:
-        """Drain and stop the thread; True when everything reached the store."""
+    def close(
+        self,
+        timeout: float | None,
+        on_wait: Callable[[str, float | None], None] | None = None,
+        down_s: float | None = None,
+    ) -> bool:
+        """Drain and stop the thread; True when everything reached the store.
+
+        Args:
+            timeout: seconds to wait for the drain (None: as long as it takes).
+            on_wait: called once, ``(what it waits for, seconds it will wait)``, when the
+                drain has not ended after :data:`SAY_WAITING_AFTER_S` or the store is
+                known to be down.
+            down_s: stop waiting this long after the store is known to be unreachable.
+        """
         with self._cond:
             self._closing = True
             self._wake = True
             self._cond.notify_all()
-        self.join(timeout)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        down_since: float | None = None
+        said = on_wait is None
+        while self.is_alive():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if down_s is not None and self.store_down is not None:
+                down_since = now if down_since is None else down_since
+                if now - down_since >= down_s:
+                    break
+            if not said and (now - start >= SAY_WAITING_AFTER_S or down_since is not None):
+                said = True
+                bound = None if deadline is None else deadline - now
+                if down_since is not None and down_s is not None:
+                    bound = down_s if bound is None else min(bound, down_s)
+                assert on_wait is not None
+                on_wait(self._waiting_for(), bound)
+            self.join(0.05)
         with self._cond:
             self._stopping = True  # gave up waiting: leave the rest in the spool
             self._cond.notify_all()
         return self.position >= self._spool_size()
+
+    def _waiting_for(self) -> str:
+        """What a closing writer waits for, in words."""
+        left = max(0, self._spool_size() - self.position)
+        size = f"{left / 1024:.0f} KiB" if left < 1 << 20 else f"{left / (1 << 20):.1f} MiB"
+        down = self.store_down
+        if down is not None:
+            return f"the store {self.location.display} to come back ({down}); {size} to apply"
+        if self.store is None:
+            return f"the store {self.location.display} to open; {size} to apply"
+        return f"the store {self.location.display} to apply {size}"
 
     def _raise_error(self) -> None:
         err, self.error = self.error, None
@@ -154,6 +202,8 @@ class Writer(threading.Thread):
                     closing = self._closing
                     if self._stopping:
                         return
+                # closing: the run appends nothing more, so an unreadable tail is damage
+                decoder.final = closing
                 if not closing and time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self._heartbeat_s
                     self._safe_heartbeat()
@@ -175,10 +225,14 @@ class Writer(threading.Thread):
                 self._cond.notify_all()
 
     def _safe_heartbeat(self) -> None:
+        # A heartbeat is a liveness hint, not data: one that cannot be written (a full disk)
+        # is warned about once and never fails the run's finish.
         try:
             self._heartbeat()
         except MltrailError as exc:
-            self._report(exc)
+            if exc.message not in self._logged:
+                self._logged.add(exc.message)
+                log.warning("mltrail: heartbeat not recorded: %s", exc)
 
     def _open(self) -> TrackingStore:
         if self.store is None:
@@ -216,6 +270,8 @@ class Writer(threading.Thread):
             self._fatal = True
             self._report(StoreError(f"writer failed: {type(exc).__name__}: {exc}"))
             return False
+        finally:
+            self._note_damage(decoder)
         if self.store_down is not None:
             log.warning(
                 "mltrail: store %s is back; the spool backlog has been applied",
@@ -224,6 +280,24 @@ class Writer(threading.Thread):
             self.store_down = None
             self._warned = False
         return True
+
+    def _note_damage(self, decoder: SpoolDecoder) -> None:
+        """Warn about, and tag the run with, damage the decoder skipped since last time."""
+        fresh = decoder.damage[len(self.damage) :]
+        if not fresh or self.store is None:
+            return
+        from mltrail.events.batch import Batch
+        from mltrail.events.recovery import DAMAGE_TAG, damage_summary
+
+        self.damage.extend(fresh)
+        for d in fresh:
+            log.error("mltrail: spool %s is damaged, %s skipped", self.spool_path, d.describe())
+        kept = str(self.spool_path) + ".damaged"
+        tag = {DAMAGE_TAG: damage_summary(self.damage, kept)}
+        try:
+            self.store.apply_batch(Batch(decoder.run_id(), tags=tag))
+        except MltrailError as exc:  # the tag is a report; the data path goes on
+            log.warning("mltrail: cannot tag run with its spool damage: %s", exc)
 
     def _store_down(self, exc: StoreError) -> None:
         self.store_down = exc
