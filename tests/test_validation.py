@@ -230,3 +230,66 @@ def test_key_check_either_accepts_or_names_problem(text):
             return
     with pytest.raises(InvalidArgumentError, match="metric name"):
         v.check_key(text)
+
+
+# -- keys in another normal form, on every read path; resume into the wrong project ---------
+
+
+def test_history_finds_a_key_given_in_nfd(run):
+    """Row 13 on reads: Api.history finds a metric whatever normal form the key is typed in."""
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    run.log({nfc: 1.0}, step=0)
+    assert list(_history(run, nfd).values) == [1.0]
+
+
+def test_filter_language_matches_keys_in_nfd(run):
+    """The filter language normalises params./metrics./tags. keys, bare or quoted, to NFC."""
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    run.log({nfc: 1.0}, step=0)
+    run.log_params({nfc: 2})
+    run.set_tags({nfc: "x"})
+    run.flush()
+    api = mltrail.Api(run.location.display)
+    for text in (
+        f"metrics.{nfd} = 1",
+        f"params.{nfd} = 2",
+        f"tags.{nfd} = 'x'",
+        f"metrics.`{nfd}` = 1",
+        f'params."{nfd}" = 2',
+    ):
+        assert [r.run_id for r in api.runs(filter=text)] == [run.run_id], text
+    assert [r.run_id for r in api.runs(order_by=f"metrics.{nfd} desc")] == [run.run_id]
+
+
+def test_cli_metrics_export_finds_a_key_given_in_nfd(run):
+    """`mltrail metrics RUN KEY` with the key typed in NFD exports the NFC series."""
+    from typer.testing import CliRunner
+
+    from mltrail.cli.main import app
+
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    run.log({nfc: 1.5}, step=3)
+    run.flush()
+    result = CliRunner().invoke(app, ["metrics", run.run_id, nfd, "--store", run.location.display])
+    assert result.exit_code == 0, result.output
+    assert f"{nfc},3," in result.output
+
+
+def test_resume_into_another_project_is_refused(tmp_path):
+    """init(project='a', resume=<a run of project b>) names both projects instead of continuing."""
+    store = str(tmp_path / "s")
+    with mltrail.init(project="b", store=store, capture=False) as first:
+        first.log({"m": 1.0})
+    with pytest.raises(InvalidArgumentError, match=r"'a'.*'b'|'b'.*'a'"):
+        mltrail.init(project="a", store=store, resume=first.run_id, capture=False)
+    assert mltrail.active_run() is None
+    with mltrail.init(project="b", store=store, resume=first.run_id, capture=False) as again:
+        assert again.project == "b"
+    with mltrail.init(store=store, resume=first.run_id, capture=False) as again:
+        assert again.project == "b"  # no project given: the run's own
+    nfd_store = str(tmp_path / "n")
+    with mltrail.init(project="caf\u00e9", store=nfd_store, capture=False) as r:
+        pass
+    nfd = unicodedata.normalize("NFD", "caf\u00e9")
+    with mltrail.init(project=nfd, store=nfd_store, resume=r.run_id, capture=False) as again:
+        assert again.project == "caf\u00e9"

@@ -21,7 +21,7 @@ from mltrail.store.artifacts import NewVersion
 from mltrail.store.http import HttpTrackingStore
 from mltrail.store.registry import forget_open_stores
 from mltrail.testing import ArtifactStoreContract
-from mltrail.testing.artifacts import fake_digest
+from mltrail.testing.artifacts import fake_content, fake_digest
 from mltrail.testing.contract import make_batch
 from mltrail.testing.server import ThreadedServer
 
@@ -39,13 +39,28 @@ def _write(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
+def _upload_fakes(url: str, token: str, *ns: int) -> None:
+    """Put the test objects ``ns`` on the server (it records versions only of objects it holds)."""
+    import httpx
+
+    for n in ns:
+        r = httpx.put(
+            f"{url}/api/v1/objects/{fake_digest(n)}",
+            content=fake_content(n),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code in (200, 201), r.text
+
+
 # -- the contract over HTTP ------------------------------------------------------------------
 
 
 @pytest.fixture
 def store(store_uri: str, tmp_path: Path) -> Iterator[HttpTrackingStore]:
     with ThreadedServer(store_uri, str(tmp_path / "artifacts")) as srv:
-        client = HttpTrackingStore(srv.url, token=srv.token("admin"))
+        token = srv.token("admin")
+        _upload_fakes(srv.url, token, *range(1, 10))
+        client = HttpTrackingStore(srv.url, token=token)
         yield client
         client.close()
 
@@ -209,8 +224,11 @@ def test_corrupted_object_on_the_server_is_refused(
 def test_project_token_isolation(tmp_path: Path) -> None:
     """A token of project B gets 404 for A's artifacts and runs, and changes nothing there."""
     with ThreadedServer(str(tmp_path / "store"), str(tmp_path / "artifacts")) as srv:
-        admin = HttpTrackingStore(srv.url, token=srv.token("admin"))
-        b_only = HttpTrackingStore(srv.url, token=srv.token("write", project="B"))
+        admin_token, b_token = srv.token("admin"), srv.token("write", project="B")
+        _upload_fakes(srv.url, admin_token, 1)
+        _upload_fakes(srv.url, b_token, 2)
+        admin = HttpTrackingStore(srv.url, token=admin_token)
+        b_only = HttpTrackingStore(srv.url, token=b_token)
         reader = HttpTrackingStore(srv.url, token=srv.token("read"))
         try:
             _isolation(admin, b_only, reader)

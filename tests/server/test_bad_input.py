@@ -268,3 +268,184 @@ def test_unknown_errors_are_500_json_without_traceback(srv: Server, api: Client)
         "error": {"code": "internal_error", "message": "internal server error (see the log)"}
     }
     assert "secret" not in r.text and "Traceback" not in r.text
+
+
+# -- JSON Python accepts but the spec does not: out-of-range numbers, bare NaN, repeated keys --
+
+
+def _post_raw(api: Client, url: str, text: str):  # type: ignore[no-untyped-def]
+    return api.post(url, content=text.encode(), headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "what"),
+    [
+        ('{"metrics": [{"key": "m", "value": 1e309, "step": 0}]}', "body.metrics.0.value", "1e309"),
+        (
+            '{"metrics": [{"key": "m", "value": -1E400, "step": 0}]}',
+            "body.metrics.0.value",
+            "1E400",
+        ),
+        ('{"params": {"p": 1e309}}', "body.params.p", "float64"),
+        ('{"metrics": [{"key": "m", "value": NaN, "step": 0}]}', "body.metrics.0.value", "NaN"),
+        ('{"params": {"p": -Infinity}}', "body.params.p", "Infinity"),
+    ],
+)
+def test_numbers_outside_float64_and_bare_nan_are_422(
+    api: Client, body: str, field: str, what: str
+) -> None:
+    """1e309 (which Python reads as inf) and bare NaN/Infinity are 422 naming the field."""
+    run_id = new_run(api)["run_id"]
+    r = _post_raw(api, f"/api/v1/runs/{run_id}/log", body)
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["field"] == field and what in err["message"]
+    got = api.get(f"/api/v1/runs/{run_id}").json()
+    assert got["metrics"] == {} and got["params"] == {}
+
+
+def test_out_of_range_number_in_nested_config_is_422(api: Client) -> None:
+    """The field of a bad number deep inside a config is named in full."""
+    r = _post_raw(api, "/api/v1/runs", '{"project": "p", "config": {"opt": {"lr": [1, 2e308]}}}')
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "body.config.opt.lr.1"
+    assert api.get("/api/v1/runs").json()["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "key"),
+    [
+        ('{"project": "p", "project": "q"}', "body", "project"),
+        ('{"project": "p", "tags": {"t": "a", "t": "b"}}', "body.tags", "t"),
+        ('{"project": "p", "config": {"m": [{"d": 1, "d": 2}]}}', "body.config.m.0", "d"),
+    ],
+)
+def test_duplicate_json_keys_are_422_naming_the_key(
+    api: Client, body: str, field: str, key: str
+) -> None:
+    """A JSON object repeating a key is 422 naming it, instead of keeping the last value."""
+    r = _post_raw(api, "/api/v1/runs", body)
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["field"] == field and f"duplicate key {key!r}" in err["message"]
+    assert api.get("/api/v1/runs").json()["runs"] == []
+
+
+def test_duplicate_key_in_log_body_is_422(api: Client) -> None:
+    """The same on a /log body: nothing of the call is applied."""
+    run_id = new_run(api)["run_id"]
+    r = _post_raw(api, f"/api/v1/runs/{run_id}/log", '{"tags": {"t": "a", "t": "b"}}')
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body.tags"
+    assert api.get(f"/api/v1/runs/{run_id}").json()["tags"] == {}
+
+
+def test_config_flatten_collision_and_nfc_duplicates_are_422(api: Client) -> None:
+    """REST config collisions, NFC twins and config/params disagreements are 422 naming keys."""
+    r = api.post("/api/v1/runs", json={"project": "p", "config": {"a.b": 1, "a": {"b": 2}}})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "body.config"
+    message = r.json()["error"]["message"]
+    assert "['a.b']" in message and "['a']['b']" in message
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    for body in ({"params": {nfc: 1, nfd: 2}}, {"tags": {nfc: "a", nfd: "b"}}):
+        r = api.post("/api/v1/runs", json={"project": "p", **body})
+        assert r.status_code == 422 and "NFC" in r.json()["error"]["message"], r.text
+    both = {"project": "p", "config": {"opt": {"lr": 0.1}}, "params": {"opt.lr": 0.2}}
+    r = api.post("/api/v1/runs", json=both)
+    assert r.status_code == 422 and "'opt.lr'" in r.json()["error"]["message"], r.text
+    assert api.get("/api/v1/runs").json()["runs"] == []
+    agree = new_run(api, config={"opt": {"lr": 0.1}}, params={"opt.lr": 0.1})
+    assert agree["params"] == {"opt.lr": 0.1}
+
+
+def test_config_lists_flatten_to_the_same_param_text_as_the_sdk(api: Client) -> None:
+    """A list in a REST config becomes the JSON text the SDK stores, not Python's repr."""
+    run = new_run(api, config={"layers": ["a", "b"], "dims": [1, 2]})
+    assert run["params"] == {"layers": '["a", "b"]', "dims": "[1, 2]"}
+
+
+def _wire(header_json: str) -> bytes:
+    head = header_json.encode()
+    return struct.pack("<4sBI", b"MLTB", 1, len(head)) + head
+
+
+@pytest.mark.parametrize(
+    ("header", "what"),
+    [
+        ('{"run_id": "%s", "params": {"p": 1, "p": 2}}', "duplicate key 'p'"),
+        ('{"run_id": "%s", "params": {"p": 1e309}}', "params.p"),
+        ('{"run_id": "%s", "run_id": "other"}', "duplicate key 'run_id'"),
+    ],
+)
+def test_ingest_header_is_parsed_strictly(api: Client, header: str, what: str) -> None:
+    """The binary batch's JSON header refuses repeated keys and out-of-range numbers too."""
+    run_id = new_run(api)["run_id"]
+    r = api.post(
+        "/api/v1/ingest",
+        content=_wire(header % run_id),
+        headers={"Content-Type": "application/x-mltrail-batch"},
+    )
+    assert r.status_code == 422, r.text
+    assert what in r.json()["error"]["message"]
+    assert api.get(f"/api/v1/runs/{run_id}").json()["params"] == {}
+
+
+# -- artifact versions must name objects the server holds, with the right kind ---------------
+
+
+def _put_object(api: Client, data: bytes, *, tree: bool = False) -> str:
+    from mltrail.objects.digest import hash_bytes
+
+    digest = hash_bytes(data, tree=tree)
+    r = api.put(f"/api/v1/objects/{digest}", content=data)
+    assert r.status_code in (200, 201), r.text
+    return digest
+
+
+def _version(api: Client, digest: str, kind: str, name: str = "data", **kw: object):  # type: ignore[no-untyped-def]
+    body = {
+        "project": "p",
+        "name": name,
+        "type": "dataset",
+        "digest": digest,
+        "kind": kind,
+        "size": 5,
+        "file_count": 1,
+        **kw,
+    }
+    return api.post("/api/v1/artifacts/versions", json=body)
+
+
+def test_artifact_version_naming_missing_or_wrong_kind_objects_is_refused(api: Client) -> None:
+    """A version is recorded only for objects the server holds, of the kind it claims."""
+    from mltrail.objects.digest import hash_bytes
+    from mltrail.objects.tree import Tree, TreeEntry
+
+    absent = hash_bytes(b"never uploaded")
+    r = _version(api, absent, "file")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "body.digest" and absent in r.json()["error"]["message"]
+
+    here = _put_object(api, b"hello")
+    r = _version(api, here, "tree")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body.kind", r.text
+    assert here in r.json()["error"]["message"]
+
+    missing_child = hash_bytes(b"child never uploaded")
+    tree = Tree([TreeEntry("a.txt", here, 5), TreeEntry("b/c.txt", missing_child, 20)])
+    tree_digest = _put_object(api, tree.to_bytes(), tree=True)
+    assert tree_digest == tree.digest
+    r = _version(api, tree_digest, "file")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body.kind", r.text
+    r = _version(api, tree_digest, "tree", size=25, file_count=2)
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert missing_child in message and here not in message
+    assert api.get("/api/v1/artifacts", params={"project": "p"}).json()["artifacts"] == []
+
+    _put_object(api, b"child never uploaded")
+    ok = _version(api, tree_digest, "tree", size=25, file_count=2)
+    assert ok.status_code == 200, ok.text
+    assert _version(api, here, "file", name="single").status_code == 200
+    ref = _version(api, hash_bytes(b"elsewhere"), "reference", name="ref", uri="s3://b/k")
+    assert ref.status_code == 200, ref.text  # references hold no bytes here

@@ -3,18 +3,35 @@
 Accepts the config types the field uses: mappings, dataclass instances,
 ``argparse.Namespace``, OmegaConf ``DictConfig``/``ListConfig`` (resolved) and pydantic models.
 OmegaConf, Hydra and pydantic are never imported here unless the program already did.
+
+Every value must have a stable JSON form, so two runs of the same program store the same
+config (and params: ``log_params`` converts its values with the same rule). Accepted leaves:
+str, bool, int, float (subclasses such as numpy's become the base type), ``None``; enums (their
+value); ``pathlib`` paths (their text); numpy scalars and arrays (``tolist()``: Python numbers
+and nested lists); ``datetime``/``date``/``time`` (ISO 8601 text); named functions and classes
+(``module.qualname``, e.g. argparse's ``set_defaults(func=train)``). Tuples and lists become
+lists, sets become lists sorted by their JSON text. Anything else (objects whose text would be
+a ``repr`` with a memory address, lambdas, bytes, complex numbers, ``timedelta``) is refused
+with :class:`~mltrail.errors.InvalidArgumentError` naming the key, as are cyclic configs and
+nesting deeper than :data:`mltrail._validation.MAX_CONFIG_DEPTH`: convert such values to one
+of the above yourself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
+import json
+import numbers
 import re
 import sys
+import types
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+from mltrail._validation import MAX_CONFIG_DEPTH
 from mltrail.capture.base import Captured
 from mltrail.errors import InvalidArgumentError
 
@@ -93,52 +110,166 @@ def _omegaconf_container(config: Any) -> Any:
         raise InvalidArgumentError(f"config does not resolve: {exc}") from exc
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON-able data: nested configs become dicts and lists, leaves stay."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if _is_omegaconf(value) and type(value).__name__ in ("DictConfig", "ListConfig"):
-        return _plain(_omegaconf_container(value))
-    if isinstance(value, Mapping):
-        return {_key(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_plain(v) for v in value), key=repr)
-    if _is_dataclass_instance(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if _is_namespace(value):
-        return _plain(vars(value))
-    if _is_pydantic(value):
-        return _plain(value.model_dump(mode="json"))
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
+def _plain(value: Any, where: str = "", what: str = "config") -> Any:
+    """``value`` as JSON-able data: nested configs become dicts and lists, leaves stay.
+
+    ``where`` names the value's place (``model.layers[1]``) in error messages.
+
+    Raises:
+        InvalidArgumentError: a value without a stable JSON form, a cycle, or too deep.
+    """
+    return _Converter(what).plain(value, where, frozenset(), 0)
+
+
+class _Converter:
+    """One conversion: the error wording (``config``/``param``) and the rules of the module."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def plain(self, value: Any, where: str, active: frozenset[int], depth: int) -> Any:
+        kind = type(value)
+        if value is None or kind is str or kind is int or kind is float or kind is bool:
+            return value
+        if isinstance(value, enum.Enum):
+            return self.plain(value.value, where, active, depth)
+        leaf = _leaf(value)
+        if leaf is not _NO:
+            return leaf
+        if _is_numpy(value):
+            return self.plain(value.tolist(), where, active, depth)
+        if _is_omegaconf(value) and type(value).__name__ in ("DictConfig", "ListConfig"):
+            return self.plain(_omegaconf_container(value), where, active, depth)
+        if _is_pydantic(value):
+            return self.plain(value.model_dump(mode="json"), where, active, depth)
+        if (
+            isinstance(value, Mapping | list | tuple | set | frozenset)
+            or _is_namespace(value)
+            or _is_dataclass_instance(value)
+        ):
+            return self._container(value, where, active, depth)
+        if isinstance(value, type | types.FunctionType | types.BuiltinFunctionType):
+            name = _qualified_name(value)
+            if name is not None:
+                return name
+        raise InvalidArgumentError(
+            f"{self.what} {where or '(the top level)'!r}: {_describe(value)} has no stable JSON "
+            "form (its text would differ between runs); convert it to a str, number, bool, "
+            "list or dict first"
+        )
+
+    def _container(self, value: Any, where: str, active: frozenset[int], depth: int) -> Any:
+        if id(value) in active:
+            raise InvalidArgumentError(
+                f"{self.what} {where!r} contains itself: it refers back to an enclosing "
+                f"{type(value).__name__} (a cycle cannot be stored as JSON)"
+            )
+        if depth >= MAX_CONFIG_DEPTH:
+            raise InvalidArgumentError(
+                f"{self.what} is nested deeper than {MAX_CONFIG_DEPTH} levels at {where!r}"
+            )
+        inner, depth = active | {id(value)}, depth + 1
+        if isinstance(value, list | tuple):
+            return [self.plain(x, f"{where}[{i}]", inner, depth) for i, x in enumerate(value)]
+        if isinstance(value, set | frozenset):
+            items = [self.plain(x, where, inner, depth) for x in value]
+            return sorted(items, key=lambda x: json.dumps(x, sort_keys=True))
+        if _is_namespace(value):
+            value = vars(value)
+        elif _is_dataclass_instance(value):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        out: dict[str, Any] = {}
+        given: dict[str, Any] = {}
+        for key, item in value.items():
+            name = self._key(key, where)
+            if name in given:
+                raise InvalidArgumentError(
+                    f"{self.what} {where or '(the top level)'!r} has keys {given[name]!r} and "
+                    f"{key!r}, which are both {name!r} as text"
+                )
+            given[name] = key
+            out[name] = self.plain(item, f"{where}.{name}" if where else name, inner, depth)
+        return out
+
+    def _key(self, key: Any, where: str) -> str:
+        if isinstance(key, enum.Enum):
+            key = key.value
+        if isinstance(key, str):
+            return str(key)
+        if key is None or isinstance(key, bool):
+            return str(key)
+        if isinstance(key, numbers.Integral):
+            return str(int(key))
+        if isinstance(key, float):
+            return str(float(key))
+        raise InvalidArgumentError(
+            f"{self.what} {where or '(the top level)'!r}: a key of type "
+            f"{type(key).__name__} has no stable text; use str, int or enum keys"
+        )
+
+
+#: "not a leaf" (None is a leaf value)
+_NO: Any = object()
+
+
+def _leaf(value: Any) -> Any:
+    """The plain form of a scalar leaf with a stable text, or ``_NO``."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
     if isinstance(value, PurePath):
         return str(value)
-    return repr(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return _NO
 
 
-def _key(key: Any) -> str:
-    return key if isinstance(key, str) else str(_plain(key))
+def _is_numpy(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "numpy" and hasattr(value, "tolist")
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
+def _qualified_name(value: Any) -> str | None:
+    """``module.qualname`` of a named function or class; None for a lambda."""
+    qualname = getattr(value, "__qualname__", None)
+    if not isinstance(qualname, str) or "<lambda>" in qualname:
+        return None
+    module = getattr(value, "__module__", None)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, types.FunctionType) and "<lambda>" in value.__qualname__:
+        return "a lambda"
+    kind = type(value)
+    if kind.__module__ == "builtins":
+        return f"a value of type {kind.__qualname__}"
+    return f"a value of type {kind.__module__}.{kind.__qualname__}"
+
+
+def config_to_dict(config: Any, *, what: str = "config") -> dict[str, Any]:
     """Convert a config object to a plain, JSON-able dict.
 
     Nested mappings, dataclasses, namespaces and OmegaConf nodes become dicts, tuples and
-    lists become lists; leaves that JSON cannot hold become their ``str``/``repr``. A
+    lists become lists, leaves their stable JSON form (see the module docstring). A
     top-level ``ListConfig`` becomes ``{"0": ..., "1": ...}``.
 
     Args:
         config: A mapping, dataclass instance, ``argparse.Namespace``, OmegaConf
             ``DictConfig``/``ListConfig`` (resolved) or pydantic model.
+        what: How messages call it (``"param"`` for ``log_params``).
 
     Returns:
         The config as a dict with string keys.
 
     Raises:
-        InvalidArgumentError: ``config`` is of another type (the message names it), or an
-            OmegaConf interpolation does not resolve.
+        InvalidArgumentError: ``config`` is of another type (the message names it), an
+            OmegaConf interpolation does not resolve, a value has no stable JSON form, the
+            config contains itself or nests too deeply (each names the key).
     """
     if config_source(config) is None:
         kind = f"{type(config).__module__}.{type(config).__qualname__}"
@@ -146,7 +277,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             f"unsupported config type {kind}: pass a mapping, dataclass instance, "
             "argparse.Namespace, OmegaConf DictConfig or pydantic model"
         )
-    plain = _plain(config)
+    plain = _plain(config, what=what)
     if isinstance(plain, list):
         return {str(i): v for i, v in enumerate(plain)}
     if not isinstance(plain, dict):  # defensive: every supported source yields a mapping

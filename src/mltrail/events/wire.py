@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mltrail import _strict_json as strict_json
 from mltrail import _validation as v
 from mltrail.entities import RunStatus
 from mltrail.errors import InvalidArgumentError
@@ -102,7 +103,11 @@ def decode_batch(body: bytes) -> Batch:
     if head_len > MAX_HEADER_BYTES or _PREFIX.size + head_len > len(body):
         raise InvalidArgumentError(f"batch header length {head_len} exceeds the body")
     try:
-        header = json.loads(body[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8"))
+        # strict: a repeated key or 1e309 is refused naming its place (bare NaN is ours)
+        text = body[_PREFIX.size : _PREFIX.size + head_len].decode("utf-8")
+        header = strict_json.loads(text, "header", nonfinite=True)
+    except strict_json.JsonValueError:
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidArgumentError(f"batch header is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(header, dict):

@@ -8,6 +8,10 @@
 - JSON routes (``/api`` POST/PUT/PATCH) must send ``application/json`` and the batch ingest
   route ``application/x-mltrail-batch`` (415 otherwise); their bodies are read here up to the
   limit (413 past it, also for chunked bodies without a length) and handed on whole;
+- JSON bodies are parsed strictly here (:mod:`mltrail._strict_json`): a number outside
+  float64 (``1e309``, which Python reads as infinity), a bare ``NaN``/``Infinity`` and a
+  repeated key are 422 naming the field, before a handler could store them; text that is not
+  JSON at all is left to FastAPI's own error;
 - uploads (``PUT .../files``, ``PUT /api/v1/objects/...``) stream through, counted: past the
   limit the handler's next read raises a 413.
 """
@@ -18,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mltrail._strict_json import JsonValueError, loads
 from mltrail._validation import MAX_KEY_BYTES, MAX_VALUE_BYTES
 from mltrail.server.responses import send_error
 
@@ -32,6 +37,8 @@ _UPLOAD_PATHS = (
     re.compile(r"^/api/v1/objects/.+$"),
 )
 _BATCH_TYPE = "application/x-mltrail-batch"
+#: JSON bodies larger than this are checked in a worker thread, off the event loop
+_THREAD_JSON_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +136,37 @@ class BodyLimitMiddleware:
                 return
             if body is None:  # the client went away
                 return
+            if wanted == "application/json":
+                refused = await _strict_json_error(body)
+                if refused is not None:
+                    await send_error(
+                        send, 422, "invalid_argument", str(refused), field=refused.field
+                    )
+                    return
             await self.app(scope, _replay(body, receive), send)
             return
         await self.app(scope, _counting(receive, limit), send)
+
+
+async def _strict_json_error(body: bytes) -> JsonValueError | None:
+    """What :func:`mltrail._strict_json.loads` refuses in ``body``, if anything."""
+    if not body:
+        return None
+    if len(body) <= _THREAD_JSON_BYTES:
+        return _check_json(body)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_check_json, body)
+
+
+def _check_json(body: bytes) -> JsonValueError | None:
+    try:
+        loads(body)
+    except JsonValueError as exc:
+        return exc
+    except (ValueError, RecursionError):  # not JSON at all: FastAPI answers that one
+        return None
+    return None
 
 
 async def _too_large(send: Send, limit: int) -> None:

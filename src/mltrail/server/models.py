@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 MAX_INT64 = 2**63 - 1
-MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_DEPTH = v.MAX_CONFIG_DEPTH
 
 #: A float JSON cannot hold travels as one of these strings.
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
@@ -72,19 +72,11 @@ def _check_depth(value: Any, limit: int = MAX_CONFIG_DEPTH) -> None:
 
 
 def _check_params(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        k = v.check_key(key, "param")
-        out[k] = v.check_param_value(k, value)
-    return out
+    return v.check_params(values)
 
 
 def _check_tags(values: dict[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in values.items():
-        k = v.check_key(key, "tag")
-        out[k] = v.check_tag_value(k, value)
-    return out
+    return v.check_tags(values)
 
 
 class _Strict(BaseModel):
@@ -135,8 +127,7 @@ class RunCreateBody(_Strict):
     @classmethod
     def _config(cls, value: dict[str, Any]) -> dict[str, Any]:
         _check_depth(value)
-        for key in v.flatten(value):
-            v.check_key(key, "config key")
+        v.flatten_params(value)  # the SDK's rule: collisions, names, values
         return value
 
     @field_validator("user", "host")

@@ -46,9 +46,11 @@ async def send_error(
     code: str,
     message: str,
     extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+    field: str | None = None,
 ) -> None:
     """Send a complete JSON error response on a raw ASGI ``send``."""
-    await _send(send, status, b"application/json", error_body(code, message), extra_headers)
+    body = error_body(code, message, field)
+    await _send(send, status, b"application/json", body, extra_headers)
 
 
 async def send_html(

@@ -132,7 +132,8 @@ class TrackingStore(Protocol):
         ...
 
     def metric_history(self, run_id: str, key: str) -> MetricSeries:
-        """The whole series of one metric key.
+        """The whole series of one metric key (``key`` in any Unicode normal form: keys are
+        stored NFC, and a key typed in NFD finds the same series).
 
         Raises:
             NotFoundError: no such run or key.

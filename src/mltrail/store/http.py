@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mltrail import errors
+from mltrail._validation import normalize_key
 from mltrail.entities import Project, RunRecord
 from mltrail.errors import StoreError
 from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
@@ -114,6 +115,8 @@ class HttpTrackingStore:
 
     def metric_history(self, run_id: str, key: str) -> MetricSeries:
         import numpy as np
+
+        key = normalize_key(key)
 
         _, headers, data = self.request(
             "GET",

@@ -17,14 +17,23 @@ from mltrail.testing.contract import make_batch
 if TYPE_CHECKING:
     from mltrail.store.artifacts import ArtifactStore, ArtifactVersion
 
-__all__ = ["ArtifactStoreContract", "fake_digest"]
+__all__ = ["ArtifactStoreContract", "fake_content", "fake_digest"]
+
+
+def fake_content(n: int | str) -> bytes:
+    """The bytes of the test object ``n`` (a server must hold them to record a version)."""
+    return f"mltrail test object {n}".encode()
 
 
 def fake_digest(n: int | str) -> str:
-    """A well-formed blake3 digest for tests (not the hash of anything)."""
-    import hashlib
+    """The blake3 digest of :func:`fake_content` (``n``): a real digest, so a server can hold it.
 
-    return "blake3:" + hashlib.sha256(str(n).encode()).hexdigest()
+    A server records a ``file``/``tree`` version only for objects it holds; a suite run
+    through one uploads ``fake_content(n)`` first.
+    """
+    from mltrail.objects.digest import hash_bytes
+
+    return hash_bytes(fake_content(n), "blake3")
 
 
 def _new(name: str, content: int | str, **kw: Any) -> NewVersion:

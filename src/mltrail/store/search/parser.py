@@ -16,15 +16,18 @@ Type rules are checked here, so errors can name a position: metrics compare only
 ``created``/``ended`` take numbers (epoch ms) or ISO dates (converted to epoch ms, UTC), tags
 and text attributes take strings (numbers become their text), booleans apply to params and
 tags with ``=``/``!=`` only. Nesting (parentheses and NOT) is capped at ``MAX_DEPTH`` so a
-hostile filter raises :class:`FilterSyntaxError`, never ``RecursionError``.
+hostile filter raises :class:`FilterSyntaxError`, never ``RecursionError``. Keys after
+``params.``/``metrics.``/``tags.`` are NFC-normalised, as stored keys are; literals are not.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from mltrail._validation import normalize_key
 from mltrail.errors import FilterSyntaxError
 from mltrail.store.search import And, Compare, Ident, In, IsNull, Node, Not, Or, OrderKey, Value
 
@@ -117,17 +120,33 @@ def _ident_token(text: str, m: re.Match[str]) -> tuple[_Tok, int]:
     if text.startswith(("`", '"'), k):
         key, end = _quoted(text, k, "quoted key")
     else:
-        km = _BARE_KEY.match(text, k)
-        if km is None:
+        end = _bare_key_end(text, k)
+        if end == k:
             raise FilterSyntaxError(f"expected a key after '{word}.'", k)
-        key, end = km.group(), km.end()
+        key = text[k:end]
     if not key:
         raise FilterSyntaxError(f"empty key after '{word}.'", k)
     if kind == "attr":
         if key.lower() not in ATTRIBUTES:
             raise FilterSyntaxError(f"unknown attribute {key!r}; {_attr_hint()}", k)
         key = ATTRIBUTES[key.lower()]
+    else:  # stored keys are NFC: a key typed in NFD (or other forms) must find them
+        key = normalize_key(key)
     return _Tok("ident", text[pos:end], pos, Ident(kind, key)), end
+
+
+def _bare_key_end(text: str, start: int) -> int:
+    """Where a bare key starting at ``start`` ends: word characters, ``./-`` and combining
+    marks (an NFD ``é`` is ``e`` + U+0301, which ``\\w`` does not match)."""
+    end = start
+    while True:
+        m = _BARE_KEY.match(text, end)
+        if m is not None:
+            end = m.end()
+        elif end < len(text) and unicodedata.category(text[end]).startswith("M"):
+            end += 1
+        else:
+            return end
 
 
 def _tokenize(text: str) -> list[_Tok]:
