@@ -6,7 +6,13 @@ Figures (seconds unless named otherwise), each the median of ``--repeat`` fresh 
   (auto link mode: hardlinks on ext4), durable (syncfs) and indexed;
 - ``status_noop_10k_s``: the same directory hashed again with the index (nothing changed);
 - ``checkout_10k_cold_s``: checkout into an empty directory, every object verified by hashing;
-  ``checkout_10k_s``: the same once the index remembers the objects as verified;
+  ``checkout_10k_s``: the same again (every object is hashed on every checkout: bit rot keeps
+  size and mtime, so the index cannot vouch for cache objects); ``checkout_10k_noverify_s``:
+  the same with ``verify=False``, so ``checkout_verify_cost_s`` is what verifying costs;
+- ``verify_10k_s`` / ``verify_10k_mb_per_s`` / ``verify_10k_objects_per_s``: ``fsck`` of that
+  cache (``mltrail data verify``: every object read and hashed, trees parsed);
+- ``verify_1gib_s`` / ``verify_1gib_mb_per_s``: verifying the 1 GiB object (blake3, mmap, every
+  core), as checkout and pull do before placing it;
 - ``push_10k_local_s``: push of the 10k objects + tree to an empty local-directory remote;
 - ``add_1gib_s``: ``build`` of one 1 GiB file (created in /tmp, deleted after);
 - ``s3_*``: push/pull to a SeaweedFS server on 127.0.0.1 (objects/s and MB/s), when ``weed``
@@ -34,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from mltrail.objects.build import build  # noqa: E402
 from mltrail.objects.cache import Cache  # noqa: E402
 from mltrail.objects.checkout import checkout  # noqa: E402
+from mltrail.objects.fsck import fsck  # noqa: E402
 from mltrail.objects.odb import ObjectDB  # noqa: E402
 from mltrail.objects.transfer import pull, push  # noqa: E402
 
@@ -66,6 +73,14 @@ def small_files(base: Path) -> dict[str, float]:
     out["checkout_10k_cold_s"], _ = _timed(lambda: checkout(r.digest, cache, base / "co1"))
     out["checkout_10k_s"], _ = _timed(lambda: checkout(r.digest, cache, base / "co2"))
     out["checkout_10k_noop_s"], _ = _timed(lambda: checkout(r.digest, cache, base / "co2"))
+    out["checkout_10k_noverify_s"], _ = _timed(
+        lambda: checkout(r.digest, cache, base / "co3", verify=False)
+    )
+    out["checkout_verify_cost_s"] = out["checkout_10k_s"] - out["checkout_10k_noverify_s"]
+    out["verify_10k_s"], report = _timed(lambda: fsck(cache))
+    assert report.ok and report.checked == 10_001, report
+    out["verify_10k_mb_per_s"] = report.bytes / 1e6 / out["verify_10k_s"]
+    out["verify_10k_objects_per_s"] = report.checked / out["verify_10k_s"]
     remote = ObjectDB(base / "remote")
     os.sync()
     out["push_10k_local_s"], res = _timed(lambda: push(cache, remote, [r.digest], progress=False))
@@ -83,10 +98,11 @@ def one_gib(base: Path) -> dict[str, float]:
     os.sync()
     cache = Cache(base / "cache1g")
     t, r = _timed(lambda: build(big, cache))
-    cache.close()
     big.unlink()
     assert r.size == 1 << 30
-    return {"add_1gib_s": t}
+    tv, _ = _timed(lambda: cache.verify(r.digest))
+    cache.close()
+    return {"add_1gib_s": t, "verify_1gib_s": tv, "verify_1gib_mb_per_s": (1 << 30) / 1e6 / tv}
 
 
 def s3(base: Path) -> dict[str, float]:

@@ -29,19 +29,48 @@ def test_gc_keeps_revisions_and_workspace(repo: Path) -> None:
     commit_all(repo, "v2")
     _replace(repo / "f.bin", "v3")
     (v3,) = add(DataRepo(repo), ["f.bin"])  # workspace only, not committed
-    dry = gc(DataRepo(repo), dry_run=True)
+    dry = gc(DataRepo(repo), dry_run=True, grace_minutes=0)
     assert dry.removed == [v1.pointer.digest] and dry.dry_run
     with open_cache(DataRepo(repo)) as cache:
         assert cache.exists(v1.pointer.digest)
-    kept = gc(DataRepo(repo), revs=["HEAD", first])
+    kept = gc(DataRepo(repo), revs=["HEAD", first], grace_minutes=0)
     assert kept.removed == []
-    done = gc(DataRepo(repo))
+    done = gc(DataRepo(repo), grace_minutes=0)
     assert done.removed == [v1.pointer.digest] and done.bytes == 2
     with open_cache(DataRepo(repo)) as cache:
         assert not cache.exists(v1.pointer.digest)
         assert cache.exists(v2.pointer.digest) and cache.exists(v3.pointer.digest)
-    gone = gc(DataRepo(repo), workspace=False)
+    gone = gc(DataRepo(repo), workspace=False, grace_minutes=0)
     assert gone.removed == [v3.pointer.digest]
+
+
+def test_gc_grace_window_spares_young_objects(repo: Path) -> None:
+    """By default (60 minutes, or [gc] grace_minutes) nothing younger is collected, even
+    unreferenced; --grace 0 and an older object are collected."""
+    write_files(repo, {"f.bin": "v1"})
+    (v1,) = add(DataRepo(repo), ["f.bin"])
+    (repo / "f.bin.mltrail").unlink()
+    young = gc(DataRepo(repo))
+    assert young.removed == [] and young.kept == 1 and young.grace_minutes == 60
+    (repo / ".mltrail/config.toml").write_text("[gc]\ngrace_minutes = 0.5\n")
+    assert gc(DataRepo(repo)).removed == []
+    obj = repo / ".mltrail/cache" / "blake3" / v1.pointer.digest[7:9] / v1.pointer.digest[9:]
+    assert obj.exists()
+    out = run_json("data", "gc", "--grace", "0")
+    assert out["removed"] == [v1.pointer.digest] and out["grace_minutes"] == 0
+    (repo / ".mltrail/config.toml").write_text("[gc]\ngrace_minutes = -1\n")
+    from clihelp_data import run_error
+
+    assert "grace_minutes must be a number >= 0" in run_error("data", "gc")
+
+
+def test_gc_keeps_pointers_in_ignored_folders(repo: Path) -> None:
+    """A pointer file git ignores still keeps its data (workspace pointers are live)."""
+    write_files(repo, {"build/x.bin": "x", ".gitignore": "build/\n"})
+    (x,) = add(DataRepo(repo), ["build/x.bin"])
+    assert gc(DataRepo(repo), grace_minutes=0).removed == []
+    (repo / "build/x.bin.mltrail").unlink()
+    assert gc(DataRepo(repo), grace_minutes=0).removed == [x.pointer.digest]
 
 
 def test_gc_keeps_trees_and_what_the_store_references(repo: Path) -> None:

@@ -59,3 +59,24 @@ def test_pull_refuses_a_tampered_remote_object(
         with pytest.raises(CorruptObjectError, match=d):
             pull(remote, fresh, [d], progress=False)
         assert not fresh.exists(d)
+
+
+def test_fsck_and_gc_grace_on_s3(s3_bucket: str, cache: Cache) -> None:
+    """fsck reads a bucket's objects and finds a tampered one; gc's grace window uses S3's
+    LastModified (a fresh object is spared) and a bucket never holds temp files."""
+    from mltrail.objects.fsck import fsck
+    from mltrail.objects.gc import collect
+
+    good = cache.add_bytes(b"kept bytes")
+    loose = cache.add_bytes(b"loose bytes")
+    remote = ObjectDB(f"{s3_bucket}/fsck")
+    assert isinstance(remote, FsspecObjectDB)
+    push(cache, remote, [good, loose], progress=False)
+    assert fsck(remote, {good: "g"}).ok
+    fs, _ = filesystem(s3_bucket)
+    fs.pipe_file(remote.path(loose), b"loose bytez")
+    report = fsck(remote, {good: "g"})
+    assert [p.digest for p in report.corrupt] == [loose] and report.checked == 2
+    spared = collect(remote, {good}, grace_s=3600)
+    assert spared.removed == [] and spared.kept == 2 and spared.temps == 0
+    assert collect(remote, {good}).removed == [loose]

@@ -82,7 +82,8 @@ class ArtifactStorage:
         # reflink or copy, never hardlink: a logged file stays the user's, writable and
         # independent of the cache (a script that overwrites its checkpoint after logging
         # it must neither fail on a read-only file nor corrupt the stored version)
-        with Cache(self.cache_root, link_mode="reflink") as cache:
+        # the cache's shared lock keeps a concurrent gc from collecting what is being added
+        with Cache(self.cache_root, link_mode="reflink") as cache, cache.lock():
             digest, tree, size, count = build(path, cache, progress=progress)
             if self.remote is not None:
                 from mltrail.objects.transfer import push
@@ -104,7 +105,7 @@ class ArtifactStorage:
         from mltrail.objects.cache import Cache
         from mltrail.objects.checkout import checkout
 
-        with Cache(self.cache_root) as cache:
+        with Cache(self.cache_root) as cache, cache.lock():
             if self.remote is not None:
                 self._pull(cache, digest, progress)
             if not cache.exists(digest):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
     from mltrail.data.ops import AddResult, CheckoutResult, StatusReport
-    from mltrail.data.remotes import TransferResult
+    from mltrail.data.remotes import GcResult, TransferResult
+    from mltrail.data.verify import VerifyResult
 
 __all__ = [
     "Printer",
@@ -22,9 +23,11 @@ __all__ = [
     "fmt_size",
     "print_add",
     "print_checkout",
+    "print_gc",
     "print_pull",
     "print_push",
     "print_status",
+    "print_verify",
 ]
 
 _STATE_STYLES = {
@@ -145,3 +148,34 @@ def print_pull(out: Printer, result: TransferResult) -> None:
     )
     for path in result.updated:
         out.print(f"checked out: {path}", markup=False)
+
+
+def print_gc(out: Printer, result: GcResult) -> None:
+    """What gc removed (each digest in a dry run), what it kept, temp files removed."""
+    if result.dry_run:
+        for digest in result.removed:
+            out.print(digest, markup=False)
+    verb = "would remove" if result.dry_run else "removed"
+    temps = f"; {result.temps} stale temp files removed" if result.temps else ""
+    where = "" if result.where == "cache" else f" from {result.where}"
+    out.print(
+        f"{verb} {len(result.removed)} objects ({fmt_size(result.bytes)}){where}; "
+        f"kept {result.kept}{temps}",
+        markup=False,
+    )
+
+
+def print_verify(out: Printer, result: VerifyResult) -> None:
+    """One line per corrupt or missing object (digest, path, why), then the totals."""
+    for p in result.corrupt:
+        out.print(f"corrupt: {p.digest} at {p.path} ({p.detail})", style="red", markup=False)
+    for p in result.missing:
+        out.print(f"missing: {p.digest} at {p.path} ({p.detail})", style="red", markup=False)
+    for err in result.errors:
+        out.print(f"error: {err}", style="red", markup=False)
+    note = "" if result.listed else " (the store cannot be listed: pointer data only)"
+    summary = (
+        f"{result.where}: {result.checked} objects verified ({fmt_size(result.bytes)}); "
+        f"{len(result.corrupt)} corrupt, {len(result.missing)} missing{note}"
+    )
+    out.print(summary, style="green" if result.ok else "red", markup=False)

@@ -15,9 +15,11 @@ from mltrail.cli._data_out import (
     fmt_size,
     print_add,
     print_checkout,
+    print_gc,
     print_pull,
     print_push,
     print_status,
+    print_verify,
 )
 
 if TYPE_CHECKING:
@@ -203,29 +205,76 @@ def gc(
         typer.Option("--workspace/--no-workspace", help="Keep what the workspace's pointers name."),
     ] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="List, remove nothing.")] = False,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            metavar="MINUTES",
+            min=0,
+            help=(
+                "Never remove objects younger than this (default: gc.grace_minutes in "
+                ".mltrail/config.toml, else 60). 0 is safe on the cache, which gc locks; "
+                "not on a remote other machines may be pushing to."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", "-r", metavar="NAME", help="Collect on this remote instead."),
+    ] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove cached objects nothing references: pointer files in the given revisions (and the
-    workspace), runs and artifact versions of the tracking store."""
+    workspace), runs and artifact versions of the tracking store. Safe while other mltrail
+    commands run: it waits for them (the cache lock) and spares objects younger than the
+    grace window. Stale temp files of killed commands are removed too."""
     from mltrail.data import remotes
 
     with cli_errors():
         result = remotes.gc(
-            _repo(), revs=rev or ["HEAD"], workspace=workspace, dry_run=dry_run, store=store
+            _repo(),
+            revs=rev or ["HEAD"],
+            workspace=workspace,
+            dry_run=dry_run,
+            store=store,
+            remote=remote,
+            grace_minutes=grace,
         )
     if as_json:
         print_json(result.to_dict())
         return
-    console = _console()
-    if dry_run:
-        for digest in result.removed:
-            console.print(digest, markup=False)
-    verb = "would remove" if dry_run else "removed"
-    console.print(
-        f"{verb} {len(result.removed)} objects ({_size(result.bytes)}); kept {result.kept}",
-        markup=False,
-    )
+    print_gc(_console(), result)
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify(
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote", "-r", metavar="NAME", help="Verify this remote instead of the cache."
+        ),
+    ] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Read and hash every object of the cache (or a remote); report each corrupt or missing
+    one (digest and path); exit 1 if there is any. Missing: named by a pointer file of the
+    workspace, or listed by a stored directory tree, but not there."""
+    from mltrail.data.verify import verify as run_verify
+
+    with cli_errors():
+        result = run_verify(_repo(), remote=remote, progress=not quiet and not as_json)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_verify(_console(), result)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 # -- diff -------------------------------------------------------------------------------

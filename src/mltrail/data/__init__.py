@@ -8,8 +8,13 @@ and a ``.gitignore`` entry for PATH. ``status``, ``checkout``, ``push``, ``pull`
 Modules: :mod:`~mltrail.data.pointer` (the pointer-file format), :mod:`~mltrail.data.config`
 (remotes, kept in ``.mltrail/config.toml``), :mod:`~mltrail.data.repo` (the repository:
 root, cache, pointers), :mod:`~mltrail.data.dvc` (reading DVC's files and cache),
-:mod:`~mltrail.data.ops` (add, status, checkout, push, pull, gc), :mod:`~mltrail.data.diff`
+:mod:`~mltrail.data.ops` (add, status, checkout), :mod:`~mltrail.data.remotes` (push, pull,
+gc), :mod:`~mltrail.data.verify` (fsck of the cache or a remote), :mod:`~mltrail.data.diff`
 and :mod:`~mltrail.data.tables` (what changed, with schema and column statistics for tables).
+
+Concurrent commands are safe: writers hold the cache lock shared and gc exclusive, gc spares
+objects younger than its grace window (``[gc] grace_minutes``, 60 by default), and an I/O
+error (a full disk) is one ``error:`` line naming the path, never a traceback.
 
 Importing this package is light: nothing heavy is imported until a command needs it.
 """

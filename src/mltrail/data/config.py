@@ -12,6 +12,13 @@ remote, a remote's credentials-free URL on this machine). The same layout as DVC
     [remotes.storage]
     url = "s3://bucket/datasets"
 
+``[gc] grace_minutes`` (default 60) is gc's grace window: objects younger than that are never
+collected, from the cache or a remote, whatever references them (a safety net for writers that
+do not hold the cache lock, and for pushes from other machines to a remote)::
+
+    [gc]
+    grace_minutes = 60
+
 Credentials never go in these files: S3 remotes take them from the environment
 (``AWS_ACCESS_KEY_ID`` ..., and ``MLTRAIL_S3_ENDPOINT`` for an S3-compatible server).
 """
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_FILE",
+    "DEFAULT_GC_GRACE_MINUTES",
     "LOCAL_CONFIG_FILE",
     "DataConfig",
     "Remote",
@@ -44,6 +52,8 @@ CONFIG_FILE = "config.toml"
 LOCAL_CONFIG_FILE = "config.local.toml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _URL_MAX = 2048
+#: gc never collects objects younger than this (``[gc] grace_minutes`` overrides it).
+DEFAULT_GC_GRACE_MINUTES = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,7 @@ class DataConfig:
 
     remotes: dict[str, Remote] = field(default_factory=dict)
     default_remote: str | None = None
+    gc_grace_minutes: float = DEFAULT_GC_GRACE_MINUTES
 
 
 def _check_name(name: str) -> str:
@@ -105,6 +116,12 @@ def _merge(doc: dict[str, Any], cfg: DataConfig, where: Path, local: bool) -> No
     core = doc.get("core", {})
     if isinstance(core, dict) and isinstance(core.get("remote"), str):
         cfg.default_remote = core["remote"]
+    gc = doc.get("gc", {})
+    if isinstance(gc, dict) and "grace_minutes" in gc:
+        grace = gc["grace_minutes"]
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:
+            raise InvalidArgumentError(f"{where}: [gc] grace_minutes must be a number >= 0")
+        cfg.gc_grace_minutes = float(grace)
 
 
 def load_config(config_dir: Path) -> DataConfig:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mltrail.data._edge import locked, os_errors
 from mltrail.data.pointer import POINTER_SUFFIX, Pointer, write_pointer
 from mltrail.errors import InvalidArgumentError, MltrailError, NotFoundError
 
@@ -136,19 +137,26 @@ def _check_addable(repo: DataRepo, rel: str, tracked: list[PointerEntry]) -> Non
         )
 
 
+@os_errors("data add")
 def add(repo: DataRepo, paths: Sequence[Path | str], *, progress: bool = True) -> list[AddResult]:
     """Hash ``paths`` into the cache; write their pointer files and .gitignore entries.
 
     Re-adding unchanged data is a no-op: the hash index answers for unchanged files and the
-    pointer file is not rewritten.
+    pointer file is not rewritten. Every path is checked (and every directory walked and its
+    names and symlinks checked) before anything is written: a refused add leaves the
+    workspace, the cache and the pointer files as they were. The cache lock is held shared
+    from the first object stored to the last pointer written, so a concurrent gc cannot
+    collect what this add stores.
 
     Raises:
         NotFoundError: a path does not exist.
         InvalidArgumentError: a path is tracked by git, overlaps tracked data, or is a pointer.
-        UnsafePathError: a path outside the repository.
+        UnsafePathError: a path outside the repository, or a symlink in a directory that
+            points outside it.
+        StoreError: the disk is full, or another I/O error (the message names the path).
     """
     from mltrail.data.progress import progress_enabled
-    from mltrail.objects.build import build
+    from mltrail.objects.build import build, scan
 
     if not paths:
         raise InvalidArgumentError("paths: give at least one file or directory to add")
@@ -161,11 +169,14 @@ def add(repo: DataRepo, paths: Sequence[Path | str], *, progress: bool = True) -
     tracked = repo.pointers(errors=[])  # a broken pointer elsewhere does not block an add
     for rel in rels:
         _check_addable(repo, rel, tracked)
+    listings = [scan(_addable_target(repo, rel), None) for rel in rels]
     results: list[AddResult] = []
-    with open_cache(repo) as cache:
-        for rel in rels:
+    with open_cache(repo) as cache, locked(cache):
+        for rel, listing in zip(rels, listings, strict=True):
             target = repo.abspath(rel)
-            digest, tree, size, count = build(target, cache, progress=progress_enabled(progress))
+            digest, tree, size, count = build(
+                target, cache, progress=progress_enabled(progress), listing=listing
+            )
             if tree is not None:
                 # build stored every object; one listdir per shard records the tree as
                 # complete, so the next status need not check its objects one by one
@@ -179,6 +190,24 @@ def add(repo: DataRepo, paths: Sequence[Path | str], *, progress: bool = True) -
                 AddResult(rel, pointer_rel, pointer, changed, (ignored,) if ignored else ())
             )
     return results
+
+
+def _addable_target(repo: DataRepo, rel: str) -> Path:
+    """The data to hash for ``rel``: a symlink is followed only if it stays in the repository
+    (else its target's files would be hardlinked into the cache and made read-only)."""
+    from mltrail.errors import UnsafePathError
+
+    target = repo.abspath(rel)
+    if target.is_symlink():
+        root = os.path.realpath(repo.root)
+        real = os.path.realpath(target)
+        if os.path.commonpath([root, real]) != root or real.startswith(
+            os.path.join(root, ".mltrail") + os.sep
+        ):
+            raise UnsafePathError(
+                f"{rel}: a symlink to {real}, outside the repository; add the data itself"
+            )
+    return target
 
 
 # -- status -----------------------------------------------------------------------------
@@ -417,6 +446,7 @@ def _md5_dir(repo: DataRepo, root: Path, legacy: bool, index: HashIndex) -> dict
     return out
 
 
+@os_errors("data status")
 def status(
     repo: DataRepo, paths: Sequence[Path | str] | None = None, *, dvc: bool = True
 ) -> StatusReport:
@@ -493,6 +523,7 @@ def _entries(repo: DataRepo, paths: Sequence[Path | str] | None) -> list[Pointer
     return entries
 
 
+@os_errors("data checkout")
 def checkout(
     repo: DataRepo,
     paths: Sequence[Path | str] | None = None,
@@ -500,60 +531,74 @@ def checkout(
     force: bool = False,
     progress: bool = True,
 ) -> CheckoutResult:
-    """Make the workspace match the pointers, from the cache, verifying every object.
+    """Make the workspace match the pointers, from the cache, hashing every object first.
 
     Refuses to overwrite data modified in the workspace unless ``force`` (the changes would
-    be lost): the error names the paths.
+    be lost): the error names the paths. Objects are verified by content on every checkout
+    (bit rot keeps size and mtime), so corrupt bytes are never placed in the workspace.
 
     Raises:
         CorruptObjectError: a cached object does not match its digest (names it).
         UnsafePathError: a manifest with unsafe entries (nothing is written).
         NotFoundError: an object is not in the cache (run ``pull``).
         InvalidArgumentError: modified data and no ``force``.
+        StoreError: the disk is full, or another I/O error (the message names the path).
     """
+    entries = _entries(repo, paths)
+    with open_cache(repo) as cache, locked(cache):
+        return checkout_locked(repo, cache, entries, force=force, progress=progress)
+
+
+def checkout_locked(
+    repo: DataRepo,
+    cache: Cache,
+    entries: list[PointerEntry],
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> CheckoutResult:
+    """:func:`checkout` of ``entries`` with ``cache`` open and its lock held (``pull``)."""
     from mltrail.data.progress import progress_enabled
     from mltrail.objects.checkout import checkout as materialise
 
     result = CheckoutResult()
-    entries = _entries(repo, paths)
-    with open_cache(repo) as cache:
-        todo: list[PointerEntry] = []
-        dirty: list[str] = []
-        for entry in entries:
-            target = _safe_target(repo, entry.data_path)
-            if target.exists():
-                digest, tree, _size = hash_workspace(repo, target, cache)
-                if digest == entry.pointer.digest:
-                    result.unchanged.append(entry.data_path)
-                    continue
-                if not force and _has_unsaved(cache, digest, tree):
-                    dirty.append(entry.data_path)
-            todo.append(entry)
-        if dirty:
-            raise InvalidArgumentError(
-                "modified in the workspace (use --force to discard, or `mltrail data add` to "
-                f"keep the changes): {', '.join(dirty)}"
+    todo: list[PointerEntry] = []
+    dirty: list[str] = []
+    for entry in entries:
+        target = _safe_target(repo, entry.data_path)
+        if target.exists():
+            digest, tree, _size = hash_workspace(repo, target, cache)
+            if digest == entry.pointer.digest:
+                result.unchanged.append(entry.data_path)
+                continue
+            if not force and _has_unsaved(cache, digest, tree):
+                dirty.append(entry.data_path)
+        todo.append(entry)
+    if dirty:
+        raise InvalidArgumentError(
+            "modified in the workspace (use --force to discard, or `mltrail data add` to "
+            f"keep the changes): {', '.join(dirty)}"
+        )
+    for entry in todo:
+        target = _safe_target(repo, entry.data_path)
+        digest = entry.pointer.digest
+        missing = [] if cache.is_complete(digest) else _cache_missing(cache, digest)[1]
+        if missing:
+            raise NotFoundError(
+                f"{entry.data_path}: {len(missing)} object(s) not in the cache, e.g. "
+                f"{missing[0]} (run `mltrail data pull`)"
             )
-        for entry in todo:
-            target = _safe_target(repo, entry.data_path)
-            digest = entry.pointer.digest
-            missing = [] if cache.is_complete(digest) else _cache_missing(cache, digest)[1]
-            if missing:
-                raise NotFoundError(
-                    f"{entry.data_path}: {len(missing)} object(s) not in the cache, e.g. "
-                    f"{missing[0]} (run `mltrail data pull`)"
-                )
-            if target.is_dir() != entry.pointer.digest.endswith(".tree") and target.exists():
-                _remove(target)  # a file became a directory or the reverse
-            target.parent.mkdir(parents=True, exist_ok=True)
-            materialise(
-                entry.pointer.digest,
-                cache,
-                target,
-                remove_extra=True,
-                progress=progress_enabled(progress),
-            )
-            result.updated.append(entry.data_path)
+        if target.is_dir() != entry.pointer.digest.endswith(".tree") and target.exists():
+            _remove(target)  # a file became a directory or the reverse
+        target.parent.mkdir(parents=True, exist_ok=True)
+        materialise(
+            entry.pointer.digest,
+            cache,
+            target,
+            remove_extra=True,
+            progress=progress_enabled(progress),
+        )
+        result.updated.append(entry.data_path)
     return result
 
 

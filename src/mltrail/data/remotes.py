@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mltrail.data.ops import _entries, checkout, open_cache
+from mltrail.data._edge import locked, os_errors
+from mltrail.data.ops import _entries, checkout_locked, open_cache
 from mltrail.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def _apply(out: TransferResult, got: ObjTransferResult, where: str) -> None:
         )
 
 
+@os_errors("data push")
 def push(
     repo: DataRepo,
     paths: Sequence[Path | str] | None = None,
@@ -79,9 +81,13 @@ def push(
 ) -> TransferResult:
     """Upload the objects the pointers name (trees with their files) to a remote.
 
+    Every object is hashed before it is sent. Temp files a killed push left where this one
+    writes are removed (their writer is dead, or they are older than an hour).
+
     Raises:
         NotFoundError: no such remote, or an object is not in the cache.
         CorruptObjectError: a cached object does not match its digest (names it).
+        StoreError: the disk is full, or another I/O error (the message names the path).
     """
     from mltrail.data.progress import progress_enabled
     from mltrail.objects import transfer
@@ -91,12 +97,13 @@ def push(
     out = TransferResult(name)
     digests = sorted({e.pointer.digest for e in entries})
     if digests:
-        with open_cache(repo) as cache:
+        with open_cache(repo) as cache, locked(cache):
             got = transfer.push(cache, dst, digests, jobs=jobs, progress=progress_enabled(progress))
         _apply(out, got, "the local cache (was the data added on another machine?)")
     return out
 
 
+@os_errors("data pull")
 def pull(
     repo: DataRepo,
     paths: Sequence[Path | str] | None = None,
@@ -106,11 +113,13 @@ def pull(
     force: bool = False,
     progress: bool = True,
 ) -> TransferResult:
-    """Fetch the objects the pointers name from a remote (verified), then check them out.
+    """Fetch the objects the pointers name from a remote (verified), then check them out
+    (every object hashed again, those already cached included), under one cache lock.
 
     Raises:
-        CorruptObjectError: a fetched object does not match its digest (names it).
+        CorruptObjectError: a fetched or cached object does not match its digest (names it).
         NotFoundError: no such remote, or the remote lacks an object.
+        StoreError: the disk is full, or another I/O error (the message names the path).
     """
     from mltrail.data.progress import progress_enabled
     from mltrail.objects import transfer
@@ -119,11 +128,11 @@ def pull(
     name, src = _remote_odb(repo, remote)
     out = TransferResult(name)
     digests = sorted({e.pointer.digest for e in entries})
-    if digests:
-        with open_cache(repo) as cache:
+    with open_cache(repo) as cache, locked(cache):
+        if digests:
             got = transfer.pull(src, cache, digests, jobs=jobs, progress=progress_enabled(progress))
-        _apply(out, got, f"remote {name!r}")
-    done = checkout(repo, paths, force=force, progress=progress)
+            _apply(out, got, f"remote {name!r}")
+        done = checkout_locked(repo, cache, entries, force=force, progress=progress)
     out.updated = done.updated
     return out
 
@@ -133,12 +142,16 @@ def pull(
 
 @dataclass(slots=True)
 class GcResult:
-    """Objects removed (or that would be, in a dry run), bytes, and how many were kept."""
+    """Objects removed (or that would be, in a dry run), bytes, how many were kept (live or
+    inside the grace window), stale temp files removed, and where (``cache`` or a remote)."""
 
     removed: list[str]
     bytes: int
     kept: int
     dry_run: bool
+    temps: int = 0
+    where: str = "cache"
+    grace_minutes: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -147,9 +160,13 @@ class GcResult:
             "bytes": self.bytes,
             "kept": self.kept,
             "dry_run": self.dry_run,
+            "temps": self.temps,
+            "where": self.where,
+            "grace_minutes": self.grace_minutes,
         }
 
 
+@os_errors("data gc")
 def gc(
     repo: DataRepo,
     *,
@@ -157,37 +174,67 @@ def gc(
     workspace: bool = True,
     dry_run: bool = False,
     store: str | None = None,
+    remote: str | None = None,
+    grace_minutes: float | None = None,
 ) -> GcResult:
-    """Remove cached objects that no pointer (in ``revs`` and the workspace), run or artifact
-    version references.
+    """Remove objects that no pointer (in ``revs`` and the workspace), run or artifact
+    version references, from the cache or (``remote``) a remote.
+
+    Safe against concurrent writers: on the cache, gc holds the cache lock exclusive while it
+    decides what is live and removes the rest (add, checkout, push and pull hold it shared),
+    and objects younger than the grace window are never removed, nor on a remote (which
+    other machines push to without any lock). Stale temp files are removed too.
 
     Args:
         repo: The repository.
         revs: Git revisions whose pointer files keep their objects.
-        workspace: Also keep what the workspace's pointer files name.
+        workspace: Also keep what the workspace's pointer files name (committed or not, and
+            those in git-ignored folders).
         dry_run: Only list what would be removed.
         store: The tracking store whose runs and artifact versions keep objects (default: the
             usual resolution; none is fine).
+        remote: Collect on this remote instead of the cache.
+        grace_minutes: The grace window (default: ``[gc] grace_minutes`` of the repository's
+            configuration, else 60). 0 collects everything unreferenced at once: safe on the
+            cache (the lock), not on a remote others may be pushing to.
 
     Raises:
-        NotFoundError: a revision does not exist.
+        NotFoundError: a revision or the remote does not exist.
     """
+    from mltrail.objects.gc import collect
+
+    if grace_minutes is None:
+        grace_minutes = repo.config().gc_grace_minutes
+    if not grace_minutes >= 0:
+        raise InvalidArgumentError(f"grace: {grace_minutes} minutes; give a number >= 0")
+    for rev in revs:
+        repo.resolve_rev(rev)  # fail before taking any lock
+    grace_s = grace_minutes * 60.0
+    if remote is not None:
+        name, odb = _remote_odb(repo, remote)
+        keep = _live(repo, revs, workspace, store)
+        got = collect(odb, keep, dry_run=dry_run, missing_ok=True, grace_s=grace_s)
+        where = f"remote {name!r}"
+    else:
+        with open_cache(repo) as cache, locked(cache, exclusive=True):
+            keep = _live(repo, revs, workspace, store)  # only now: no writer is running
+            got = collect(cache, keep, dry_run=dry_run, missing_ok=True, grace_s=grace_s)
+        where = "cache"
+    return GcResult(got.removed, got.bytes, got.kept, dry_run, got.temps, where, grace_minutes)
+
+
+def _live(repo: DataRepo, revs: Sequence[str], workspace: bool, store: str | None) -> set[str]:
+    """The digests gc must keep: pointers of ``revs`` (and the workspace), the store's."""
     from mltrail.data.refs import store_digests
-    from mltrail.objects.gc import gc as collect
 
     keep: set[str] = set()
     for rev in revs:
-        repo.resolve_rev(rev)
         keep |= {e.pointer.digest for e in repo.pointers(rev=rev)}
     if workspace:
         keep |= {e.pointer.digest for e in repo.pointers()}
+        keep |= {e.pointer.digest for e in repo.ignored_pointers()}
     keep |= store_digests(store, repo)
-    keep = {d for d in keep if _valid_digest(d)}  # DVC's md5 .dir names are not ours
-    with open_cache(repo) as cache:
-        before = {d: cache.size(d) for d in cache.iter_digests()}
-        removed = sorted(collect(cache, keep, dry_run=dry_run, missing_ok=True))
-    freed = sum(before.get(d, 0) for d in removed)
-    return GcResult(removed, freed, len(before) - len(removed), dry_run)
+    return {d for d in keep if _valid_digest(d)}  # DVC's md5 .dir names are not ours
 
 
 def _valid_digest(digest: str) -> bool:

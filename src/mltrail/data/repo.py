@@ -108,7 +108,13 @@ class DataRepo:
     # -- layout -----------------------------------------------------------------------
 
     def ensure_meta(self) -> None:
-        """Create ``.mltrail/`` with its ``.gitignore`` (everything but config.toml ignored)."""
+        """Create ``.mltrail/`` with its ``.gitignore`` (everything but config.toml ignored).
+
+        The file is written whole or not at all (temp + rename): an empty one, left by a
+        write that failed (a full disk), would otherwise read as the user's and stay, and git
+        would then see the cache. A location that cannot be written is left for the cache to
+        report.
+        """
         from mltrail._gitignore import ignore_folder_in_git
 
         ignore_folder_in_git(self.meta_dir)
@@ -207,6 +213,30 @@ class DataRepo:
                 errors.append(str(exc))
                 continue
             found.append(PointerEntry(rel, pointer, data_path_of(rel, pointer)))
+        return found
+
+    def ignored_pointers(self) -> list[PointerEntry]:
+        """Pointer files in git-ignored places (``git ls-files`` leaves them out of
+        :meth:`pointers`): gc keeps their data too. Unreadable ones are skipped."""
+        raw = git_bytes(
+            self.root,
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+            f"*{POINTER_SUFFIX}",
+            f":(exclude){META_DIR}",
+        )
+        found: list[PointerEntry] = []
+        for item in sorted({os.fsdecode(i) for i in raw.split(b"\0") if i}):
+            try:
+                data = self.abspath(item).read_bytes()
+                pointer = parse_bytes(data, item, PurePosixPath(item).name)
+            except (InvalidArgumentError, OSError):
+                continue
+            found.append(PointerEntry(item, pointer, data_path_of(item, pointer)))
         return found
 
     def dvc_outs(

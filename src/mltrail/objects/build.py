@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mltrail.objects.index import HashIndex
     from mltrail.objects.writer import ObjectWriter
 
-__all__ = ["BuildResult", "Ignore", "build", "listing_stamp", "walk"]
+__all__ = ["BuildResult", "Ignore", "Listing", "build", "listing_stamp", "scan", "walk"]
 
 Ignore = Callable[[str, bool], bool]  # (relative posix path, is_dir) -> skip it
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -57,6 +57,52 @@ class _File(NamedTuple):
     rel: str
     abspath: str
     st: os.stat_result
+
+
+class Listing(NamedTuple):
+    """What :func:`scan` found at a path, already checked (see :func:`build`'s ``listing``)."""
+
+    root: str
+    top: os.stat_result
+    files: list[_File]
+    links: dict[str, str]
+
+
+def scan(
+    path: str | os.PathLike[str],
+    cache: Cache | None = None,
+    *,
+    ignore: Ignore | None = None,
+) -> Listing:
+    """Walk ``path`` (a file or a directory; never following links) and check the listing:
+    every name a manifest can hold, no symlink leading out (:func:`~mltrail.objects.tree.
+    check_walked`). Nothing is hashed or written, so a caller adding several paths can refuse
+    them all before touching any.
+
+    Raises:
+        NotFoundError: ``path`` does not exist.
+        UnsafePathError: a symlink in the directory points outside it, or a name cannot be
+            stored safely in a manifest.
+        InvalidArgumentError: ``path`` is neither a file nor a directory.
+    """
+    from mltrail.objects.tree import check_walked
+
+    root = os.path.realpath(path)
+    try:
+        top = os.stat(root)
+    except FileNotFoundError:
+        raise NotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
+    if stat_mod.S_ISREG(top.st_mode):
+        return Listing(root, top, [_File(os.path.basename(root), root, top)], {})
+    if not stat_mod.S_ISDIR(top.st_mode):
+        raise InvalidArgumentError(f"path: {os.fspath(path)!r} is not a file or directory")
+    skip = frozenset({os.path.realpath(cache.root)}) if cache is not None else frozenset()
+    files, links = walk(root, ignore, skip)
+    try:
+        check_walked((f.rel for f in files), links)
+    except InvalidArgumentError as exc:  # UnsafePathError too: say which directory
+        raise type(exc)(f"{os.fspath(path)}: {exc.message}; nothing was added") from None
+    return Listing(root, top, files, links)
 
 
 def walk(
@@ -161,6 +207,7 @@ def build(
     ignore: Ignore | None = None,
     progress: bool = False,
     need_tree: bool = True,
+    listing: Listing | None = None,
 ) -> BuildResult:
     """Hash ``path`` (a file or a directory) and, with ``store``, add it to ``cache``.
 
@@ -176,29 +223,22 @@ def build(
     file. Snapshots are recorded only when no file is racily clean (see
     :data:`~mltrail.objects.index.RACY_NS`).
 
+    ``listing``: what :func:`scan` returned for ``path`` (it is not walked again); the
+    listing is checked before anything is hashed or stored either way.
+
     Raises:
         NotFoundError: ``path`` does not exist.
         UnsafePathError: a symlink in the directory points outside it, or a name can't be
-            stored safely in a manifest (backslash, ...).
+            stored safely in a manifest (backslash, ...); nothing was stored.
     """
     if index is None and cache is not None:
         index = cache.index
     if store and cache is None:
         raise InvalidArgumentError("cache: required when store=True")
-    root = os.path.realpath(path)
-    try:
-        top = os.stat(root)
-    except FileNotFoundError:
-        raise NotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
     started_ns = time.time_ns()
-    if stat_mod.S_ISREG(top.st_mode):
-        files = [_File(os.path.basename(root), root, top)]
-        links: dict[str, str] = {}
-    elif stat_mod.S_ISDIR(top.st_mode):
-        skip = frozenset({os.path.realpath(cache.root)}) if cache is not None else frozenset()
-        files, links = walk(root, ignore, skip)
-    else:
-        raise InvalidArgumentError(f"path: {os.fspath(path)!r} is not a file or directory")
+    if listing is None:
+        listing = scan(path, cache, ignore=ignore)
+    root, top, files, links = listing
 
     stamp: str | None = None
     snapshot: tuple[str, str, int, int] | None = None
@@ -279,7 +319,7 @@ def build(
         for rel, target in links.items():
             raw = os.fsencode(target)
             entries.append(TreeEntry(rel, hash_bytes(raw, algo), len(raw), MODE_LINK, target))
-        tree = Tree(entries, algo=algo, check="walked")
+        tree = Tree(entries, algo=algo, check=False)  # scan() checked every path and link
         digest = tree.digest
         size, count = tree.size, len(tree)
         if store and cache is not None and not cache.exists(digest):

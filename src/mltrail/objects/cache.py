@@ -27,7 +27,7 @@ from mltrail.objects.digest import TREE_SUFFIX, parse_digest
 from mltrail.objects.odb import _VALID_DIGEST, LocalObjectDB, SourceChangedError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from mltrail.objects.index import HashIndex
     from mltrail.objects.writer import ObjectWriter
@@ -69,6 +69,21 @@ class Cache(LocalObjectDB):
             if self._index is not None:
                 self._index.close()
                 self._index = None
+
+    def lock(
+        self,
+        *,
+        exclusive: bool = False,
+        timeout_s: float | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """The cache lock (:mod:`mltrail.objects.lock`): writers hold it shared, gc exclusive.
+
+        ``with cache.lock(): ...``; ``on_wait`` is called once if it has to wait.
+        """
+        from mltrail.objects.lock import cache_lock
+
+        return cache_lock(self.root, exclusive=exclusive, timeout_s=timeout_s, on_wait=on_wait)
 
     def __enter__(self) -> Cache:
         return self

@@ -4,12 +4,15 @@ Everything that can be refused is refused before the first byte is written:
 
 1. the manifest is read, verified against its digest and parsed as untrusted input
    (absolute paths, ``..``, backslashes, NUL, duplicates, links out: ``UnsafePathError``);
-2. every object it needs is present and hashes to its digest (``CorruptObjectError`` naming
-   the object; objects verified earlier and unchanged since, per the hash index, are not
-   hashed again);
+2. every object it needs is present (``NotFoundError`` listing the missing ones);
 3. the destination is inspected: an existing component on the way to an entry that is a
    symlink, or a file where the tree needs a directory, is refused, and so is a symlink entry
-   whose target would go through a symlink already in the destination.
+   whose target would go through a symlink already in the destination;
+4. every object about to be written hashes to its digest (``CorruptObjectError`` naming it).
+   Hashed on every checkout: bit rot keeps a file's size, mtime and inode, so the hash index
+   cannot vouch for the cache's own objects. Entries already in place (the destination *is*
+   the object, or a file the index knows holds that digest) are not written, so their
+   objects are not read.
 
 Writing then happens through directory file descriptors opened with ``O_NOFOLLOW``
 (``mkdirat``/``linkat``/``renameat``), so even a symlink planted during the checkout cannot
@@ -53,17 +56,37 @@ class CheckoutResult(NamedTuple):
 
 
 def verify_objects(
-    cache: Cache, digests: set[str], index: HashIndex | None
+    cache: Cache, digests: set[str], *, progress: Bar | None = None
 ) -> dict[str, tuple[str, os.stat_result]]:
-    """Hash every object in ``digests`` unless the index saw it verified and unchanged.
+    """Hash every object in ``digests``; returns ``{digest: (object path, stat)}``.
 
-    Returns ``{digest: (object path, stat)}``.
+    Always by content: a cached object can rot (a flipped bit, a bad sector) without its
+    size, mtime or inode changing, so no stat-based shortcut can vouch for it. blake3 makes
+    this cheap next to writing the files (see bench/bench_objects.py: ``verify_*``).
 
     Raises:
         NotFoundError: objects missing from the cache (lists them).
         CorruptObjectError: the first object whose content does not match (names it).
     """
-    started = time.time_ns()
+    found = _present(cache, digests)
+    _verify_found(cache, found, progress)
+    return found
+
+
+def _verify_found(
+    cache: Cache, found: dict[str, tuple[str, os.stat_result]], progress: Bar | None
+) -> None:
+    for i, (d, (p, st)) in enumerate(found.items()):
+        if st.st_size < LARGE_FILE and not is_tree(d):
+            _verify_small(d, p, st.st_size)  # the tight loop: open, read, hash
+        else:
+            cache.verify(d)
+        if progress is not None and i % 256 == 255:
+            progress.advance(256)
+
+
+def _present(cache: Cache, digests: set[str]) -> dict[str, tuple[str, os.stat_result]]:
+    """``{digest: (object path, stat)}``; NotFoundError listing every missing object."""
     found: dict[str, tuple[str, os.stat_result]] = {}
     missing: list[str] = []
     for d in digests:
@@ -80,21 +103,6 @@ def verify_objects(
         raise NotFoundError(
             f"{len(missing)} object(s) are not in the cache {cache.url}: {shown} (pull them)"
         )
-    known: dict[str, str] = {}
-    if index is not None:
-        for algo in {d.partition(":")[0] for d in found}:
-            known.update(index.get_many(((p, st) for d, (p, st) in found.items()), algo))
-    done: list[tuple[str, os.stat_result, str]] = []
-    for d, (p, st) in found.items():
-        if known.get(p) == d:
-            continue
-        if st.st_size < LARGE_FILE and not is_tree(d):
-            _verify_small(d, p, st.st_size)  # the tight loop: open, read, hash
-        else:
-            cache.verify(d)
-        done.append((p, st, d))
-    if index is not None and done:
-        index.put_many(done, hashed_at_ns=started)
     return found
 
 
@@ -137,17 +145,23 @@ def checkout(
     if not is_tree(digest):
         return _checkout_file(digest, cache, dest, mode=mode, verify=verify)
     tree = cache.read_tree(digest)
-    files = [e for e in tree if not e.is_link]
-    objects = verify_objects(cache, {e.digest for e in files}, index if verify else None)
-    if not verify:
-        pass  # presence was still checked: a missing object fails before anything is written
+    # presence first: a missing object fails before anything is written
+    objects = _present(cache, {e.digest for e in tree if not e.is_link})
     root = os.path.realpath(dest)
     existing = _inspect_destination(tree, root)
-    os.makedirs(root, exist_ok=True)
     known = index.get_many(
         ((os.path.join(root, p), st) for p, st in existing.items() if stat_mod.S_ISREG(st.st_mode)),
         tree.algo,
     )
+    if verify:  # the objects of every entry that will be written (not those already there)
+        todo = {
+            e.digest: objects[e.digest]
+            for e in tree
+            if not e.is_link and not _in_place(e, existing.get(e.path), root, known, objects)
+        }
+        with Bar(f"verifying {len(todo)} objects", len(todo), enabled=progress) as bar:
+            _verify_found(cache, todo, bar)
+    os.makedirs(root, exist_ok=True)
     writer = _Writer(cache, root, mode, known, objects)
     started = time.time_ns()
     try:
@@ -164,11 +178,30 @@ def checkout(
     return CheckoutResult(writer.written, writer.unchanged, removed)
 
 
+def _in_place(
+    entry: TreeEntry,
+    st: os.stat_result | None,
+    root: str,
+    known: dict[str, str],
+    objects: dict[str, tuple[str, os.stat_result]],
+) -> bool:
+    """Whether the destination already holds ``entry`` (as :meth:`_Writer.write` decides):
+    the object itself (a hardlink), or a file the index knows has its digest."""
+    if st is None or not stat_mod.S_ISREG(st.st_mode):
+        return False
+    if bool(st.st_mode & 0o100) != entry.is_exec:
+        return False
+    obj = objects[entry.digest][1]
+    if (st.st_ino, st.st_dev) == (obj.st_ino, obj.st_dev):
+        return True
+    return known.get(os.path.join(root, entry.path)) == entry.digest
+
+
 def _checkout_file(
     digest: str, cache: Cache, dest: str | os.PathLike[str], *, mode: str | None, verify: bool
 ) -> CheckoutResult:
     if verify:
-        verify_objects(cache, {digest}, cache.index)
+        verify_objects(cache, {digest})
     elif not cache.exists(digest):
         raise NotFoundError(f"object {digest} is not in the cache {cache.url}")
     target = os.path.abspath(dest)

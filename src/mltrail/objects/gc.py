@@ -10,19 +10,26 @@ Safety:
 - a tree in ``keep`` that is missing from ``odb`` raises NotFoundError (its files cannot be
   told from garbage) unless ``missing_ok=True`` (a cache whose remote still has it);
 - a kept tree whose manifest is corrupt raises CorruptObjectError; nothing is removed;
-- ``grace_s`` spares local objects linked or written in the last ``grace_s`` seconds (by
-  ``ctime``), for a gc that may race with another process adding objects;
-- leftover temp files of crashed writes older than an hour are removed as well.
+- ``grace_s`` spares objects written in the last ``grace_s`` seconds (by ``ctime`` locally:
+  a hardlink or a rename renews it; by the listing's modification time on a remote, where an
+  object of unknown age is spared too), for a gc that may race with a writer that does not
+  hold the cache lock (:mod:`mltrail.objects.lock`) or with a push from another machine;
+- trees go before files, so a tree that is still there always finds its files (a gc killed
+  half-way leaves no tree with holes for ``verify`` to report);
+- stale temp files (a killed writer's, see :func:`mltrail.objects._fs.is_stale_temp`) are
+  removed as well, on local stores and fsspec remotes alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from mltrail.objects._fs import TEMP_GRACE_S
+from mltrail.objects.digest import is_tree
 from mltrail.objects.odb import LocalObjectDB
+from mltrail.objects.remote import FsspecObjectDB
 from mltrail.objects.transfer import closure
 
 if TYPE_CHECKING:
@@ -30,9 +37,17 @@ if TYPE_CHECKING:
 
     from mltrail.objects.odb import ObjectDB
 
-__all__ = ["gc", "reachable"]
+__all__ = ["Collected", "collect", "gc", "reachable"]
 
-_TEMP_AGE_S = 3600.0
+
+class Collected(NamedTuple):
+    """What :func:`collect` did: objects removed (sorted), their bytes, objects kept (live or
+    inside the grace window), temp files removed."""
+
+    removed: list[str]
+    bytes: int
+    kept: int
+    temps: int
 
 
 def reachable(odb: ObjectDB, keep: Iterable[str], *, missing_ok: bool = False) -> set[str]:
@@ -54,27 +69,47 @@ def gc(
 
     Returns the digests removed (or that would be), sorted.
     """
+    return collect(odb, keep, dry_run=dry_run, missing_ok=missing_ok, grace_s=grace_s).removed
+
+
+def collect(
+    odb: ObjectDB,
+    keep: Iterable[str],
+    *,
+    dry_run: bool = False,
+    missing_ok: bool = False,
+    grace_s: float = 0.0,
+    temp_grace_s: float = TEMP_GRACE_S,
+) -> Collected:
+    """:func:`gc` with the figures: bytes freed, objects kept, temp files removed."""
     live = reachable(odb, keep, missing_ok=missing_ok)
     now = time.time()
-    garbage: list[str] = []
-    for digest in odb.iter_digests():
+    sizes: dict[str, int] = {}
+    kept = 0
+    if isinstance(odb, FsspecObjectDB):
+        listing = odb.scan()
+        entries = ((d, size, mtime) for d, (size, mtime) in listing.objects.items())
+    else:
+        entries = ((d, None, None) for d in odb.iter_digests())
+    for digest, size, mtime in entries:
         if digest in live:
+            kept += 1
             continue
-        if grace_s > 0 and isinstance(odb, LocalObjectDB):
+        if isinstance(odb, LocalObjectDB):
             try:
-                if now - os.lstat(odb.path_str(digest)).st_ctime < grace_s:
-                    continue
+                st = os.lstat(odb.path_str(digest))
             except FileNotFoundError:
                 continue
-        garbage.append(digest)
-    garbage.sort()
-    if dry_run:
-        return garbage
-    for digest in garbage:
-        odb.remove(digest)
-    if isinstance(odb, LocalObjectDB):
-        for tmp in odb.iter_temps():
-            with contextlib.suppress(FileNotFoundError):
-                if now - tmp.lstat().st_mtime > _TEMP_AGE_S:
-                    tmp.unlink()
-    return garbage
+            size, mtime = st.st_size, st.st_ctime
+        if grace_s > 0 and (mtime is None or now - mtime < grace_s):
+            kept += 1
+            continue
+        sizes[digest] = size or 0
+    # trees first: a tree left behind by an interrupted gc still has all of its files
+    garbage = sorted(sizes, key=lambda d: (not is_tree(d), d))
+    temps = 0
+    if not dry_run:
+        for digest in garbage:
+            odb.remove(digest)
+        temps = odb.sweep_temps(grace_s=temp_grace_s)
+    return Collected(sorted(garbage), sum(sizes.values()), kept, temps)

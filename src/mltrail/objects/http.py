@@ -23,7 +23,7 @@ from urllib.parse import quote
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
 from mltrail.objects.odb import _corrupt, _verify_bytes
-from mltrail.objects.remote import FsspecObjectDB
+from mltrail.objects.remote import FsspecObjectDB, RemoteListing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -165,6 +165,17 @@ class HttpObjectDB(FsspecObjectDB):
 
     def remove(self, digest: str) -> None:  # noqa: D102
         raise InvalidArgumentError(f"{self.url}: objects cannot be deleted through the server")
+
+    def sweep_temps(  # noqa: D102
+        self, dirs: Iterable[str] | None = None, *, grace_s: float = 3600.0
+    ) -> int:
+        return 0  # the server writes (and sweeps) its own temp files
+
+    def scan(self) -> RemoteListing:  # noqa: D102
+        raise InvalidArgumentError(
+            f"{self.url}: a server's objects cannot be listed from a client "
+            "(run gc and verify on the server's own store)"
+        )
 
 
 def _each(fn: Any, items: list[Any]) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mltrail.errors import CorruptObjectError, InvalidArgumentError, NotFoundError
+from mltrail.objects._fs import TEMP_GRACE_S, TEMP_PREFIX, is_stale_temp, temp_name
 from mltrail.objects.digest import (
     ALGORITHMS,
     DEFAULT_ALGO,
@@ -57,6 +58,7 @@ _ATOMIC_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", 
 _VALID_DIGEST = re.compile(r"(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32})(?:\.tree)?")
 _TREE_MEMO = 8  # parsed trees kept per ODB object
 _FEW = 16  # batches up to this size fsync each object instead of syncing the filesystem
+_WRITERS = ".writers"  # markers of batch writers at work (see LocalObjectDB.register_writer)
 
 
 class SourceChangedError(Exception):
@@ -166,6 +168,12 @@ class ObjectDB:
         """Where a local ODB keeps the object (InvalidArgumentError on a remote ODB)."""
         raise InvalidArgumentError(f"{self.url}: not a local object store")
 
+    def sweep_temps(self, dirs: Iterable[str] | None = None, *, grace_s: float = 3600.0) -> int:
+        """Remove stale temp files (see :func:`~mltrail.objects._fs.is_stale_temp`) from the
+        shard directories ``dirs`` (None: all of them); returns how many. Best effort: an
+        error listing or removing is skipped. Stores that never write temps return 0."""
+        return 0
+
     # -- shared conveniences ------------------------------------------------------------
     def verify(self, digest: str) -> None:
         """Hash the stored object; raise CorruptObjectError naming it if it does not match."""
@@ -225,6 +233,10 @@ class LocalObjectDB(ObjectDB):
     def path_str(self, digest: str) -> str:
         """:meth:`path` as a string (cheaper, for hot loops)."""
         return f"{self.url}/{object_key(digest)}"
+
+    def shard_dir(self, digest: str) -> str:
+        """The directory the object ``digest`` is stored in."""
+        return self.path_str(digest).rsplit("/", 1)[0]
 
     def local_path(self, digest: str) -> Path:  # noqa: D102
         return self.path(digest)
@@ -346,13 +358,97 @@ class LocalObjectDB(ObjectDB):
 
     def iter_temps(self) -> Iterator[Path]:
         """Leftover temp files (from a crash mid-write) under the shard directories."""
-        for algo in ALGORITHMS:
-            base = self.root / algo
-            if not base.is_dir():
+        for shard in self._shard_dirs():
+            try:
+                names = os.listdir(shard)
+            except OSError:
                 continue
-            for shard in base.iterdir():
-                if shard.is_dir():
-                    yield from (p for p in shard.iterdir() if p.name.startswith(".tmp-"))
+            yield from (Path(shard, n) for n in names if n.startswith(TEMP_PREFIX))
+
+    def _shard_dirs(self) -> list[str]:
+        out: list[str] = []
+        for algo in ALGORITHMS:
+            base = f"{self.url}/{algo}"
+            try:
+                shards = os.listdir(base)
+            except OSError:
+                continue
+            out.extend(f"{base}/{s}" for s in shards if len(s) == 2)
+        return out
+
+    def sweep_temps(  # noqa: D102
+        self, dirs: Iterable[str] | None = None, *, grace_s: float = TEMP_GRACE_S
+    ) -> int:
+        import time
+
+        now = time.time()
+        dead = self._dead_writers(now, grace_s) if dirs is None else []
+        removed = 0
+        for shard in self._shard_dirs() if dirs is None else dirs:
+            try:
+                names = [n for n in os.listdir(shard) if n.startswith(TEMP_PREFIX)]
+            except OSError:
+                continue
+            for name in names:
+                path = f"{shard}/{name}"
+                try:
+                    age = now - os.lstat(path).st_mtime
+                    if is_stale_temp(name, age, grace_s=grace_s):
+                        os.unlink(path)
+                        removed += 1
+                except OSError:
+                    continue
+        for marker in dead:  # only once their temps are gone
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
+        return removed
+
+    # -- writer markers: a full sweep only after a writer died ---------------------------
+    def register_writer(self) -> str:
+        """Create a marker for a batch writer about to write temps (``<root>/.writers/``,
+        named like a temp: host tag and pid); remove it with :meth:`unregister_writer`.
+
+        A marker left behind means its writer died mid-batch, its temps anywhere in the
+        store: :meth:`recover` then sweeps every shard directory, which the next writer does
+        (a listing of the small ``.writers`` folder per batch otherwise).
+        """
+        folder = f"{self.url}/{_WRITERS}"
+        os.makedirs(folder, exist_ok=True)
+        path = f"{folder}/{temp_name('writer')}"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        return path
+
+    @staticmethod
+    def unregister_writer(marker: str) -> None:
+        """Remove a writer's marker (its temps are all renamed or removed)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
+
+    def recover(self, *, grace_s: float = TEMP_GRACE_S) -> int:
+        """If a writer died mid-batch (a stale marker), sweep every shard directory of its
+        temps and drop the marker; returns the temps removed (usually one ``listdir``)."""
+        import time
+
+        if not self._dead_writers(time.time(), grace_s):
+            return 0
+        return self.sweep_temps(None, grace_s=grace_s)
+
+    def _dead_writers(self, now: float, grace_s: float) -> list[str]:
+        folder = f"{self.url}/{_WRITERS}"
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return []
+        dead = []
+        for name in names:
+            path = f"{folder}/{name}"
+            try:
+                age = now - os.lstat(path).st_mtime
+            except OSError:
+                continue
+            if is_stale_temp(name, age, grace_s=grace_s):
+                dead.append(path)
+        return dead
 
     def remove(self, digest: str) -> None:  # noqa: D102
         if self._tree_memo:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from typing import IO, TYPE_CHECKING, Any
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
-from mltrail.objects._fs import temp_name
+from mltrail.objects._fs import TEMP_GRACE_S, TEMP_PREFIX, is_stale_temp, temp_name
 from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
 from mltrail.objects.odb import (
     _ATOMIC_PROTOCOLS,
@@ -28,7 +29,31 @@ from mltrail.objects.odb import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["FsspecObjectDB", "filesystem"]
+__all__ = ["FsspecObjectDB", "RemoteListing", "filesystem", "info_mtime"]
+
+
+class RemoteListing(NamedTuple):
+    """What :meth:`FsspecObjectDB.scan` found: objects (digest -> (size, mtime)) and temp
+    files ((path, mtime)); a time is None when the filesystem does not say."""
+
+    objects: dict[str, tuple[int | None, float | None]]
+    temps: list[tuple[str, float | None]]
+
+
+def info_mtime(info: dict[str, Any]) -> float | None:
+    """The modification time (POSIX seconds) in an fsspec ``info`` dict, if it has one."""
+    for key in ("mtime", "LastModified", "last_modified", "modified", "created"):
+        value = info.get(key)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
 
 
 def filesystem(url: str, **storage_options: Any) -> tuple[Any, str]:
@@ -113,8 +138,13 @@ class FsspecObjectDB(ObjectDB):
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/{temp_name(path.rsplit('/', 1)[1])}"
-        self.fs.pipe_file(tmp, data)
-        self.fs.mv(tmp, path)
+        try:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise
 
     def put_local_file(self, digest: str, local: str | os.PathLike[str]) -> None:
         """Upload a (verified) local file as ``digest``."""
@@ -125,8 +155,13 @@ class FsspecObjectDB(ObjectDB):
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/{temp_name(path.rsplit('/', 1)[1])}"
-        self.fs.put_file(os.fspath(local), tmp)
-        self.fs.mv(tmp, path)
+        try:
+            self.fs.put_file(os.fspath(local), tmp)
+            self.fs.mv(tmp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise
 
     def get_many(self, digests: Iterable[str]) -> dict[str, bytes | BaseException]:
         """Download objects concurrently (unverified): digest -> bytes, or the error."""
@@ -200,6 +235,65 @@ class FsspecObjectDB(ObjectDB):
             digest = _digest_from_parts(*parts)
             if digest is not None:
                 yield digest
+
+    def scan(self) -> RemoteListing:
+        """One detailed listing: every object (size, mtime) and every temp file (mtime)."""
+        with contextlib.suppress(AttributeError):
+            self.fs.invalidate_cache(self.root)
+        out = RemoteListing({}, [])
+        try:
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            return out
+        prefix = self.root + "/" if self.root else ""
+        for full, info in sorted(found.items()):
+            rel = full[len(prefix) :] if full.startswith(prefix) else full
+            parts = rel.split("/")
+            if len(parts) != 3:
+                continue
+            mtime = info_mtime(info)
+            if parts[2].startswith(TEMP_PREFIX):
+                out.temps.append((full, mtime))
+                continue
+            digest = _digest_from_parts(*parts)
+            if digest is not None:
+                size = info.get("size")
+                out.objects[digest] = (size if isinstance(size, int) else None, mtime)
+        return out
+
+    def sweep_temps(  # noqa: D102
+        self, dirs: Iterable[str] | None = None, *, grace_s: float = TEMP_GRACE_S
+    ) -> int:
+        import time
+
+        temps: list[tuple[str, float | None]] = []
+        try:
+            if dirs is None:
+                temps = self.scan().temps
+            else:
+                for d in dirs:
+                    with contextlib.suppress(FileNotFoundError):
+                        for info in self.fs.ls(d, detail=True, refresh=True):
+                            name = str(info.get("name", ""))
+                            if name.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):
+                                temps.append((name, info_mtime(info)))
+        except OSError:
+            return 0
+        now = time.time()
+        removed = 0
+        for path, mtime in temps:
+            age = None if mtime is None else now - mtime
+            if is_stale_temp(path.rsplit("/", 1)[-1], age, grace_s=grace_s):
+                try:
+                    self.fs.rm_file(path)
+                except OSError:
+                    continue
+                removed += 1
+        return removed
+
+    def shard_dir(self, digest: str) -> str:
+        """The directory (prefix) the object ``digest`` is stored under."""
+        return self._path(digest).rsplit("/", 1)[0]
 
     def remove(self, digest: str) -> None:  # noqa: D102
         if self._tree_memo:

@@ -113,6 +113,7 @@ def transfer(
     result.skipped = len(present)
     todo = {d: s for d, s in wanted.items() if d not in present}
     if not todo:
+        _sweep(dst, wanted)
         return result
     for d, s in todo.items():
         if s is None:
@@ -135,11 +136,23 @@ def transfer(
             if not any(e.digest in failed for e in entries if not e.is_link):
                 complete[t] = trees[t]
         _copy(src, dst, complete, jobs, bar, result, corrupt)
+    _sweep(dst, wanted)
     if corrupt:
         first = corrupt[0]
         more = f" ({len(corrupt) - 1} more corrupt object(s) skipped)" if len(corrupt) > 1 else ""
         raise CorruptObjectError(first.message + more) from first
     return result
+
+
+def _sweep(dst: ObjectDB, wanted: dict[str, int | None]) -> None:
+    """Remove a killed transfer's temps. A local store knows when a writer died mid-batch
+    (its marker, see :meth:`LocalObjectDB.recover`) and sweeps everywhere then; a non-atomic
+    fsspec store has no markers: the shard directories of everything this transfer is about
+    (stored now or before) are swept. Atomic object stores (S3, ...) never hold temps."""
+    if isinstance(dst, LocalObjectDB):
+        dst.recover()
+    elif isinstance(dst, FsspecObjectDB) and not dst.atomic_put:
+        dst.sweep_temps({dst.shard_dir(d) for d in wanted})
 
 
 def push(

@@ -12,6 +12,7 @@ Modes are git's: ``0o100644`` a file, ``0o100755`` an executable, ``0o120000`` a
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,9 +23,17 @@ from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, is_tree, parse_dige
 from mltrail.objects.paths import MAX_PATH, resolve_link, validate_relpath
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ["MODE_EXEC", "MODE_FILE", "MODE_LINK", "Tree", "TreeDiff", "TreeEntry"]
+__all__ = [
+    "MODE_EXEC",
+    "MODE_FILE",
+    "MODE_LINK",
+    "Tree",
+    "TreeDiff",
+    "TreeEntry",
+    "check_walked",
+]
 
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
@@ -253,6 +262,23 @@ def _plain_name(path: str) -> bool:
     (``scandir`` names never contain ``/`` or NUL and are never ``.`` or ``..``.)
     """
     return path.isascii() and "\\" not in path and len(path) <= 255
+
+
+def check_walked(paths: Iterable[str], links: Mapping[str, str]) -> None:
+    """Refuse what a tree could not hold, for a listing read from a real directory: file and
+    link ``paths`` that are unsafe in a manifest (backslash, ...) and symlinks (``links``:
+    path -> target) that leave the root. The same checks as ``Tree(..., check="walked")``,
+    made *before* anything is hashed or stored, so a refused add has no side effect.
+
+    Raises:
+        UnsafePathError: naming the path or the link.
+        InvalidArgumentError: a path a manifest cannot hold.
+    """
+    for path in itertools.chain(paths, links):
+        if not _plain_name(path):
+            validate_relpath(path, what="tree entry path")
+    for path, target in links.items():
+        resolve_link(path, target, links)
 
 
 def _check_entries(

@@ -3,12 +3,22 @@
 See :mod:`mltrail.objects.odb` for the layout and the durability argument: temp names in the
 shard directories, one ``syncfs(2)`` for a large batch (an ``fsync`` per file for a small one),
 then the renames, then one more sync.
+
+Failure leaves nothing behind: on an exception (a full disk, an I/O error, a rename that
+fails half-way through the batch) every temp file not yet renamed is removed, and a workspace
+file that was hardlinked in (and so made read-only) gets its mode back. After a commit, the
+temp files a dead writer left in the shard directories the batch wrote into, or looked into
+for an object it found already stored, are removed (:func:`~mltrail.objects._fs.
+is_stale_temp`): a killed add or push is cleaned up by the next one. A batch also leaves a
+marker in ``<store>/.writers/`` while its temps exist: a marker whose writer is dead makes
+the next commit sweep every shard directory, wherever the dead batch's temps are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat as stat_mod
 import threading
 from typing import TYPE_CHECKING
 
@@ -37,6 +47,9 @@ class ObjectWriter:
     def __init__(self, odb: LocalObjectDB) -> None:
         self.odb = odb
         self._pending: dict[str, tuple[str, str]] = {}  # digest -> (temp, final)
+        self._modes: dict[str, int] = {}  # temp hardlinked to a workspace file -> its mode
+        self._touched: set[str] = set()  # shard directories written to or checked
+        self._marker: str | None = None  # see LocalObjectDB.register_writer
         self._listings: dict[str, frozenset[str]] = {}  # shard directory -> names at first use
         self._claims = 0
         self._lock = threading.Lock()
@@ -67,6 +80,7 @@ class ObjectWriter:
         name = f"{hexd[2:]}{TREE_SUFFIX if digest.endswith(TREE_SUFFIX) else ''}"
         final = f"{directory}/{name}"
         self._claims += 1
+        self._touched.add(directory)
         # Big batches list each shard directory once instead of a stat per object.
         if self._claims <= _FEW or name in self._listing(directory):
             try:
@@ -83,6 +97,8 @@ class ObjectWriter:
         with self._lock:
             if digest in self._pending:
                 return None
+            if self._marker is None:  # before the batch's first temp exists
+                self._marker = self.odb.register_writer()
             self._pending[digest] = (tmp, final)
         return tmp, final
 
@@ -105,8 +121,16 @@ class ObjectWriter:
         with self._lock:
             tmp, _ = self._pending.pop(digest, ("", ""))
         if tmp:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            self._discard(tmp)
+
+    def _discard(self, tmp: str) -> None:
+        """Remove a temp; a hardlinked workspace file gets its own mode back first."""
+        mode = self._modes.pop(tmp, None)
+        if mode is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, mode)  # the same inode as the workspace file
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
     def pending(self, digest: str) -> bool:
         """Whether ``digest`` is part of this batch."""
@@ -226,6 +250,8 @@ class ObjectWriter:
                 now = os.lstat(tmp)
                 if (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
                     raise SourceChangedError(os.fspath(src))
+                with self._lock:
+                    self._modes[tmp] = stat_mod.S_IMODE(now.st_mode)
             else:
                 reflink(src, tmp)
                 now = os.stat(src)
@@ -246,8 +272,13 @@ class ObjectWriter:
         with self._lock:
             items = list(self._pending.values())
             self._pending.clear()
+            touched, self._touched = self._touched, set()
         if not items:
+            self._unregister()
+            self.odb.sweep_temps(touched)
+            self.odb.recover()
             return
+        done = 0
         try:
             if len(items) <= _FEW:
                 for tmp, _ in items:
@@ -258,20 +289,34 @@ class ObjectWriter:
                         os.close(fd)
             else:
                 syncfs(self.odb.url)
+            for tmp, final in items:
+                os.replace(tmp, final)
+                done += 1
         except BaseException:
-            for tmp, _ in items:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            for tmp, _ in items[done:]:  # the renamed ones are whole, verified objects
+                self._discard(tmp)
+            self._unregister()
             raise
-        dirs: set[str] = set()
-        for tmp, final in items:
-            os.replace(tmp, final)
-            dirs.add(os.path.dirname(final))
+        finally:
+            for tmp, _ in items[:done]:
+                self._modes.pop(tmp, None)
+        dirs = {os.path.dirname(final) for _, final in items}
         if len(dirs) <= _FEW:
             for d in dirs:
                 fsync_dir(d)
         else:
             syncfs(self.odb.url)
+        self._unregister()
+        # a killed writer's temps: where this batch wrote or found its objects present, and
+        # everywhere if a writer's marker says it died mid-batch
+        self.odb.sweep_temps(dirs | touched)
+        self.odb.recover()
+
+    def _unregister(self) -> None:
+        with self._lock:
+            marker, self._marker = self._marker, None
+        if marker is not None:
+            self.odb.unregister_writer(marker)
 
     def abort(self) -> None:
         """Remove every temp of the batch; nothing becomes visible."""
@@ -279,5 +324,5 @@ class ObjectWriter:
             items = list(self._pending.values())
             self._pending.clear()
         for tmp, _ in items:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            self._discard(tmp)
+        self._unregister()

@@ -240,7 +240,7 @@ def restore_data(items: list[DataItem], root: Path, workdir: Path) -> list[str]:
         return done
     cache_dir = root / ".mltrail" / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with Cache(cache_dir) as cache:
+    with Cache(cache_dir) as cache, cache.lock():  # shared: a concurrent gc waits
         for item in todo:
             assert item.digest is not None
             if item.status == "remote" and item.remote_url is not None:
