@@ -33,6 +33,8 @@ from mltrail.server.auth import principal_of
 from mltrail.server.filestore import check_digest
 from mltrail.server.paths import logical_path
 from mltrail.server.responses import FILE_CSP
+from mltrail.server.scoping import read_blob, visible_run_ids
+from mltrail.server.scoping import resolve_run_id as resolve_visible_run_id
 from mltrail.server.series import downsample, pack_binary, raw_page
 
 if TYPE_CHECKING:
@@ -129,12 +131,16 @@ def list_projects(request: Request) -> JSONResponse:
     return _json({"projects": [p.to_dict() for p in projects]})
 
 
-def _flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in v.flatten(config).items():
-        k = v.check_key(key, "config key")
-        out[k] = v.check_param_value(k, value)
-    return out
+def _params_of(body: m.RunCreateBody) -> dict[str, Any]:
+    """The config flattened like the SDK does, plus the params; a key in both must agree."""
+    params = v.flatten_params(body.config)
+    clash = [k for k, x in body.params.items() if k in params and not _same_param(params[k], x)]
+    if clash:
+        raise InvalidArgumentError(
+            f"param {clash[0]!r} is given in config as {params[clash[0]]!r} and in params as "
+            f"{body.params[clash[0]]!r}; give one value"
+        )
+    return {**params, **body.params}
 
 
 @router.post("/runs", status_code=201, response_model=m.RunOut, tags=["runs"])
@@ -158,7 +164,7 @@ def create_run(request: Request, body: m.RunCreateBody) -> JSONResponse:
             command=body.command,
             config=body.config,
         ),
-        params={**_flat_config(body.config), **body.params},
+        params=_params_of(body),
         tags=dict(body.tags),
     )
     store = _store(request)
@@ -215,10 +221,12 @@ def get_run(run: VisibleRun) -> JSONResponse:
 def resolve_run_id(
     request: Request, prefix: Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 ) -> JSONResponse:
-    """The full id of the one run whose id starts with ``prefix``."""
-    run_id = _store(request).resolve_run_id(prefix)
-    _run(request, run_id)
-    return _json({"run_id": run_id})
+    """The full id of the one run whose id starts with ``prefix``.
+
+    A project-scoped token's prefix is matched among its project's runs only: an ambiguity
+    or a miss never depends on (or names) another project's runs.
+    """
+    return _json({"run_id": resolve_visible_run_id(principal_of(request), _store(request), prefix)})
 
 
 @router.patch("/runs/{run_id}", response_model=m.RunOut, tags=["runs"])
@@ -361,15 +369,11 @@ def ingest_position(
     """How far the store has applied the spool ``source`` (bytes; 0 when unknown)."""
     v._check_text(source, "source", 100)
     who = principal_of(request)
-    if who.project is not None:
-        run_id = source.partition(".")[0]
-        try:
-            project = _store(request).get_run(run_id).project
-        except NotFoundError:
-            return _json({"position": 0})
-        if not who.can_see(project):
-            raise NotFoundError(f"source {source!r} is unknown")
-    return _json({"position": _store(request).ingest_position(source)})
+    store = _store(request)
+    run_id = source.partition(".")[0]
+    if who.project is not None and not visible_run_ids(who, store, [run_id]):
+        return _json({"position": 0})  # another project's spool reads as an unknown one
+    return _json({"position": store.ingest_position(source)})
 
 
 # -- series, state, console, blobs -----------------------------------------------------------
@@ -462,8 +466,12 @@ _BYTES_RESPONSE: dict[int | str, dict[str, Any]] = {
     tags=["runs"],
 )
 def get_blob(request: Request, digest: Annotated[str, Path(pattern=_DIGEST_PATH)]) -> Response:
-    """A captured-state blob (an uncommitted diff, a lock file) by its sha256 digest."""
-    data = _store(request).get_blob(digest)
+    """A captured-state blob (an uncommitted diff, a lock file) by its sha256 digest.
+
+    A project-scoped token gets it only if a run of its project carried it (else 404, as
+    for a missing blob): knowing a digest is not a permission.
+    """
+    data = read_blob(principal_of(request), _store(request), digest)
     return Response(
         data,
         media_type="application/octet-stream",

@@ -5,7 +5,10 @@ One route per :class:`~mltrail.store.artifacts.ArtifactStore` method, so
 store (checked by :class:`mltrail.testing.ArtifactStoreContract` through a real server).
 Records travel as their ``to_dict()``; the bytes of artifacts never pass here: they are
 content-addressed objects (:mod:`mltrail.server.objects_api`), uploaded before the version is
-recorded.
+recorded. A ``file`` or ``tree`` version is recorded only when this server holds its objects
+(for a tree: the manifest and every file it names) and the digest is of the kind claimed
+(``.tree`` digests are trees); otherwise 422 naming ``body.digest`` or ``body.kind`` and the
+missing or wrong digests. ``reference`` versions name data elsewhere and are not checked.
 
 Project and artifact names travel in query strings and JSON bodies, never in the path (a
 project name may hold ``/``). Project-scoped tokens see one project: another project's
@@ -19,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -28,6 +32,8 @@ from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.server.api import ERROR_RESPONSES, RUN_ID_PATTERN, RunIdPath, visible_run
 from mltrail.server.auth import principal_of
 from mltrail.server.models import MAX_CONFIG_DEPTH, MAX_INT64, _check_depth
+from mltrail.server.objects_api import refer_project, tree_files
+from mltrail.server.scoping import readable_objects, visible_run_ids
 from mltrail.store.artifacts import (
     MAX_ALIAS_CHARS,
     MAX_NAME_CHARS,
@@ -41,6 +47,7 @@ from mltrail.store.artifacts import (
 )
 
 if TYPE_CHECKING:
+    from mltrail.objects.odb import LocalObjectDB
     from mltrail.server.auth import Principal
     from mltrail.store.artifacts import ArtifactStore, ArtifactVersion, LineageGraph
 
@@ -255,20 +262,120 @@ def _version(request: Request, project: str, name: str, version: int) -> Artifac
 
 
 def _visible(request: Request, versions: list[ArtifactVersion]) -> list[dict[str, Any]]:
+    """The versions the principal may see, as dicts; a producing run of a project it may not
+    see is left out (``run_id`` None), like a version logged outside a run."""
     who = principal_of(request)
-    return [x.to_dict() for x in versions if who.can_see(x.project)]
+    shown = [x.to_dict() for x in versions if who.can_see(x.project)]
+    _hide_foreign_runs(request, shown)
+    return shown
 
 
-def _scoped_graph(who: Principal, graph: LineageGraph) -> dict[str, Any]:
-    """The graph without the nodes (and their edges) of projects the token cannot see."""
+def _one(request: Request, version: ArtifactVersion) -> dict[str, Any]:
+    """One version the principal may see, as :func:`_visible` shows it."""
+    return _visible(request, [version])[0]
+
+
+def _hide_foreign_runs(request: Request, records: list[dict[str, Any]]) -> None:
+    """Set ``run_id`` to None in ``records`` where the principal may not see that run."""
+    who = principal_of(request)
+    if who.project is None:
+        return
+    named = {str(r["run_id"]) for r in records if r.get("run_id") is not None}
+    seen = visible_run_ids(who, request.app.state.store, sorted(named))
+    for r in records:
+        if r.get("run_id") is not None and r["run_id"] not in seen:
+            r["run_id"] = None
+
+
+def _scoped_graph(request: Request, graph: LineageGraph) -> dict[str, Any]:
+    """The graph as the principal may see it: the nodes of its projects that the root reaches
+    through such nodes only (a walk never crosses another project, even to come back), their
+    edges, and no run id of another project inside a node."""
+    who = principal_of(request)
     out = graph.to_dict()
     if who.project is None:
         return out
-    keep = [n for n in out["nodes"] if who.can_see(str(n.get("project", "")))]
-    ids = {n["id"] for n in keep}
-    out["nodes"] = keep
-    out["edges"] = [e for e in out["edges"] if e["source"] in ids and e["target"] in ids]
+    nodes = {n["id"]: n for n in out["nodes"] if who.can_see(str(n.get("project", "")))}
+    edges = [e for e in out["edges"] if e["source"] in nodes and e["target"] in nodes]
+    reached = {out["root"]} & set(nodes)
+    for way in ("upstream", "downstream"):
+        if out["direction"] in (way, "both"):
+            reached |= _reach(out["root"], edges, forward=way == "downstream") & set(nodes)
+    out["nodes"] = [n for i, n in nodes.items() if i in reached]
+    out["edges"] = [e for e in edges if e["source"] in reached and e["target"] in reached]
+    # an artifact node carries its version's fields (its producing run's id among them)
+    _hide_foreign_runs(request, [n for n in out["nodes"] if n["id"].startswith("artifact:")])
     return out
+
+
+def _reach(root: str, edges: list[dict[str, Any]], *, forward: bool) -> set[str]:
+    """The nodes ``root`` reaches along ``edges`` (forward: source to target)."""
+    step: dict[str, list[str]] = {}
+    for e in edges:
+        a, b = (e["source"], e["target"]) if forward else (e["target"], e["source"])
+        step.setdefault(a, []).append(b)
+    seen, todo = {root}, [root]
+    while todo:
+        for nxt in step.get(todo.pop(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _body_error(field: str, message: str) -> RequestValidationError:
+    """A 422 naming ``body.<field>``, shaped like any other validation error."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
+    )
+
+
+#: missing digests named in a refusal (the rest are counted)
+_SHOW_MISSING = 5
+
+
+def _held(request: Request, digests: set[str]) -> set[str]:
+    """Those of ``digests`` this server holds and the principal may read (a project-scoped
+    token is told "not on this server" for another project's objects, as on a read)."""
+    odb: LocalObjectDB = request.app.state.objects
+    present = odb.exists_many(digests)
+    return present & readable_objects(
+        principal_of(request), request.app.state.store, sorted(present)
+    )
+
+
+def _check_objects(request: Request, body: NewVersionBody) -> None:
+    """A file or tree version must name objects this server holds, of the kind it claims."""
+    from mltrail.objects.digest import is_tree
+
+    if body.kind == "reference":
+        return
+    tree = is_tree(body.digest)
+    if tree != (body.kind == "tree"):
+        actual = "a tree (it ends with .tree)" if tree else "a file (no .tree suffix)"
+        raise _body_error("kind", f"kind {body.kind!r} does not match {body.digest}, {actual}")
+    if not _held(request, {body.digest}):
+        raise _body_error(
+            "digest",
+            f"object {body.digest} is not on this server; upload it first "
+            "(PUT /api/v1/objects/{digest}) so the version can be served",
+        )
+    if not tree:
+        return
+    odb: LocalObjectDB = request.app.state.objects
+    try:
+        wanted = odb.read_tree(body.digest).digests()
+    except InvalidArgumentError as exc:
+        raise _body_error("digest", f"tree {body.digest} on this server: {exc}") from None
+    missing = sorted(wanted - _held(request, wanted))
+    if missing:
+        shown = ", ".join(missing[:_SHOW_MISSING])
+        more = f" and {len(missing) - _SHOW_MISSING} more" if len(missing) > _SHOW_MISSING else ""
+        raise _body_error(
+            "digest",
+            f"tree {body.digest} names {len(missing)} object(s) this server does not hold: "
+            f"{shown}{more}; upload them first",
+        )
 
 
 # -- writes --------------------------------------------------------------------------------
@@ -283,6 +390,7 @@ def log_version(request: Request, body: NewVersionBody) -> JSONResponse:
         record = request.app.state.store.get_run(body.run_id)
         if not who.can_see(record.project):
             raise NotFoundError(f"run {body.run_id!r} does not exist")
+    _check_objects(request, body)
     new = NewVersion(
         project=body.project,
         name=body.name,
@@ -298,7 +406,13 @@ def log_version(request: Request, body: NewVersionBody) -> JSONResponse:
         aliases=tuple(body.aliases),
         created_ms=body.created_ms,
     )
-    return _json(_arts(request).log_version(new).to_dict())
+    version = _arts(request).log_version(new)
+    if who.project is None:  # an unscoped token vouches for the objects it names
+        objects = request.app.state.objects
+        files = tree_files(objects, body.digest) if body.kind == "tree" else []
+        if body.kind != "reference":
+            refer_project(request.app.state.store, body.project, [body.digest, *files])
+    return _json(_one(request, version))
 
 
 @router.put("/artifacts/aliases", response_model=ArtifactVersionOut)
@@ -306,7 +420,7 @@ def set_alias(request: Request, body: AliasBody) -> JSONResponse:
     """Point ``alias`` at ``version`` (moving it); the version with its aliases."""
     _check_project(principal_of(request), body.project, f"artifact {body.name!r}")
     got = _arts(request).set_alias(body.project, body.name, body.alias, body.version)
-    return _json(got.to_dict())
+    return _json(_one(request, got))
 
 
 @router.delete("/artifacts/aliases", response_model=RemovedOut)
@@ -329,7 +443,7 @@ def record_input(request: Request, run_id: RunIdPath, body: InputBody) -> JSONRe
     run = visible_run(request, run_id)
     version = _version(request, body.project, body.name, body.version)
     _arts(request).record_input(run.run_id, version)
-    return _json(version.to_dict())
+    return _json(_one(request, version))
 
 
 # -- reads ---------------------------------------------------------------------------------
@@ -359,7 +473,7 @@ def list_versions(request: Request, project: ProjectQuery, name: NameQuery) -> J
     """Every version of one artifact, oldest first."""
     project, name = _project(project), check_artifact_name(name)
     _check_project(principal_of(request), project, f"artifact {name!r}")
-    return _json({"versions": [x.to_dict() for x in _arts(request).list_versions(project, name)]})
+    return _json({"versions": _visible(request, _arts(request).list_versions(project, name))})
 
 
 @router.get("/artifacts/resolve", response_model=ArtifactVersionOut)
@@ -387,7 +501,7 @@ def resolve(
         what = f"artifact {parsed.name!r}" if parsed.name else f"artifact version {parsed.digest}"
         raise NotFoundError(f"{what} in project {scope!r} does not exist")
     found = _arts(request).resolve(parsed, project=scope)
-    return _json(found.to_dict())
+    return _json(_one(request, found))
 
 
 @router.get("/artifacts/consumers", response_model=ConsumersOut)
@@ -399,15 +513,8 @@ def consumers(
     run_ids = _arts(request).consumers(found)
     who = principal_of(request)
     if who.project is not None:
-        store = request.app.state.store
-        seen = []
-        for run_id in run_ids:
-            try:
-                if who.can_see(store.get_run(run_id).project):
-                    seen.append(run_id)
-            except NotFoundError:
-                continue
-        run_ids = seen
+        seen = visible_run_ids(who, request.app.state.store, run_ids)
+        run_ids = [r for r in run_ids if r in seen]
     return _json({"run_ids": run_ids})
 
 
@@ -462,4 +569,4 @@ def lineage(
     graph = _arts(request).lineage(
         run_id=run_id, version=root_version, direction=direction, max_depth=max_depth
     )
-    return _json(_scoped_graph(principal_of(request), graph))
+    return _json(_scoped_graph(request, graph))

@@ -8,8 +8,13 @@ under its real name; a mismatch is 400 ``digest_mismatch`` and nothing is stored
 (``...tree`` digests) are stored as they come; every checkout validates a manifest before
 writing anything, so the server need not trust them.
 
-Objects are not scoped to projects: like blobs, knowing a digest is the permission to read it.
-Writing needs a write token (the auth middleware).
+Knowing a digest is not a permission. An unscoped token reads every object; a token scoped
+to one project reads (``GET``, ``HEAD``, ``missing``) only the objects its project references
+(:mod:`mltrail.server.scoping`): those a token of the project uploaded (their bytes verified,
+even when the server already had them, so an upload proves possession and says nothing about
+what others stored), and those of the project's artifact versions (a tree's files too).
+Anything else answers exactly as a missing object does. Writing needs a write token (the auth
+middleware).
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mltrail.errors import CorruptObjectError, NotFoundError, PayloadTooLargeError
+from mltrail.errors import (
+    CorruptObjectError,
+    InvalidArgumentError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from mltrail.server.auth import principal_of
 from mltrail.server.filestore import DigestMismatchError
 from mltrail.server.responses import FILE_CSP
+from mltrail.server.scoping import readable_objects, scoped_reads
 
 if TYPE_CHECKING:
     from mltrail.objects.odb import LocalObjectDB
@@ -33,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_objects", "router"]
 
+TREE_SUFFIX = ".tree"
 OBJECT_DIGEST = r"^(blake3|sha256|md5):[0-9a-f]{32,64}(\.tree)?$"
 MAX_QUERY_DIGESTS = 10_000
 
@@ -83,17 +96,68 @@ def _odb(request: Request) -> LocalObjectDB:
     return odb
 
 
+def _missing(digest: str) -> NotFoundError:
+    return NotFoundError(f"object {digest} is not on this server")
+
+
 def _size_or_404(odb: LocalObjectDB, digest: str) -> int:
     try:
         return odb.size(digest)
     except (FileNotFoundError, NotFoundError):
-        raise NotFoundError(f"object {digest} is not on this server") from None
+        raise _missing(digest) from None
+
+
+def _readable_size(request: Request, digest: str) -> int:
+    """The object's size, if the principal may read it (404 alike for missing and hidden)."""
+    who = principal_of(request)
+    store = request.app.state.store
+    if not readable_objects(who, store, [digest]):
+        raise _missing(digest)
+    size = _size_or_404(_odb(request), digest)
+    if who.project is not None and digest.endswith(TREE_SUFFIX):
+        _refer_to_tree_files(request, who.project, digest)
+    return size
+
+
+def _refer_to_tree_files(request: Request, project: str, digest: str) -> None:
+    """Let ``project`` read the files of a tree that one of its artifact versions is.
+
+    Versions recorded before object references existed had only the tree referenced; this
+    links its files the first time a token of the project reads the tree (a tree the
+    project merely uploaded opens nothing: the files need their own upload).
+    """
+    reads = scoped_reads(request.app.state.store)
+    if reads is None or not reads.is_version_digest(digest, project):
+        return
+    files = tree_files(_odb(request), digest)
+    if files and len(reads.readable_objects(files, project)) < len(files):
+        reads.add_object_refs(project, files)
+
+
+def tree_files(odb: LocalObjectDB, digest: str) -> list[str]:
+    """The object digests of the files of the stored tree ``digest`` (none if unreadable)."""
+    from mltrail.objects.digest import parse_digest
+    from mltrail.objects.tree import Tree
+
+    try:
+        data = odb.local_path(digest).read_bytes()
+        tree = Tree.from_bytes(data, algo=parse_digest(digest)[0])
+    except (OSError, InvalidArgumentError):
+        return []
+    return sorted(tree.digests())
+
+
+def refer_project(store: Any, project: str, digests: list[str]) -> None:
+    """Record that ``project`` references the objects ``digests`` (when the store can)."""
+    reads = scoped_reads(store)
+    if reads is not None:
+        reads.add_object_refs(project, digests)
 
 
 @router.head("/objects/{digest}", response_class=Response)
 def head_object(request: Request, digest: DigestPath) -> Response:
     """Whether the object is stored (its size in ``Content-Length``)."""
-    size = _size_or_404(_odb(request), digest)
+    size = _readable_size(request, digest)
     return Response(headers={"Content-Length": str(size), "X-Content-Digest": digest})
 
 
@@ -103,7 +167,7 @@ def get_object(request: Request, digest: DigestPath) -> Response:
     from fastapi.responses import FileResponse
 
     odb = _odb(request)
-    _size_or_404(odb, digest)
+    _readable_size(request, digest)
     return FileResponse(
         odb.local_path(digest),
         media_type="application/octet-stream",
@@ -113,11 +177,21 @@ def get_object(request: Request, digest: DigestPath) -> Response:
 
 @router.put("/objects/{digest}", status_code=201, response_model=ObjectOut, openapi_extra=_UPLOAD)
 async def put_object(request: Request, digest: DigestPath) -> JSONResponse:
-    """Store an object; its bytes must hash to ``digest`` (else 400, nothing stored)."""
+    """Store an object; its bytes must hash to ``digest`` (else 400, nothing stored).
+
+    A project-scoped upload of an object the server has but the project does not reference
+    is received and verified like a new one (and answered alike), then referenced.
+    """
     odb = _odb(request)
     filestore: FileStore = request.app.state.filestore
     limits: Limits = request.app.state.limits
-    if await run_in_threadpool(odb.exists, digest):
+    who = principal_of(request)
+    store = request.app.state.store
+    exists = await run_in_threadpool(odb.exists, digest)
+    readable: set[str] = set()
+    if exists:
+        readable = await run_in_threadpool(readable_objects, who, store, [digest])
+    if readable:
         async for _ in request.stream():  # drain: the client may already be sending
             pass
         return JSONResponse({"digest": digest, "size": odb.size(digest), "stored": False})
@@ -137,10 +211,29 @@ async def put_object(request: Request, digest: DigestPath) -> JSONResponse:
                     view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        stored = await run_in_threadpool(_place, odb, digest, tmp, size)
+        if exists:  # the server has it, the project does not: the upload proves possession
+            await run_in_threadpool(_verify, digest, tmp)
+            stored = True
+        else:
+            stored = await run_in_threadpool(_place, odb, digest, tmp, size)
     finally:
         tmp.unlink(missing_ok=True)
+    if who.project is not None:
+        await run_in_threadpool(refer_project, store, who.project, [digest])
     return JSONResponse({"digest": digest, "size": size, "stored": stored}, status_code=201)
+
+
+def _verify(digest: str, tmp: Any) -> None:
+    """Raise what :func:`_place` raises when ``tmp`` does not hash to ``digest``."""
+    from mltrail.objects.digest import hash_file, parse_digest
+    from mltrail.objects.odb import _corrupt
+
+    actual = hash_file(tmp, parse_digest(digest)[0])
+    if digest.endswith(TREE_SUFFIX):
+        actual += TREE_SUFFIX
+    if actual != digest:
+        exc = _corrupt(digest, "the data received", actual)
+        raise DigestMismatchError(f"uploaded bytes do not match {digest}: {exc}")
 
 
 def _place(odb: LocalObjectDB, digest: str, tmp: Any, size: int) -> bool:
@@ -154,6 +247,10 @@ def _place(odb: LocalObjectDB, digest: str, tmp: Any, size: int) -> bool:
 
 @router.post("/objects/missing", response_model=MissingOut)
 def missing_objects(request: Request, body: MissingBody) -> JSONResponse:
-    """Which of ``digests`` the server does not have (one call before a push)."""
+    """Which of ``digests`` the server does not have (one call before a push).
+
+    For a project-scoped token, an object its project does not reference is missing.
+    """
     have = _odb(request).exists_many(body.digests)
+    have &= readable_objects(principal_of(request), request.app.state.store, sorted(have))
     return JSONResponse({"missing": [d for d in body.digests if d not in have]})

@@ -377,7 +377,7 @@ class LineageNode:
     data: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "label": self.label, **json_safe(self.data)}
+        return {**json_safe(self.data), "id": self.id, "type": self.type, "label": self.label}
 
 
 @dataclass(frozen=True, slots=True)

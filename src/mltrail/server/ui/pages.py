@@ -35,8 +35,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _store(request: Request) -> TrackingStore:
-    store: TrackingStore = request.app.state.store
-    return store
+    """The store as the request's principal sees it: pages read nothing of a project the
+    token may not see (its runs, prefixes and blobs do not exist there)."""
+    from mltrail.server.auth import principal_of
+    from mltrail.server.scoping import ScopedTrackingStore
+
+    return ScopedTrackingStore(request.app.state.store, principal_of(request))
 
 
 def render_page(request: Request, template: str, status_code: int = 200, **ctx: Any) -> Response:
@@ -108,7 +112,7 @@ def runs_page(
     store = _store(request)
     _access.check_project(request, project)
     require_project(store, project)
-    keys = project_keys(store, project)
+    keys = project_keys(request.app.state.store, project)  # a project it may see
     view = build_table(
         store, project, keys, filter=filter, order_by=order_by, cols=cols or [], group=group
     )

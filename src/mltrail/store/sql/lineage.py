@@ -115,6 +115,7 @@ class LineageWalk:
             self._vid[key] = node_id
             if node_id not in self.nodes and not self._full():
                 data = {k: x for k, x in v.to_dict().items() if k not in ("metadata", "source")}
+                data["artifact_type"] = data.pop("type")  # "type" names the node's kind
                 self.nodes[node_id] = LineageNode(node_id, "artifact", v.qualified, data)
 
     def edge(self, source: str, target: str, relation: Any) -> None:

@@ -46,14 +46,16 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "metric_summaries",
+    "object_refs",
     "params",
     "projects",
+    "run_blobs",
     "runs",
     "tags",
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -276,4 +278,26 @@ run_inputs = Table(
     Column("version", Integer, primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_run_inputs_artifact", "artifact_id", "version"),
+)
+
+
+# -- project-scoped reads (0005) ----------------------------------------------------------
+
+#: The runs whose batches carried a blob's bytes. A project-scoped token reads a blob only
+#: through a run of its project listed here: one primary-key lookup by digest.
+run_blobs = Table(
+    "run_blobs",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+)
+
+#: The projects (by name, like ``api_tokens.project``) that reference an object of the
+#: server's object store: a token of the project uploaded its bytes, or an artifact version
+#: of the project is (or its tree holds) it. Project-scoped tokens read only these.
+object_refs = Table(
+    "object_refs",
+    metadata,
+    Column("digest", String(100), primary_key=True),
+    Column("project", String(250), primary_key=True),
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 
+from mltrail._validation import normalize_key
 from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
     AmbiguousIdError,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from mltrail.store.registry import StoreLocation
     from mltrail.store.sql.artifacts import SqlArtifactStore
     from mltrail.store.sql.run_files import SqlRunFiles
+    from mltrail.store.sql.scoped import SqlScopedReads
     from mltrail.store.sql.tokens import SqlTokenStore
 
 __all__ = ["SqlTrackingStore"]
@@ -101,6 +103,12 @@ class SqlTrackingStore:
 
         return SqlTokenStore(self._engine)
 
+    def scoped_reads(self) -> SqlScopedReads:
+        """The queries behind project-scoped reads (run id prefixes, blobs, objects)."""
+        from mltrail.store.sql.scoped import SqlScopedReads
+
+        return SqlScopedReads(self._engine)
+
     def run_files(self) -> SqlRunFiles:
         """The index of run files (logical path -> content digest) in this database."""
         from mltrail.store.sql.run_files import SqlRunFiles
@@ -117,6 +125,10 @@ class SqlTrackingStore:
             # project ids learnt in this transaction are cached only once it commits
             learnt: dict[str, str] = {}
             result = ingest.apply_batch(conn, batch, ChainMap(learnt, self._project_ids))
+            if result.applied and batch.blobs:
+                from mltrail.store.sql.scoped import link_blobs
+
+                link_blobs(conn, batch.run_id, batch.blobs)
         self._project_ids.update(learnt)
         return result
 
@@ -198,6 +210,7 @@ class SqlTrackingStore:
             return [Project(str(a), str(b), int(c), int(d)) for a, b, c, d in conn.execute(stmt)]
 
     def metric_history(self, run_id: str, key: str) -> MetricSeries:
+        key = normalize_key(key)  # stored keys are NFC: find one typed in NFD too
         with (
             _driver_errors(f"reading metric {key!r} of run {run_id}"),
             self._engine.connect() as conn,
