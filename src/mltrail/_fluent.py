@@ -33,7 +33,7 @@ from mltrail.store.registry import StoreLocation, ignore_in_git, resolve_locatio
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
-    from types import FrameType
+    from types import FrameType, TracebackType
 
     from mltrail.store.artifacts import ArtifactVersion
 
@@ -67,7 +67,7 @@ def new_run_id() -> str:
 
 
 def init(
-    project: str = "default",
+    project: str | None = None,
     name: str | None = None,
     config: Any = None,
     tags: Mapping[str, Any] | None = None,
@@ -85,14 +85,16 @@ def init(
     """Start (or resume) a tracked run and make it the active run.
 
     Args:
-        project: project name (created on first use).
+        project: project name (created on first use); default ``"default"``. With
+            ``resume``, the resumed run's project (another project is an error).
         name: a display name; default ``run-YYYYmmdd-HHMMSS``.
         config: hyperparameters: a mapping (nested is fine), a dataclass or an
             ``argparse.Namespace``. Stored as given and flattened into params (``a.b``).
         tags: initial tags.
         store: a directory, ``sqlite:///file.db`` or ``postgresql://...``; default
             ``MLTRAIL_STORE``, else ``.mltrail/`` at the git root (or the current directory).
-        resume: the id (or unambiguous prefix) of a run to continue.
+        resume: the id (or unambiguous prefix) of a run to continue; it must belong to
+            ``project`` when that is given.
         allow_dirty: start from uncommitted code, recording the diff and tagging the run
             ``mltrail.dirty``; default ``MLTRAIL_ALLOW_DIRTY``, else refuse.
         code_repos: more git repositories to record besides the entry point's
@@ -128,11 +130,7 @@ def init(
     location = resolve_location(store)
     config_dict = _config_to_dict(config)
     params = _check_params(config_dict)
-    tag_values = (
-        {}
-        if tags is None
-        else {v.check_key(k, "tag"): v.check_tag_value(k, x) for k, x in tags.items()}
-    )
+    tag_values = {} if tags is None else v.check_tags(tags)
     opts = _Options(
         config=config,
         allow_dirty=cfg.allow_dirty if allow_dirty is None else bool(allow_dirty),
@@ -146,13 +144,13 @@ def init(
     if resume is None and cfg.run_id:
         return _attach(location, cfg.run_id, params, tag_values, beat, cfg.flush_interval_s, opts)
     if resume is not None:
-        run = _resume(location, resume, params, tag_values, beat, cfg.flush_interval_s)
+        run = _resume(location, resume, project, params, tag_values, beat, cfg.flush_interval_s)
         return _begin_session(run, opts, dirty=None)
     entry = _session.entry_dir()
     repo, dirty = _session.check_code(entry, opts.allow_dirty) if opts.capture else (None, [])
     if dirty:
         tag_values.setdefault("mltrail.dirty", "true")
-    project = v.check_key(project, "project")
+    project = v.check_key("default" if project is None else project, "project")
     now_ms = time.time_ns() // 1_000_000
     run_name = name if name is not None else time.strftime("run-%Y%m%d-%H%M%S", time.localtime())
     run_name = v.check_key(run_name, "run name")
@@ -267,6 +265,7 @@ def _preload() -> None:
 def _resume(
     location: StoreLocation,
     prefix: str,
+    project: str | None,
     params: dict[str, Any],
     tags: dict[str, str],
     beat: float,
@@ -276,6 +275,11 @@ def _resume(
 
     store = open_store(location)
     record = store.get_run(store.resolve_run_id(prefix))
+    if project is not None and v.check_key(project, "project") != record.project:
+        raise InvalidArgumentError(
+            f"resume: run {record.run_id} is in project {record.project!r}, not "
+            f"{project!r}; pass project={record.project!r} or leave project out"
+        )
     next_step = 1 + max((m.last_step for m in record.metrics.values()), default=-1)
     spool = _open_spool(location, record.run_id)
     run = Run(
@@ -489,7 +493,22 @@ def _at_exit() -> None:
         status = RunStatus.FAILED  # an uncaught exception, or sys.exit(non-zero or message)
     else:
         status = RunStatus.FINISHED
-    _finish_all(status, timeout=30.0)
+    _finish_all(status, timeout=None)  # MLTRAIL_FINISH_TIMEOUT_S
+
+
+def _record_uncaught(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """``sys.excepthook``: keep the uncaught exception with every active run, then chain."""
+    if not issubclass(kind, KeyboardInterrupt | SystemExit):
+        with _state_lock:
+            runs = list(_active)
+        for run in runs:
+            run._record_error(exc, tb)
+    _previous_excepthook(kind, exc, tb)
+
+
+_previous_excepthook = sys.excepthook
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -504,6 +523,10 @@ def _install_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_at_exit)
+    global _previous_excepthook
+    if sys.excepthook is not _record_uncaught:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _record_uncaught
     if sys.exit is _original_exit:
         sys.exit = _recording_exit
     if threading.current_thread() is threading.main_thread():

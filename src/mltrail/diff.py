@@ -514,4 +514,22 @@ def diff_runs(
             view = _hardware_view if kind == "hardware" else _seeds_view
             kd.changes = _compare_nested(view(da), view(db), "")
     kinds["outcome"] = _metrics(ra, rb, include_system)
+    kinds["outcome"].changes = _ending(ra, rb, sa.get("error"), sb.get("error"))
     return RunDiff(ra, rb, kinds)
+
+
+def _ending(
+    ra: RunRecord, rb: RunRecord, ea: dict[str, Any] | None, eb: dict[str, Any] | None
+) -> list[Change]:
+    """How each run ended: a status that differs, and the error that failed it."""
+    from mltrail.capture.errors import one_line
+
+    out = []
+    if ra.status is not rb.status:
+        out.append(Change("status", ra.status.value, rb.status.value, "changed"))
+    a = one_line(ea) if isinstance(ea, dict) else None
+    b = one_line(eb) if isinstance(eb, dict) else None
+    if a != b:
+        change = "added" if a is None else "removed" if b is None else "changed"
+        out.append(Change("error", a, b, change))
+    return out

@@ -7,7 +7,6 @@ type check per value, one ``struct.pack``, one CRC, one system call.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Mapping
@@ -15,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail import _validation as v
 from mltrail.entities import ParamValue, RunStatus
-from mltrail.errors import InvalidArgumentError, ParamConflictError, RunFinishedError
+from mltrail.errors import (
+    InvalidArgumentError,
+    MltrailError,
+    ParamConflictError,
+    RunFinishedError,
+)
 from mltrail.events import codec
 
 if TYPE_CHECKING:
@@ -37,6 +41,7 @@ _MAX = v.MAX_STEP
 #: How long ``finish`` waits for a store already known to be down before leaving the spool.
 _DOWN_CLOSE_S = 5.0
 _DEFAULT_SPOOL_MAX_MB = 4096
+_ERROR_TAG_CHARS = 1000
 
 
 def _backlog_cap() -> int:
@@ -247,11 +252,14 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log hyperparameters; nested mappings are flattened with ``.``.
 
+        Values convert as a config does (enums, paths, numpy scalars, dates, ...; see
+        :mod:`mltrail.capture.config`); lists and tuples are stored as their JSON text.
         Params are immutable: the same value again is fine, a different one is an error.
 
         Raises:
             ParamConflictError: a key already holds a different value (names both).
-            InvalidArgumentError: a bad key or value.
+            InvalidArgumentError: a bad key, a value without a stable JSON form, two keys
+                that flatten to one (``{"a.b": 1, "a": {"b": 2}}``; names both) or a cycle.
         """
         flat = _check_params(params)
         with self._lock:
@@ -275,10 +283,7 @@ class Run:
         """Set tags (mutable string labels); values are stored as ``str``."""
         if not isinstance(tags, Mapping):
             raise InvalidArgumentError(f"tags must be a mapping, got {type(tags).__name__}")
-        clean = {}
-        for key, value in tags.items():
-            name = v.check_key(key, "tag")
-            clean[name] = v.check_tag_value(name, value)
+        clean = v.check_tags(tags)
         with self._lock:
             self._check_open()
             if clean:
@@ -398,12 +403,19 @@ class Run:
         return self._writer.flush(timeout)
 
     def finish(
-        self, status: RunStatus | str = RunStatus.FINISHED, timeout: float | None = 60.0
+        self, status: RunStatus | str = RunStatus.FINISHED, timeout: float | None = None
     ) -> None:
         """End the run: record the status, drain the spool into the store, remove it.
 
-        Idempotent. If the store is unreachable for ``timeout`` seconds the spool is kept and
-        ``mltrail sync`` (or any later open of the store) applies it.
+        Idempotent. If the store has not taken everything within ``timeout`` seconds
+        (default ``MLTRAIL_FINISH_TIMEOUT_S``, 60; ``math.inf`` waits as long as it takes;
+        a store already known to be unreachable gets 5 s at most), the spool is kept and
+        ``mltrail sync`` (or any later open of the store) applies it. What it waits for is
+        printed as soon as the wait is not instant.
+
+        Raises:
+            SpoolError: the final status could not be written (a full disk); nothing was
+                ended, and ``finish`` may be called again.
         """
         from mltrail import _fluent
 
@@ -412,28 +424,44 @@ class Run:
             if self._status is not None or self._finishing:
                 return
             self._finishing = True
-        if self._session is not None:
-            self._session.stop()  # flushes console lines and captured state into the spool
-        with self._lock:
-            if self.dropped_points:
-                tag = {"mltrail.dropped_points": str(self.dropped_points)}
-                self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, tag)))
-            if not self.attached:  # an attached process leaves the status to its parent
-                body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
-                self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
-            self._status = status
+        try:
+            if self._session is not None:
+                self._session.stop()  # flushes console lines and captured state into the spool
+            with self._lock:
+                if self.dropped_points:
+                    tag = {"mltrail.dropped_points": str(self.dropped_points)}
+                    self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, tag)))
+                if not self.attached:  # an attached process leaves the status to its parent
+                    body = {"status": status.value, "end_ms": time.time_ns() // 1_000_000}
+                    self._spool.append(_frame(codec.encode_json(codec.KIND_STATUS, body)))
+                self._status = status
+        except BaseException:
+            self._finishing = False  # nothing ended: a later finish() tries again
+            raise
         _fluent._forget(self)
         self._close(timeout)
 
     def _close(self, timeout: float | None) -> None:
         import logging
+        import math
 
-        if self._writer is not None and self._writer.store_down is not None:
-            # the store is known to be down: don't hold the process up for long; the spool
-            # is kept and `mltrail sync` applies it
-            timeout = _DOWN_CLOSE_S if timeout is None else min(timeout, _DOWN_CLOSE_S)
-        drained = self._writer.close(timeout) if self._writer is not None else False
-        if drained:
+        if timeout is None:
+            from mltrail.settings import settings
+
+            timeout = settings().finish_timeout_s
+        wait = None if math.isinf(timeout) else max(0.0, timeout)
+        # a store known to be down holds the process up _DOWN_CLOSE_S at most: the spool is
+        # kept and `mltrail sync` applies it
+        drained = (
+            self._writer.close(wait, on_wait=self._say_waiting, down_s=_DOWN_CLOSE_S)
+            if self._writer is not None
+            else False
+        )
+        if drained and self._writer is not None and self._writer.damage:
+            # applied, but some bytes could not be read: keep them for inspection
+            path = self._spool.path
+            path.replace(path.with_name(path.name + ".damaged"))
+        elif drained:
             self._spool.path.unlink(missing_ok=True)
         else:
             logging.getLogger("mltrail").warning(
@@ -448,6 +476,20 @@ class Run:
             err, self._writer.error = self._writer.error, None
             raise err
 
+    def _say_waiting(self, what: str, timeout: float | None) -> None:
+        """Tell the user at once why ``finish`` has not returned yet."""
+        import logging
+
+        bound = "as long as it takes" if timeout is None else f"up to {timeout:.1f} s"
+        logging.getLogger("mltrail").warning(
+            "mltrail: finishing run %s: waiting %s for %s (MLTRAIL_FINISH_TIMEOUT_S); "
+            "its events are safe in %s and `mltrail sync` applies them if the wait ends first",
+            self.run_id,
+            bound,
+            what,
+            self._spool.path,
+        )
+
     def __enter__(self) -> Run:
         return self
 
@@ -457,7 +499,30 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.finish(_status_for(exc))
+        status = _status_for(exc)
+        if exc is not None and status is not RunStatus.FINISHED:
+            self._record_error(exc, tb)
+        self.finish(status)
+
+    def _record_error(self, exc: BaseException, tb: TracebackType | None = None) -> None:
+        """Keep what made the run fail (state kind ``error``): type, message, traceback."""
+        from mltrail.capture.errors import describe_exception
+
+        self._note_error(describe_exception(exc, tb))
+
+    def _note_error(self, doc: Mapping[str, Any]) -> None:
+        """Record an ``error`` document, and its one-line form as the tag ``mltrail.error``."""
+        from mltrail.capture.errors import ERROR_KIND, ERROR_TAG, one_line
+
+        line = one_line(dict(doc))[:_ERROR_TAG_CHARS]
+        try:
+            self._log_state(ERROR_KIND, doc, {})
+            with self._lock:
+                if self._status is None:
+                    body = {ERROR_TAG: line}
+                    self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, body)))
+        except MltrailError:  # the spool is unwritable: the status still says failed
+            pass
 
 
 def _status_for(exc: BaseException | None) -> RunStatus:
@@ -477,12 +542,14 @@ def _same_param(a: ParamValue, b: ParamValue) -> bool:
 
 
 def _check_params(params: Mapping[str, Any]) -> dict[str, ParamValue]:
+    """Params (or a converted config) → flat, validated params: the config rules apply.
+
+    Values are converted like a config (:mod:`mltrail.capture.config`: refused without a
+    stable JSON form, cycles refused), then flattened by :func:`mltrail._validation.
+    flatten_params` (collisions refused, naming both keys).
+    """
     if not isinstance(params, Mapping):
         raise InvalidArgumentError(f"params must be a mapping, got {type(params).__name__}")
-    out: dict[str, ParamValue] = {}
-    for key, value in v.flatten(params).items():
-        name = v.check_key(key, "param")
-        if isinstance(value, list | tuple | Mapping):
-            value = json.dumps(value, default=str)
-        out[name] = v.check_param_value(name, value)
-    return out
+    from mltrail.capture.config import config_to_dict
+
+    return v.flatten_params(config_to_dict(params, what="param"))

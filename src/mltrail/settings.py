@@ -55,6 +55,10 @@ class Settings:
         artifacts: ``MLTRAIL_ARTIFACTS``: where artifact bytes are kept for ``sqlite:///`` and
             ``postgresql://`` stores: a directory or an fsspec URL (``s3://bucket/prefix``);
             empty: ``<cache_dir>/objects`` (an embedded store keeps its own ``objects/``).
+        finish_timeout_s: ``MLTRAIL_FINISH_TIMEOUT_S``: how long ``finish()`` waits for the
+            store to take the rest of a run before leaving it in the spool for
+            ``mltrail sync`` (default 60; 0: do not wait). A store already known to be
+            unreachable is waited for 5 s at most.
     """
 
     store: str
@@ -69,6 +73,7 @@ class Settings:
     run_id: str = ""
     preflight_steps: int | None = None
     artifacts: str = ""
+    finish_timeout_s: float = 60.0
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -80,6 +85,20 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """A duration in seconds that may be 0."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name}={raw!r} must be >= 0 and finite")
+    return value
 
 
 def _env_steps(name: str) -> int | None:
@@ -116,6 +135,7 @@ def settings() -> Settings:
         run_id=os.environ.get("MLTRAIL_RUN_ID", "").strip(),
         preflight_steps=_env_steps("MLTRAIL_PREFLIGHT_STEPS"),
         artifacts=os.environ.get("MLTRAIL_ARTIFACTS", "").strip(),
+        finish_timeout_s=_env_seconds("MLTRAIL_FINISH_TIMEOUT_S", 60.0),
     )
 
 

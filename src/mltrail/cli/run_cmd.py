@@ -8,7 +8,7 @@ the run with the command's exit status. The command gets ``MLTRAIL_RUN_ID`` (and
 
 from __future__ import annotations
 
-import json
+import collections
 import os
 import signal
 import subprocess
@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
+from mltrail import _strict_json as strict_json
 from mltrail.cli._common import StoreOption, cli_errors, fail
 
 if TYPE_CHECKING:
     from mltrail.run import Run
 
 __all__ = ["preflight", "run_command"]
+
+_STDERR_TAIL = 200  # stderr lines kept to find a failed command's traceback
 
 CommandArg = Annotated[list[str], typer.Argument(help="The command to run, after `--`.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project of the run.")]
@@ -60,8 +63,8 @@ def _load_config(path: Path | None) -> dict[str, Any] | None:
         fail(f"--config {path}: {exc.strerror or exc}")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".json":
-            data = json.loads(text)
+        if suffix == ".json":  # strict: a repeated key or 1e999 is an error, not a guess
+            data = strict_json.loads(text, "config", nonfinite=True)
         elif suffix == ".toml":
             import tomllib
 
@@ -125,9 +128,15 @@ def _launch(
     assert child.stdout is not None and child.stderr is not None
     tee = ConsoleTee(run._log_console)  # batches the child's lines into the run
     tee.start(patch_sys=False)
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+
+    def stderr_sink(lines: list[Any]) -> None:
+        stderr_tail.extend(line[2] for line in lines)
+        tee.submit(lines)
+
     pumps = [
         tee_subprocess_output(child.stdout, stdout or sys.stdout.buffer, "stdout", tee.submit),
-        tee_subprocess_output(child.stderr, sys.stderr.buffer, "stderr", tee.submit),
+        tee_subprocess_output(child.stderr, sys.stderr.buffer, "stderr", stderr_sink),
     ]
     forwarded = {
         s: signal.signal(s, lambda n, _f: child.send_signal(n))
@@ -141,6 +150,8 @@ def _launch(
         for pump in pumps:
             pump.join(timeout=10)
         tee.stop()
+    if code != 0:
+        _record_child_error(run, list(stderr_tail))
     if code < 0:  # the command died by a signal: apply what it logged now, not at next open
         from mltrail.events.recovery import recover_spools
         from mltrail.store.registry import open_store
@@ -148,6 +159,15 @@ def _launch(
         with cli_errors():
             recover_spools(open_store(run.location), run.location.spool_dir)
     return code
+
+
+def _record_child_error(run: Run, stderr_tail: list[str]) -> None:
+    """Keep the Python traceback a failed command printed last, as the run's ``error``."""
+    from mltrail.capture.errors import parse_traceback
+
+    doc = parse_traceback(stderr_tail)
+    if doc is not None:
+        run._note_error(doc)
 
 
 def _start(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mltrail.entities import RunRecord
 
 __all__ = ["app", "list_runs", "show_run"]
+
+_TRACEBACK_LINES = 12  # the end of a failed run's traceback, printed by `runs show`
 
 app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 
@@ -161,8 +163,24 @@ def show_run(
         return
     console = stdout_console()
     _print_run(console, record)
+    _print_error(console, state.get("error"))
     print_run_artifacts(console, inputs, outputs)
     print_state(console, state, tail)
+
+
+def _print_error(console: Console, doc: dict[str, Any] | None) -> None:
+    """The exception that failed the run (type, message, where, the traceback's end)."""
+    if not isinstance(doc, dict):
+        return
+    from rich.text import Text
+
+    from mltrail.capture.errors import one_line
+
+    _section(console, "error")
+    console.print(Text(one_line(doc), style="bold red"))
+    lines = str(doc.get("traceback") or "").rstrip().splitlines()
+    if lines:
+        console.print(Text("\n".join(lines[-_TRACEBACK_LINES:]), style="red"))
 
 
 def _section(console: Console, title: str) -> None:

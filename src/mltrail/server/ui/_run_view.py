@@ -76,6 +76,8 @@ class RunView:
     reproduction_exists: bool
     reproductions: list[RunRecord]
     verdict: Verdict | None = None
+    #: what failed the run (state kind ``error``): ``{"line": ..., "traceback": ...}``
+    error: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,15 @@ def _reproductions(store: TrackingStore, run: RunRecord) -> list[RunRecord]:
         return []
 
 
+def _error(doc: Any) -> dict[str, str] | None:
+    """The run's error for the top of its page: one line, and the traceback."""
+    if not isinstance(doc, dict):
+        return None
+    from mltrail.capture.errors import one_line
+
+    return {"line": one_line(doc), "traceback": str(doc.get("traceback") or "")}
+
+
 def build_run(store: TrackingStore, run_id: str) -> RunView:
     """The run page's view of ``run_id`` (a full id)."""
     run = store.get_run(run_id)
@@ -172,6 +183,7 @@ def build_run(store: TrackingStore, run_id: str) -> RunView:
             exists = False
     metrics = sorted(run.metrics.values(), key=lambda m: m.key)
     return RunView(
+        error=_error(state.get("error")),
         run=run,
         params=[(k, fmt_value(v)) for k, v in sorted(run.params.items())],
         tags=sorted(run.tags.items()),

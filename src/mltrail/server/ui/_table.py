@@ -141,6 +141,7 @@ def _row(run: RunRecord, chosen: list[str], group: str) -> dict[str, Any]:
         "run_id": run.run_id,
         "name": run.name,
         "status": run.status.value,
+        "error": run.tags.get("mltrail.error", ""),
         "created_ms": run.created_ms,
         "duration_ms": run.duration_ms,
         "user": run.user,

@@ -43,7 +43,9 @@
     link.href = "/runs/" + encodeURIComponent(run.run_id);
     link.appendChild(M.visible(run.name || run.run_id.slice(0, 12)));
     tr.appendChild(td("", link));
-    tr.appendChild(td("", M.el("span", "badge st-" + run.status, run.status)));
+    const status = td("", M.el("span", "badge st-" + run.status, run.status));
+    if (run.tags["mltrail.error"]) status.title = run.tags["mltrail.error"];
+    tr.appendChild(status);
     const time = document.createElement("time");
     time.textContent = M.fmtTime(run.created_ms);
     tr.appendChild(td("", time));
