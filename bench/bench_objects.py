@@ -41,7 +41,7 @@ from mltrail.objects.build import build  # noqa: E402
 from mltrail.objects.cache import Cache  # noqa: E402
 from mltrail.objects.checkout import checkout  # noqa: E402
 from mltrail.objects.fsck import fsck  # noqa: E402
-from mltrail.objects.odb import ObjectDB  # noqa: E402
+from mltrail.objects.registry import open_object_store  # noqa: E402
 from mltrail.objects.transfer import pull, push  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def small_files(base: Path) -> dict[str, float]:
     assert report.ok and report.checked == 10_001, report
     out["verify_10k_mb_per_s"] = report.bytes / 1e6 / out["verify_10k_s"]
     out["verify_10k_objects_per_s"] = report.checked / out["verify_10k_s"]
-    remote = ObjectDB(base / "remote")
+    remote = open_object_store(base / "remote")
     os.sync()
     out["push_10k_local_s"], res = _timed(lambda: push(cache, remote, [r.digest], progress=False))
     assert res.transferred == 10_001, res
@@ -122,7 +122,7 @@ def s3(base: Path) -> dict[str, float]:
         with Cache(base / "s3cache") as cache:
             small = build(data, cache).digest
             large = build(big, cache).digest
-            remote = ObjectDB(f"{new_bucket(endpoint)}/store")
+            remote = open_object_store(f"{new_bucket(endpoint)}/store")
             t, _ = _timed(lambda: push(cache, remote, [small], progress=False))
             out["s3_push_small_objects_per_s"] = 2001 / t
             t, _ = _timed(lambda: push(cache, remote, [large], progress=False))

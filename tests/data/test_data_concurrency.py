@@ -23,7 +23,7 @@ from datahelp import commit_all
 from mltrail.data.config import add_remote
 from mltrail.data.repo import DataRepo
 from mltrail.objects.cache import Cache
-from mltrail.objects.odb import LocalObjectDB
+from mltrail.objects.local import LocalObjectStore
 from mltrail.objects.transfer import closure
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def _assert_consistent(repo: Path, *stores: Path) -> None:
     their names; every object present hashes to its name."""
     pointers = DataRepo(repo).pointers()
     for root in (repo / ".mltrail/cache", *stores):
-        odb = Cache(root) if root.name == "cache" else LocalObjectDB(root)
+        odb = Cache(root) if root.name == "cache" else LocalObjectStore(root)
         for digest in odb.iter_digests():
             odb.verify(digest)  # raises CorruptObjectError naming it
         if root.name == "cache" or pointers:

@@ -44,7 +44,7 @@ import pytest
 from mltrail.cli._entry import run_fast
 from mltrail.data.config import add_remote
 from mltrail.data.pointer import POINTER_SUFFIX, read_pointer
-from mltrail.objects.odb import LocalObjectDB
+from mltrail.objects.local import LocalObjectStore
 from mltrail.objects.transfer import closure
 from mltrail.testing.faults import FaultInjector
 from mltrail.testing.repos import git, init_repo
@@ -169,8 +169,8 @@ _ARGV = {
 # -- invariants -------------------------------------------------------------------------
 
 
-def _stores(w: _Work) -> list[LocalObjectDB]:
-    return [LocalObjectDB(p) for p in (w.cache, w.remote) if p.exists()]
+def _stores(w: _Work) -> list[LocalObjectStore]:
+    return [LocalObjectStore(p) for p in (w.cache, w.remote) if p.exists()]
 
 
 def _check_objects(w: _Work) -> dict[str, set[str]]:
@@ -199,7 +199,7 @@ def _temps(w: _Work) -> list[str]:
 def _pointer_digests(w: _Work, *, cached: bool = True) -> dict[str, str]:
     """Each pointer file parses, and (``cached``) all it names is in the cache."""
     out: dict[str, str] = {}
-    cache = LocalObjectDB(w.cache)
+    cache = LocalObjectStore(w.cache)
     for rel in DATA:
         pf = w.repo / (rel + POINTER_SUFFIX)
         if not pf.exists():

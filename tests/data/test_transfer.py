@@ -11,9 +11,10 @@ import pytest
 from datahelp import commit_all, s3_endpoint, write_files
 
 from mltrail.data.config import add_remote
-from mltrail.data.ops import add, status
+from mltrail.data.ops import add
 from mltrail.data.remotes import pull, push
 from mltrail.data.repo import DataRepo
+from mltrail.data.status import status
 from mltrail.errors import CorruptObjectError, NotFoundError
 from mltrail.testing.repos import git
 
@@ -68,7 +69,7 @@ def test_relative_local_remote_is_relative_to_root(repo: Path, tmp_path: Path) -
 @pytest.mark.skipif(s3_endpoint() is None, reason="no S3 server: set MLTRAIL_S3_ENDPOINT")
 def test_s3_remote_round_trip(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same round trip against a real S3-compatible server (SeaweedFS in CI)."""
-    from mltrail.objects.remote import filesystem
+    from mltrail.objects.fsspec_store import filesystem
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))

@@ -26,7 +26,8 @@ from mltrail.errors import MltrailError
 from mltrail.objects.build import build
 from mltrail.objects.cache import Cache
 from mltrail.objects.checkout import checkout
-from mltrail.objects.odb import LocalObjectDB, ObjectDB
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.registry import open_object_store
 from mltrail.objects.transfer import push
 from mltrail.testing.faults import FaultInjector
 
@@ -62,7 +63,7 @@ def _fresh(base: Path) -> Path:
 
 
 def _verify_store(root: Path) -> set[str]:
-    odb = LocalObjectDB(root)
+    odb = LocalObjectStore(root)
     found = set(odb.iter_digests())
     for d in found:
         odb.verify(d)
@@ -128,7 +129,7 @@ def _push_local_fsspec(base: Path) -> Callable[[], object]:
     with Cache(base / "cache", link_mode="copy") as c:
         digest = build(data, c).digest
     cache = Cache(base / "cache", link_mode="copy")
-    remote = ObjectDB(f"local://{base / 'remote'}")  # fsspec, not atomic: temp key + move
+    remote = open_object_store(f"local://{base / 'remote'}")  # fsspec, not atomic: temp key + move
 
     def run() -> object:
         try:
@@ -203,7 +204,7 @@ def prepare_retry(base: Path, name: str) -> Callable[[], object]:
         cache = Cache(base / "cache", link_mode="copy")
         return lambda: _closing(cache, lambda: checkout(digest, cache, base / "data"))
     cache = Cache(base / "cache", link_mode="copy")
-    remote = ObjectDB(f"local://{base / 'remote'}")
+    remote = open_object_store(f"local://{base / 'remote'}")
     return lambda: _closing(cache, lambda: push(cache, remote, [digest], progress=False))
 
 

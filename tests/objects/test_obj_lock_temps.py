@@ -20,9 +20,11 @@ from mltrail.objects.build import build
 from mltrail.objects.cache import Cache
 from mltrail.objects.digest import hash_bytes
 from mltrail.objects.fsck import fsck
+from mltrail.objects.fsspec_store import FsspecObjectStore
 from mltrail.objects.gc import collect
-from mltrail.objects.odb import LocalObjectDB, ObjectDB, object_key
-from mltrail.objects.remote import FsspecObjectDB
+from mltrail.objects.layout import object_key
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.registry import open_object_store
 from mltrail.objects.transfer import push
 from mltrail.testing.faults import FaultInjector
 
@@ -155,7 +157,7 @@ def test_refused_build_touches_nothing(tmp_path: Path, make_tree: MakeTree) -> N
 
 def test_writer_sweeps_dead_temps_where_it_writes(tmp_path: Path) -> None:
     """A commit removes a dead writer's temps in its shard directories, not live ones."""
-    db = LocalObjectDB(tmp_path / "db")
+    db = LocalObjectStore(tmp_path / "db")
     d = hash_bytes(b"payload")
     shard = Path(db.path_str(d)).parent
     shard.mkdir(parents=True)
@@ -170,8 +172,8 @@ def test_writer_sweeps_dead_temps_where_it_writes(tmp_path: Path) -> None:
 def test_fsspec_remote_temps_swept_by_push_and_gc(tmp_path: Path) -> None:
     """On a non-atomic fsspec remote (temp key + move), a push sweeps the dead temps where it
     writes and gc every stale one; a fresh temp of another machine stays."""
-    remote = ObjectDB(f"local://{tmp_path / 'remote'}")
-    assert isinstance(remote, FsspecObjectDB) and not remote.atomic_put
+    remote = open_object_store(f"local://{tmp_path / 'remote'}")
+    assert isinstance(remote, FsspecObjectStore) and not remote.atomic_put
     with Cache(tmp_path / "c") as cache:
         d = cache.add_bytes(b"object")
         shard = Path(remote.shard_dir(d))
@@ -193,7 +195,7 @@ def test_fsspec_remote_temps_swept_by_push_and_gc(tmp_path: Path) -> None:
 def test_gc_grace_on_a_remote_and_trees_first(tmp_path: Path, make_tree: MakeTree) -> None:
     """A remote's young objects are spared by the grace window (by the listing's mtime);
     without it, trees go before their files."""
-    remote = ObjectDB(f"local://{tmp_path / 'remote'}")
+    remote = open_object_store(f"local://{tmp_path / 'remote'}")
     with Cache(tmp_path / "c") as cache:
         r = build(make_tree({"a": b"a", "b": b"b"}), cache)
         push(cache, remote, [r.digest], progress=False)
@@ -239,8 +241,8 @@ def test_fsck_of_a_memory_remote(tmp_path: Path) -> None:
     """fsck over fsspec: objects fetched in batches and hashed; a tampered one is found."""
     import uuid
 
-    remote = ObjectDB(f"memory://fsck-{uuid.uuid4().hex}")
-    assert isinstance(remote, FsspecObjectDB)
+    remote = open_object_store(f"memory://fsck-{uuid.uuid4().hex}")
+    assert isinstance(remote, FsspecObjectStore)
     good = remote.add_bytes(b"good")
     bad = remote.add_bytes(b"bad!")
     remote.fs.pipe_file(remote.path(bad), b"evil")
@@ -253,7 +255,7 @@ def test_dead_writers_marker_makes_the_next_commit_sweep_everywhere(tmp_path: Pa
     """A batch killed mid-way leaves its marker in ``.writers``: the next commit, whatever
     shard it writes to (or none), sweeps every shard directory and drops the marker; a live
     writer's marker changes nothing."""
-    db = LocalObjectDB(tmp_path / "db")
+    db = LocalObjectStore(tmp_path / "db")
     far = tmp_path / "db" / "blake3" / "00"
     far.mkdir(parents=True)
     orphan = far / _dead_temp_name()

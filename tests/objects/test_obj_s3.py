@@ -13,9 +13,9 @@ from mltrail.objects.build import build
 from mltrail.objects.cache import Cache
 from mltrail.objects.checkout import checkout
 from mltrail.objects.digest import LARGE_FILE, hash_bytes
+from mltrail.objects.fsspec_store import FsspecObjectStore, filesystem
 from mltrail.objects.gc import gc
-from mltrail.objects.odb import ObjectDB
-from mltrail.objects.remote import FsspecObjectDB, filesystem
+from mltrail.objects.registry import open_object_store
 from mltrail.objects.transfer import pull, push
 
 MakeTree = Callable[[dict[str, bytes | str]], Path]
@@ -28,8 +28,8 @@ def test_push_pull_tree_through_s3(
     files["large/weights.bin"] = os.urandom(LARGE_FILE + 4321)
     root = make_tree(files)
     r = build(root, cache)
-    remote = ObjectDB(f"{s3_bucket}/store")
-    assert isinstance(remote, FsspecObjectDB)
+    remote = open_object_store(f"{s3_bucket}/store")
+    assert isinstance(remote, FsspecObjectStore)
     res = push(cache, remote, [r.digest], progress=False)
     assert res.transferred == 152 and not res.missing
     assert push(cache, remote, [r.digest], progress=False).skipped == 152
@@ -50,8 +50,8 @@ def test_pull_refuses_a_tampered_remote_object(
     s3_bucket: str, cache: Cache, tmp_path: Path
 ) -> None:
     d = cache.add_bytes(b"the real bytes")
-    remote = ObjectDB(s3_bucket)
-    assert isinstance(remote, FsspecObjectDB)
+    remote = open_object_store(s3_bucket)
+    assert isinstance(remote, FsspecObjectStore)
     push(cache, remote, [d], progress=False)
     fs, _ = filesystem(s3_bucket)
     fs.pipe_file(remote.path(d), b"the fake bytes")
@@ -69,8 +69,8 @@ def test_fsck_and_gc_grace_on_s3(s3_bucket: str, cache: Cache) -> None:
 
     good = cache.add_bytes(b"kept bytes")
     loose = cache.add_bytes(b"loose bytes")
-    remote = ObjectDB(f"{s3_bucket}/fsck")
-    assert isinstance(remote, FsspecObjectDB)
+    remote = open_object_store(f"{s3_bucket}/fsck")
+    assert isinstance(remote, FsspecObjectStore)
     push(cache, remote, [good, loose], progress=False)
     assert fsck(remote, {good: "g"}).ok
     fs, _ = filesystem(s3_bucket)

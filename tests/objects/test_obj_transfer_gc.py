@@ -14,7 +14,8 @@ from mltrail.objects.cache import Cache
 from mltrail.objects.checkout import checkout
 from mltrail.objects.digest import LARGE_FILE, hash_bytes
 from mltrail.objects.gc import gc, reachable
-from mltrail.objects.odb import LocalObjectDB, ObjectDB
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.registry import open_object_store
 from mltrail.objects.transfer import closure, pull, push
 
 MakeTree = Callable[[dict[str, bytes | str]], Path]
@@ -35,7 +36,7 @@ def test_push_pull_round_trip(
     root = _dataset(make_tree)
     r = build(root, cache)
     url = str(tmp_path / "remote") if remote_kind == "local" else f"memory://r-{tmp_path.name}"
-    remote = ObjectDB(url)
+    remote = open_object_store(url)
     res = push(cache, remote, [r.digest], progress=False)
     assert res.transferred == 42 and res.skipped == 0 and not res.missing  # 41 files + tree
     assert res.bytes > LARGE_FILE
@@ -64,7 +65,7 @@ def test_missing_objects_are_reported_and_tree_withheld(
     root = make_tree({"a": b"1", "b": b"22"})
     r = build(root, cache)
     cache.remove(hash_bytes(b"22"))
-    remote = LocalObjectDB(tmp_path / "remote")
+    remote = LocalObjectStore(tmp_path / "remote")
     res = push(cache, remote, [r.digest, hash_bytes(b"nowhere")], progress=False)
     assert sorted(res.missing) == sorted([hash_bytes(b"22"), hash_bytes(b"nowhere")])
     assert remote.exists(hash_bytes(b"1"))
@@ -83,7 +84,7 @@ def test_corrupt_object_is_a_hard_error_naming_it(cache: Cache, tmp_path: Path, 
     raw = bytearray(data)
     raw[7] ^= 0xFF
     p.write_bytes(bytes(raw))
-    remote = LocalObjectDB(tmp_path / "remote")
+    remote = LocalObjectStore(tmp_path / "remote")
     with pytest.raises(CorruptObjectError, match=f"object {bad} "):
         push(cache, remote, [good, bad], progress=False)
     assert remote.exists(good) and not remote.exists(bad)
@@ -100,7 +101,7 @@ def test_corrupt_object_is_a_hard_error_naming_it(cache: Cache, tmp_path: Path, 
 
 def test_progress_bar_runs(cache: Cache, tmp_path: Path) -> None:
     d = cache.add_bytes(b"x")
-    res = push(cache, LocalObjectDB(tmp_path / "r"), [d], progress=True)
+    res = push(cache, LocalObjectStore(tmp_path / "r"), [d], progress=True)
     assert res.transferred == 1
 
 

@@ -123,7 +123,7 @@ def _copy_local(src: Path, dest: Path) -> Path:
 def _filesystem(url: str) -> tuple[Any, str]:
     """An fsspec filesystem for ``url`` and the path: the object layer's, so S3 endpoints
     (``MLTRAIL_S3_ENDPOINT``) and credentials are handled in one place."""
-    from mltrail.objects.remote import filesystem
+    from mltrail.objects.fsspec_store import filesystem
 
     return filesystem(url)
 

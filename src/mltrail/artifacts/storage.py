@@ -30,8 +30,8 @@ from mltrail.settings import settings
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from mltrail.objects.base import ObjectStore
     from mltrail.objects.cache import Cache
-    from mltrail.objects.odb import ObjectDB
     from mltrail.store.registry import StoreLocation
 
 __all__ = ["ArtifactStorage", "Staged", "storage_for"]
@@ -128,17 +128,15 @@ class ArtifactStorage:
 
 
 @contextlib.contextmanager
-def _remote(url: str) -> Iterator[ObjectDB]:
-    """The remote ODB at ``url``, closed afterwards (a server's keeps sockets open)."""
-    from mltrail.objects.odb import ObjectDB
+def _remote(url: str) -> Iterator[ObjectStore]:
+    """The remote object store at ``url``, closed afterwards (a server's keeps sockets open)."""
+    from mltrail.objects.registry import open_object_store
 
-    odb = ObjectDB(url)
+    odb = open_object_store(url)
     try:
         yield odb
     finally:
-        close = getattr(odb, "close", None)
-        if close is not None:
-            close()
+        odb.close()
 
 
 def storage_for(

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltrail.data._edge import locked, os_errors
-from mltrail.data.ops import _entries, checkout_locked, open_cache
+from mltrail.data.ops import _entries, checkout_locked
+from mltrail.data.workspace import open_cache
 from mltrail.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -51,13 +52,13 @@ class TransferResult:
 
 def _remote_odb(repo: DataRepo, name: str | None) -> tuple[str, Any]:
     from mltrail.data.config import resolve_remote
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.registry import open_object_store
 
     remote = resolve_remote(repo.config(), name)
     url = remote.url
     if "://" not in url and not os.path.isabs(url):
         url = str(repo.root / url)  # a relative local remote is relative to the git root
-    return remote.name, ObjectDB(url)
+    return remote.name, open_object_store(url)
 
 
 def _apply(out: TransferResult, got: ObjTransferResult, where: str) -> None:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltrail.data._edge import locked, os_errors
-from mltrail.data.ops import open_cache
+from mltrail.data.workspace import open_cache
 
 if TYPE_CHECKING:
     from mltrail.data.repo import DataRepo
+    from mltrail.objects.base import ObjectStore
     from mltrail.objects.fsck import FsckReport, Problem
-    from mltrail.objects.odb import ObjectDB
 
 __all__ = ["VerifyResult", "verify"]
 
@@ -79,13 +79,13 @@ def verify(repo: DataRepo, *, remote: str | None = None, progress: bool = True) 
         return _result("cache", cache, _fsck(cache, expected, shown), errors)
 
 
-def _fsck(odb: ObjectDB, expected: dict[str, str], progress: bool) -> FsckReport:
+def _fsck(odb: ObjectStore, expected: dict[str, str], progress: bool) -> FsckReport:
     from mltrail.objects.fsck import fsck
 
     return fsck(odb, expected, progress=progress)
 
 
-def _result(where: str, odb: ObjectDB, got: FsckReport, errors: list[str]) -> VerifyResult:
+def _result(where: str, odb: ObjectStore, got: FsckReport, errors: list[str]) -> VerifyResult:
     return VerifyResult(
         where, odb.url, got.checked, got.bytes, got.corrupt, got.missing, got.listed, errors
     )

@@ -27,8 +27,8 @@ from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._progress import Bar
 from mltrail.objects.digest import DEFAULT_ALGO, LARGE_FILE, hash_bytes, hash_file, new_hasher
 from mltrail.objects.index import RACY_NS
-from mltrail.objects.odb import SourceChangedError
 from mltrail.objects.tree import MODE_EXEC, MODE_FILE, MODE_LINK, Tree, TreeEntry
+from mltrail.objects.verify import SourceChangedError
 
 if TYPE_CHECKING:
     from mltrail.objects.cache import Cache
@@ -196,6 +196,15 @@ def _hash_and_store(
     raise InvalidArgumentError(f"{f.abspath}: the file keeps changing while being added")
 
 
+class _Hashed(NamedTuple):
+    """What hashing (and storing) a listing's files produced."""
+
+    digests: dict[str, str]  # abspath -> digest
+    stats: dict[str, os.stat_result]  # abspath -> fstat taken before it was read
+    todo: list[_File]  # the files the index could not answer for (hashed now)
+    linked: list[tuple[str, os.stat_result, str]]  # objects that are hardlinks of files
+
+
 def build(
     path: str | os.PathLike[str],
     cache: Cache | None,
@@ -226,6 +235,10 @@ def build(
     ``listing``: what :func:`scan` returned for ``path`` (it is not walked again); the
     listing is checked before anything is hashed or stored either way.
 
+    The steps: scan, the snapshot lookup (:func:`_recorded_snapshot`), the files
+    (:func:`_hash_files`), the tree (:func:`_tree_result`), then the index
+    (:func:`_record_hashes`, :func:`_record_snapshot`).
+
     Raises:
         NotFoundError: ``path`` does not exist.
         UnsafePathError: a symlink in the directory points outside it, or a name can't be
@@ -235,25 +248,99 @@ def build(
         index = cache.index
     if store and cache is None:
         raise InvalidArgumentError("cache: required when store=True")
+    into = cache if store else None
     started_ns = time.time_ns()
     if listing is None:
         listing = scan(path, cache, ignore=ignore)
-    root, top, files, links = listing
+    stamp, recorded = _recorded_snapshot(index, listing, algo)
+    if recorded is not None and not store and not need_tree:
+        return recorded
+    hashed = _hash_files(listing.files, algo, index, into, jobs=jobs, progress=progress)
+    if stat_mod.S_ISREG(listing.top.st_mode):
+        result = BuildResult(hashed.digests[listing.root], None, listing.top.st_size, 1)
+    else:
+        result = _tree_result(listing, hashed, algo, into)
+    if index is not None and hashed.todo:
+        _record_hashes(index, hashed, started_ns)
+    if index is not None and stamp is not None and recorded is None:
+        _record_snapshot(index, listing, hashed, stamp, result, algo, started_ns)
+    return result
 
-    stamp: str | None = None
-    snapshot: tuple[str, str, int, int] | None = None
-    if index is not None and stat_mod.S_ISDIR(top.st_mode):
-        stamp = listing_stamp(files, links)
-        snapshot = index.get_snapshot(root, algo)
-        if snapshot is not None and snapshot[0] != stamp:
-            snapshot = None
-        if snapshot is not None and not store and not need_tree:
-            return BuildResult(snapshot[1], None, snapshot[2], snapshot[3])
 
+def _record_hashes(index: HashIndex, hashed: _Hashed, started_ns: int) -> None:
+    """Record the files just hashed, and the objects that are hardlinks of them: checkout
+    finds those verified (same inode, mtime and size as what was hashed) instead of hashing
+    them again."""
+    digests, stats = hashed.digests, hashed.stats
+    index.put_many(
+        itertools.chain(
+            ((f.abspath, stats[f.abspath], digests[f.abspath]) for f in hashed.todo),
+            hashed.linked,
+        ),
+        hashed_at_ns=started_ns,
+    )
+
+
+# -- the snapshot step -----------------------------------------------------------------------
+
+
+def _recorded_snapshot(
+    index: HashIndex | None, listing: Listing, algo: str
+) -> tuple[str | None, BuildResult | None]:
+    """``(stamp, recorded)`` for a directory: its listing stamp and, if the index recorded a
+    tree for that very stamp, that tree's digest, size and count (``tree=None``); ``(None,
+    None)`` for a file or without an index."""
+    if index is None or not stat_mod.S_ISDIR(listing.top.st_mode):
+        return None, None
+    stamp = listing_stamp(listing.files, listing.links)
+    snapshot = index.get_snapshot(listing.root, algo)
+    if snapshot is None or snapshot[0] != stamp:
+        return stamp, None
+    return stamp, BuildResult(snapshot[1], None, snapshot[2], snapshot[3])
+
+
+def _record_snapshot(
+    index: HashIndex,
+    listing: Listing,
+    hashed: _Hashed,
+    stamp: str,
+    result: BuildResult,
+    algo: str,
+    started_ns: int,
+) -> None:
+    """Record the directory's stamp with its tree, unless a file is racily clean or changed
+    between the listing and its hashing."""
+    limit = started_ns - RACY_NS
+    stats = hashed.stats
+    if all(
+        f.st.st_mtime_ns < limit
+        and (s := stats[f.abspath]).st_ino == f.st.st_ino
+        and s.st_mtime_ns == f.st.st_mtime_ns
+        and s.st_size == f.st.st_size
+        and (s.st_mode & 0o100) == (f.st.st_mode & 0o100)
+        for f in listing.files
+    ):
+        index.put_snapshot(listing.root, algo, stamp, result.digest, result.size, result.count)
+
+
+# -- the file step ---------------------------------------------------------------------------
+
+
+def _hash_files(
+    files: list[_File],
+    algo: str,
+    index: HashIndex | None,
+    into: Cache | None,
+    *,
+    jobs: int | None,
+    progress: bool,
+) -> _Hashed:
+    """Digest every file: the index answers for the unchanged ones, the rest are hashed
+    (and, with ``into``, stored through one writer: one durable commit, or nothing on an
+    error)."""
     known = index.get_many(((f.abspath, f.st) for f in files), algo) if index else {}
-    digests: dict[str, str] = {}
-    stats: dict[str, os.stat_result] = {}
-    todo: list[_File] = []
+    hashed = _Hashed({}, {}, [], [])
+    digests, stats, todo = hashed.digests, hashed.stats, hashed.todo
     for f in files:
         d = known.get(f.abspath)
         if d is None:
@@ -261,85 +348,87 @@ def build(
         else:
             digests[f.abspath] = d
             stats[f.abspath] = f.st
-
-    writer = cache.writer() if (store and cache is not None) else None
-    linked: list[tuple[str, os.stat_result, str]] = []
+    writer = into.writer() if into is not None else None
     try:
-        if writer is not None and cache is not None and digests:
-            # Unchanged files whose object is missing (a cleaned cache) are stored again.
-            present = cache.exists_many(set(digests.values()))
-            for f in files:
-                d = digests.get(f.abspath)
-                if d is not None and d not in present and not writer.pending(d):
-                    todo.append(f)
-                    del digests[f.abspath]
-        if todo:
-            # Threads only pay off for large files: for small ones the GIL and the syscalls
-            # interleave so badly that two threads are slower than one (measured).
-            avg = sum(f.st.st_size for f in todo) // len(todo)
-            n_jobs = jobs or (1 if avg < _PARALLEL_AVG else min(4, os.cpu_count() or 1))
-            chunks = [todo[i : i + _CHUNK_FILES] for i in range(0, len(todo), _CHUNK_FILES)]
-            with Bar(f"hashing {len(todo)} files", len(todo), enabled=progress) as bar:
-
-                def work(chunk: list[_File]) -> list[tuple[str, str, os.stat_result]]:
-                    out = []
-                    for f in chunk:
-                        d, st = _hash_and_store(f, algo, cache, writer, linked)
-                        out.append((f.abspath, d, st))
-                    bar.advance(len(chunk))
-                    return out
-
-                if n_jobs <= 1 or len(chunks) <= 1:
-                    results = [work(c) for c in chunks]
-                else:
-                    from concurrent.futures import ThreadPoolExecutor
-
-                    with ThreadPoolExecutor(n_jobs) as pool:
-                        results = list(pool.map(work, chunks))
-            for chunk_result in results:
-                for abspath, d, st in chunk_result:
-                    digests[abspath] = d
-                    stats[abspath] = st
+        if writer is not None and into is not None and hashed.digests:
+            _restore_missing(into, writer, files, hashed)
+        if hashed.todo:
+            _hash_todo(hashed, algo, into, writer, jobs=jobs, progress=progress)
         if writer is not None:
             writer.commit()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
+    return hashed
 
-    if stat_mod.S_ISREG(top.st_mode):
-        tree = None
-        digest = digests[root]
-        size, count = top.st_size, 1
-    else:
-        entries = [
-            TreeEntry(f.rel, digests[f.abspath], stats[f.abspath].st_size, _mode(stats[f.abspath]))
-            for f in files
-        ]
-        for rel, target in links.items():
-            raw = os.fsencode(target)
-            entries.append(TreeEntry(rel, hash_bytes(raw, algo), len(raw), MODE_LINK, target))
-        tree = Tree(entries, algo=algo, check=False)  # scan() checked every path and link
-        digest = tree.digest
-        size, count = tree.size, len(tree)
-        if store and cache is not None and not cache.exists(digest):
-            cache.add_tree(tree)
-    if index is not None and todo:
-        # The files, and the objects that are hardlinks of them: checkout finds those
-        # verified (same inode, mtime and size as what was hashed) instead of hashing again.
-        index.put_many(
-            itertools.chain(((a, stats[a], digests[a]) for a in (f.abspath for f in todo)), linked),
-            hashed_at_ns=started_ns,
-        )
-    if index is not None and stamp is not None and snapshot is None:
-        limit = started_ns - RACY_NS
-        if all(
-            f.st.st_mtime_ns < limit
-            and (s := stats[f.abspath]).st_ino == f.st.st_ino
-            and s.st_mtime_ns == f.st.st_mtime_ns
-            and s.st_size == f.st.st_size
-            and (s.st_mode & 0o100) == (f.st.st_mode & 0o100)
-            for f in files
-        ):  # and every file hashed is the one listed (it did not change in between)
-            index.put_snapshot(root, algo, stamp, digest, size, count)
-    return BuildResult(digest, tree, size, count)
+
+def _restore_missing(
+    cache: Cache, writer: ObjectWriter, files: list[_File], hashed: _Hashed
+) -> None:
+    """Unchanged files whose object is missing (a cleaned cache) are stored again."""
+    present = cache.exists_many(set(hashed.digests.values()))
+    for f in files:
+        d = hashed.digests.get(f.abspath)
+        if d is not None and d not in present and not writer.pending(d):
+            hashed.todo.append(f)
+            del hashed.digests[f.abspath]
+
+
+def _hash_todo(
+    hashed: _Hashed,
+    algo: str,
+    cache: Cache | None,
+    writer: ObjectWriter | None,
+    *,
+    jobs: int | None,
+    progress: bool,
+) -> None:
+    """Hash (and store) ``hashed.todo`` in chunks, on threads only for large files."""
+    todo = hashed.todo
+    # Threads only pay off for large files: for small ones the GIL and the syscalls
+    # interleave so badly that two threads are slower than one (measured).
+    avg = sum(f.st.st_size for f in todo) // len(todo)
+    n_jobs = jobs or (1 if avg < _PARALLEL_AVG else min(4, os.cpu_count() or 1))
+    chunks = [todo[i : i + _CHUNK_FILES] for i in range(0, len(todo), _CHUNK_FILES)]
+    with Bar(f"hashing {len(todo)} files", len(todo), enabled=progress) as bar:
+
+        def work(chunk: list[_File]) -> list[tuple[str, str, os.stat_result]]:
+            out = []
+            for f in chunk:
+                d, st = _hash_and_store(f, algo, cache, writer, hashed.linked)
+                out.append((f.abspath, d, st))
+            bar.advance(len(chunk))
+            return out
+
+        if n_jobs <= 1 or len(chunks) <= 1:
+            results = [work(c) for c in chunks]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_jobs) as pool:
+                results = list(pool.map(work, chunks))
+    for chunk_result in results:
+        for abspath, d, st in chunk_result:
+            hashed.digests[abspath] = d
+            hashed.stats[abspath] = st
+
+
+# -- the tree step ---------------------------------------------------------------------------
+
+
+def _tree_result(listing: Listing, hashed: _Hashed, algo: str, into: Cache | None) -> BuildResult:
+    """The directory's tree (its files' digests and modes, its symlinks' targets); stored
+    into ``into`` unless it is there already."""
+    digests, stats = hashed.digests, hashed.stats
+    entries = [
+        TreeEntry(f.rel, digests[f.abspath], stats[f.abspath].st_size, _mode(stats[f.abspath]))
+        for f in listing.files
+    ]
+    for rel, target in listing.links.items():
+        raw = os.fsencode(target)
+        entries.append(TreeEntry(rel, hash_bytes(raw, algo), len(raw), MODE_LINK, target))
+    tree = Tree(entries, algo=algo, check=False)  # scan() checked every path and link
+    if into is not None and not into.exists(tree.digest):
+        into.add_tree(tree)
+    return BuildResult(tree.digest, tree, tree.size, len(tree))

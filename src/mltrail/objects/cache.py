@@ -1,4 +1,5 @@
-"""The local cache: a :class:`LocalObjectDB` plus the link modes that put its objects to use.
+"""The local cache: a :class:`~mltrail.objects.local.LocalObjectStore` plus the link modes
+that put its objects to use.
 
 Link modes, tried in order by ``"auto"``: ``reflink`` (a copy-on-write clone, ``ioctl
 FICLONE``: btrfs, xfs, bcachefs, ...), ``hardlink`` (same filesystem), ``copy``. A mode the
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._fs import LINK_ERRNOS, reflink, temp_name
 from mltrail.objects.digest import TREE_SUFFIX, parse_digest
-from mltrail.objects.odb import _VALID_DIGEST, LocalObjectDB, SourceChangedError
+from mltrail.objects.layout import VALID_DIGEST
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.verify import SourceChangedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -38,7 +41,7 @@ LINK_MODES = ("reflink", "hardlink", "copy")
 INDEX_NAME = "index.sqlite"
 
 
-class Cache(LocalObjectDB):
+class Cache(LocalObjectStore):
     """A local object cache with link modes and its own hash index (``index.sqlite``)."""
 
     def __init__(self, root: str | os.PathLike[str], *, link_mode: str = "auto") -> None:
@@ -104,7 +107,7 @@ class Cache(LocalObjectDB):
         from mltrail.objects.index import RACY_NS
 
         by_shard: dict[str, list[tuple[str, str]]] = {}
-        valid = _VALID_DIGEST.fullmatch
+        valid = VALID_DIGEST.fullmatch
         for d in objects:
             if valid(d) is None:
                 parse_digest(d)  # raises, naming what is wrong

@@ -1,14 +1,16 @@
 """fsck: hash every object of a store and find every object that should be there but is not.
 
 ``fsck(odb, expected)`` reads every object ``odb`` holds (a local directory through ``os``, a
-remote through fsspec: small objects in concurrent batches, large ones one by one through a
-temp file) and hashes it against its name; a tree must also parse as a safe manifest. Then
-it lists what is *missing*: every file a stored tree lists (a tree in a store promises its
-files: transfers write trees last and gc removes them first) and every object in
-``expected`` (digest -> who needs it, e.g. a pointer file), trees expanded.
+:class:`~mltrail.objects.base.BulkObjectStore` such as fsspec: small objects in concurrent
+batches, large ones one by one through a temp file) and hashes it against its name; a tree
+must also parse as a safe manifest. Then it lists what is *missing*: every file a stored
+tree lists (a tree in a store promises its files: transfers write trees last and gc removes
+them first) and every object in ``expected`` (digest -> who needs it, e.g. a pointer file),
+trees expanded.
 
-A store that cannot be listed (a server's objects API) is checked for ``expected`` only.
-Nothing is modified; objects removed by a concurrent gc while fsck runs are skipped.
+A store that cannot be listed (not a :class:`~mltrail.objects.base.ListableObjectStore`: a
+server's objects API) is checked for ``expected`` only. Nothing is modified; objects removed
+by a concurrent gc while fsck runs are skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._progress import Bar
+from mltrail.objects.base import BulkObjectStore, ListableObjectStore
 from mltrail.objects.digest import (
     LARGE_FILE,
     hash_file,
@@ -27,14 +30,15 @@ from mltrail.objects.digest import (
     new_hasher,
     parse_digest,
 )
-from mltrail.objects.odb import LocalObjectDB, object_key
-from mltrail.objects.remote import FsspecObjectDB
-from mltrail.objects.transfer import _read_all
+from mltrail.objects.fsspec_store import FsspecObjectStore
+from mltrail.objects.layout import object_key
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.transfer import _download, _read_all
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.base import ObjectStore
     from mltrail.objects.tree import Tree
 
 __all__ = ["FsckReport", "Problem", "fsck"]
@@ -71,15 +75,15 @@ class FsckReport(NamedTuple):
         return not self.corrupt and not self.missing
 
 
-def where(odb: ObjectDB, digest: str) -> str:
+def where(odb: ObjectStore, digest: str) -> str:
     """The object's location: a local path, else the store's URL and the object's key."""
-    if isinstance(odb, LocalObjectDB):
+    if isinstance(odb, LocalObjectStore):
         return odb.path_str(digest)
     return f"{odb.url.rstrip('/')}/{object_key(digest)}"
 
 
 def fsck(
-    odb: ObjectDB, expected: Mapping[str, str] | None = None, *, progress: bool = False
+    odb: ObjectStore, expected: Mapping[str, str] | None = None, *, progress: bool = False
 ) -> FsckReport:
     """Hash every object of ``odb``; report corrupt ones and missing ones (see the module).
 
@@ -90,11 +94,10 @@ def fsck(
         progress: Draw a Rich bar on stderr (objects hashed of the total).
     """
     expected = dict(expected or {})
-    listed = True
-    try:
+    listed = isinstance(odb, ListableObjectStore)
+    if isinstance(odb, ListableObjectStore):
         present = _listing(odb)
-    except InvalidArgumentError:  # a server's objects API cannot list
-        listed = False
+    else:  # a server's objects API cannot list
         present = {d: None for d in _closure_present(odb, expected)}
     corrupt: list[Problem] = []
     trees: dict[str, Tree] = {}
@@ -129,13 +132,13 @@ def fsck(
     return FsckReport(checked, nbytes, sorted(corrupt), missing, listed)
 
 
-def _listing(odb: ObjectDB) -> dict[str, int | None]:
-    if isinstance(odb, FsspecObjectDB):
+def _listing(odb: ListableObjectStore) -> dict[str, int | None]:
+    if isinstance(odb, FsspecObjectStore):  # one detailed listing: sizes come with it
         return {d: size for d, (size, _mtime) in odb.scan().objects.items()}
     return {d: None for d in odb.iter_digests()}
 
 
-def _closure_present(odb: ObjectDB, expected: Mapping[str, str]) -> set[str]:
+def _closure_present(odb: ObjectStore, expected: Mapping[str, str]) -> set[str]:
     """What of ``expected`` (trees expanded, as far as they can be read) ``odb`` holds."""
     wanted = set(expected)
     for d in list(expected):
@@ -147,7 +150,7 @@ def _closure_present(odb: ObjectDB, expected: Mapping[str, str]) -> set[str]:
     return odb.exists_many(wanted)
 
 
-def _parse(digest: str, data: bytes, corrupt: list[Problem], odb: ObjectDB) -> Tree | None:
+def _parse(digest: str, data: bytes, corrupt: list[Problem], odb: ObjectStore) -> Tree | None:
     from mltrail.objects.tree import Tree
 
     try:
@@ -168,17 +171,16 @@ def _hash(digest: str, data: bytes) -> str:
 _Hashed = tuple[str, int, bytes | None, str | None]
 
 
-def _hashed(odb: ObjectDB, present: dict[str, int | None], bar: Bar) -> list[_Hashed]:
-    if isinstance(odb, LocalObjectDB):
+def _hashed(odb: ObjectStore, present: dict[str, int | None], bar: Bar) -> list[_Hashed]:
+    if isinstance(odb, LocalObjectStore):
         return [_hash_local(odb, d, bar) for d in sorted(present)]
-    assert isinstance(odb, FsspecObjectDB)
     out: list[_Hashed] = []
     large = sorted(
         d for d, s in present.items() if s is not None and s >= LARGE_FILE and not is_tree(d)
     )
     small = sorted(set(present) - set(large))
     for i in range(0, len(small), _BATCH):
-        got = odb.get_many(small[i : i + _BATCH])
+        got = _get_many(odb, small[i : i + _BATCH])
         for d in small[i : i + _BATCH]:
             value = got.get(d)
             if isinstance(value, (FileNotFoundError, NotFoundError)) or value is None:
@@ -194,7 +196,7 @@ def _hashed(odb: ObjectDB, present: dict[str, int | None], bar: Bar) -> list[_Ha
     return out
 
 
-def _hash_local(odb: LocalObjectDB, digest: str, bar: Bar) -> _Hashed:
+def _hash_local(odb: LocalObjectStore, digest: str, bar: Bar) -> _Hashed:
     algo, _, rest = digest.partition(":")
     path = f"{odb.url}/{algo}/{rest[:2]}/{rest[2:]}"  # odb.path_str without re-validating
     bar.advance()
@@ -215,11 +217,23 @@ def _hash_local(odb: LocalObjectDB, digest: str, bar: Bar) -> _Hashed:
     return digest, len(data), data if is_tree(digest) else None, _hash(digest, data)
 
 
-def _hash_remote_large(odb: FsspecObjectDB, digest: str) -> _Hashed:
+def _get_many(odb: ObjectStore, digests: list[str]) -> dict[str, bytes | BaseException]:
+    if isinstance(odb, BulkObjectStore):
+        return odb.get_many(digests)
+    out: dict[str, bytes | BaseException] = {}
+    for d in digests:
+        try:
+            out[d] = odb.read_bytes(d, verify=False)
+        except Exception as exc:  # noqa: BLE001 - reported per object, as get_many does
+            out[d] = exc
+    return out
+
+
+def _hash_remote_large(odb: ObjectStore, digest: str) -> _Hashed:
     with tempfile.TemporaryDirectory(prefix="mltrail-fsck-") as tmpdir:
         tmp = os.path.join(tmpdir, "object")
         try:
-            odb.get_to_local(digest, tmp)
+            _download(odb, digest, tmp)
         except NotFoundError:
             return digest, 0, None, None
         except OSError:

@@ -26,16 +26,18 @@ import os
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
+from mltrail.errors import InvalidArgumentError
 from mltrail.objects._fs import TEMP_GRACE_S
+from mltrail.objects.base import PrunableObjectStore
 from mltrail.objects.digest import is_tree
-from mltrail.objects.odb import LocalObjectDB
-from mltrail.objects.remote import FsspecObjectDB
+from mltrail.objects.fsspec_store import FsspecObjectStore
+from mltrail.objects.local import LocalObjectStore
 from mltrail.objects.transfer import closure
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.base import ObjectStore
 
 __all__ = ["Collected", "collect", "gc", "reachable"]
 
@@ -50,7 +52,7 @@ class Collected(NamedTuple):
     temps: int
 
 
-def reachable(odb: ObjectDB, keep: Iterable[str], *, missing_ok: bool = False) -> set[str]:
+def reachable(odb: ObjectStore, keep: Iterable[str], *, missing_ok: bool = False) -> set[str]:
     """``keep`` plus every object the trees in it list."""
     missing: list[str] = []
     found = set(closure(odb, keep, missing=missing if missing_ok else None))
@@ -58,7 +60,7 @@ def reachable(odb: ObjectDB, keep: Iterable[str], *, missing_ok: bool = False) -
 
 
 def gc(
-    odb: ObjectDB,
+    odb: ObjectStore,
     keep: Iterable[str],
     *,
     dry_run: bool = False,
@@ -73,7 +75,7 @@ def gc(
 
 
 def collect(
-    odb: ObjectDB,
+    odb: ObjectStore,
     keep: Iterable[str],
     *,
     dry_run: bool = False,
@@ -81,12 +83,22 @@ def collect(
     grace_s: float = 0.0,
     temp_grace_s: float = TEMP_GRACE_S,
 ) -> Collected:
-    """:func:`gc` with the figures: bytes freed, objects kept, temp files removed."""
+    """:func:`gc` with the figures: bytes freed, objects kept, temp files removed.
+
+    Raises:
+        InvalidArgumentError: ``odb`` cannot be listed and pruned (a server's objects: run
+            gc on the server's own store).
+    """
     live = reachable(odb, keep, missing_ok=missing_ok)
+    if not isinstance(odb, PrunableObjectStore):
+        raise InvalidArgumentError(
+            f"{odb.url}: this store's objects cannot be listed and removed from here "
+            "(a server's: run gc on the server's own store)"
+        )
     now = time.time()
     sizes: dict[str, int] = {}
     kept = 0
-    if isinstance(odb, FsspecObjectDB):
+    if isinstance(odb, FsspecObjectStore):
         listing = odb.scan()
         entries = ((d, size, mtime) for d, (size, mtime) in listing.objects.items())
     else:
@@ -95,7 +107,7 @@ def collect(
         if digest in live:
             kept += 1
             continue
-        if isinstance(odb, LocalObjectDB):
+        if isinstance(odb, LocalObjectStore):
             try:
                 st = os.lstat(odb.path_str(digest))
             except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""An object DB on an ``mltrail server``: ``http(s)://host:port`` as a data remote.
+"""An object store on an ``mltrail server``: ``http(s)://host:port`` as a data remote.
 
 ``mltrail data remote add team https://mltrail.example:5000`` and artifact storage next to a
 remote tracking store both land here. Objects travel through the server's
@@ -6,10 +6,12 @@ remote tracking store both land here. Objects travel through the server's
 against its digest before storing it, and this side verifies every download the same way
 (transfers do, through the same code paths as any other remote).
 
-It is a remote ODB like :class:`~mltrail.objects.remote.FsspecObjectDB` (transfers treat both
-alike) but talks HTTP itself through :class:`mltrail._http.ServerClient`: one keep-alive
-connection per thread, ``MLTRAIL_TOKEN`` (or ``token=``) as the bearer token. A server cannot
-be listed or pruned from a client: ``iter_digests`` and ``remove`` say so.
+:class:`HttpObjectStore` is an :class:`~mltrail.objects.base.ObjectStore` and a
+:class:`~mltrail.objects.base.BulkObjectStore` (transfers treat it like any fsspec remote)
+that talks HTTP itself through :class:`mltrail._http.ServerClient`: one keep-alive connection
+per thread, ``MLTRAIL_TOKEN`` (or ``token=``) as the bearer token. It is neither listable
+nor prunable: a client may not enumerate or delete a server's objects (``gc`` and a full
+``verify`` run on the server's own store).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
-from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
-from mltrail.objects.odb import _corrupt, _verify_bytes
-from mltrail.objects.remote import FsspecObjectDB, RemoteListing
+from mltrail.objects._shared import StoreMixin
+from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, parse_digest
+from mltrail.objects.verify import checked_file_digest, verify_bytes, verify_file
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
-__all__ = ["HttpObjectDB", "is_http_url"]
+    from mltrail.objects.base import BulkObjectStore
+
+__all__ = ["HttpObjectStore", "is_http_url"]
 
 _JOBS = 8
 _MISSING_BATCH = 10_000
@@ -41,7 +45,7 @@ def is_http_url(url: str | os.PathLike[str]) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-class HttpObjectDB(FsspecObjectDB):
+class HttpObjectStore(StoreMixin):
     """Objects kept by an ``mltrail server`` (see the module docstring)."""
 
     def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
@@ -53,9 +57,6 @@ class HttpObjectDB(FsspecObjectDB):
                 f"storage options {sorted(storage_options)} do not apply to a server remote"
             )
         self.url = os.fspath(url).rstrip("/")
-        self.root = ""
-        self.protocol = self.url.split("://", 1)[0].lower()
-        self.atomic_put = True
         self._client = ServerClient(self.url, token)
 
     @staticmethod
@@ -63,11 +64,9 @@ class HttpObjectDB(FsspecObjectDB):
         parse_digest(digest)  # refuse anything that is not a digest before it reaches a URL
         return f"/api/v1/objects/{quote(digest, safe=':.')}"
 
-    def path(self, digest: str) -> str:  # noqa: D102
+    def path(self, digest: str) -> str:
+        """The object's URL."""
         return self.url + self._route(digest)
-
-    def create(self) -> None:
-        """Nothing to create: the server keeps its own store."""
 
     def close(self) -> None:
         """Close the connections."""
@@ -97,16 +96,25 @@ class HttpObjectDB(FsspecObjectDB):
             raise NotFoundError(f"object {digest} is not on {self.url}")
         return int(headers.get("content-length", "0"))
 
-    def put_many(self, items: dict[str, bytes]) -> None:
-        """Upload verified objects (digest -> bytes) concurrently."""
+    def put_many(self, items: dict[str, bytes], *, verified: bool = False) -> None:
+        """Upload objects (digest -> bytes) concurrently, each hashed first unless
+        ``verified`` (the server hashes them again before storing)."""
+        if not verified:
+            for digest, data in items.items():
+                verify_bytes(digest, data, "data to store")
 
         def one(item: tuple[str, bytes]) -> None:
             self._client.request("PUT", self._route(item[0]), body=item[1], content_type=_OCTETS)
 
         _each(one, list(items.items()))
 
-    def put_local_file(self, digest: str, local: str | os.PathLike[str]) -> None:
-        """Upload a (verified) local file as ``digest``, streamed."""
+    def put_local_file(
+        self, digest: str, local: str | os.PathLike[str], *, verified: bool = False
+    ) -> None:
+        """Upload the local file ``local`` as ``digest``, streamed; hashed first unless
+        ``verified`` (the server hashes it again before storing)."""
+        if not verified:
+            verify_file(digest, local)
         with open(local, "rb") as f:
             self._client.request("PUT", self._route(digest), body=f, content_type=_OCTETS)
 
@@ -141,41 +149,18 @@ class HttpObjectDB(FsspecObjectDB):
     def add_file(  # noqa: D102
         self, path: str | os.PathLike[str], digest: str | None = None
     ) -> str:
-        algo = parse_digest(digest)[0] if digest else DEFAULT_ALGO
-        actual = hash_file(path, algo)
-        if digest is not None and actual != digest:
-            raise _corrupt(digest, os.fspath(path), actual)
-        self.put_local_file(actual, path)
+        actual = checked_file_digest(path, digest)
+        self.put_local_file(actual, path, verified=True)
         return actual
 
     def read_bytes(self, digest: str, *, verify: bool = True) -> bytes:  # noqa: D102
         data = self._get(digest)
         if verify:
-            _verify_bytes(digest, data, self.path(digest))
+            verify_bytes(digest, data, self.path(digest))
         return data
 
     def open(self, digest: str) -> IO[bytes]:  # noqa: D102
         return io.BytesIO(self._get(digest))
-
-    def iter_digests(self) -> Iterator[str]:  # noqa: D102
-        raise InvalidArgumentError(
-            f"{self.url}: a server's objects cannot be listed from a client "
-            "(run gc on the server's own store)"
-        )
-
-    def remove(self, digest: str) -> None:  # noqa: D102
-        raise InvalidArgumentError(f"{self.url}: objects cannot be deleted through the server")
-
-    def sweep_temps(  # noqa: D102
-        self, dirs: Iterable[str] | None = None, *, grace_s: float = 3600.0
-    ) -> int:
-        return 0  # the server writes (and sweeps) its own temp files
-
-    def scan(self) -> RemoteListing:  # noqa: D102
-        raise InvalidArgumentError(
-            f"{self.url}: a server's objects cannot be listed from a client "
-            "(run gc and verify on the server's own store)"
-        )
 
 
 def _each(fn: Any, items: list[Any]) -> None:
@@ -192,3 +177,7 @@ def _json_bytes(obj: object) -> bytes:
     import json
 
     return json.dumps(obj).encode()
+
+
+if TYPE_CHECKING:  # the backend satisfies its protocols (checked by mypy)
+    _bulk: type[BulkObjectStore] = HttpObjectStore

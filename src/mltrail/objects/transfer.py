@@ -11,10 +11,13 @@ Every object is verified on the way: the bytes read from ``src`` (local) or rece
 were stored, so a retry does not redo them). Objects missing from ``src`` are reported in
 :attr:`TransferResult.missing`.
 
-Strategy per pair of stores: local to local copies through one
+Strategy per pair of stores: into a local store through one
 :class:`~mltrail.objects.writer.ObjectWriter` (one durable commit for the batch, no per-object
-fsync); to or from a remote, small objects go in concurrent batches through fsspec's async
-``pipe``/``cat`` (s3fs), large ones one per thread with ``put_file``/``get_file``.
+fsync); to or from a :class:`~mltrail.objects.base.BulkObjectStore` (fsspec, a server), small
+objects in concurrent batches (``get_many``/``put_many``: fsspec's async ``cat``/``pipe``,
+parallel requests), large ones one per thread as whole files (``get_to_local``/
+``put_local_file``). Any other :class:`~mltrail.objects.base.ObjectStore` is read and written
+object by object through the core methods.
 """
 
 from __future__ import annotations
@@ -29,22 +32,23 @@ from typing import TYPE_CHECKING
 
 from mltrail.errors import CorruptObjectError, NotFoundError
 from mltrail.objects._progress import Bar
+from mltrail.objects.base import BulkObjectStore
 from mltrail.objects.digest import (
     LARGE_FILE,
     TREE_SUFFIX,
-    hash_bytes,
-    hash_file,
     is_tree,
     make_digest,
     new_hasher,
     parse_digest,
 )
-from mltrail.objects.odb import LocalObjectDB, ObjectDB
-from mltrail.objects.remote import FsspecObjectDB
+from mltrail.objects.fsspec_store import FsspecObjectStore
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.verify import verify_bytes, verify_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from mltrail.objects.base import ObjectStore
     from mltrail.objects.writer import ObjectWriter
 
 __all__ = ["TransferResult", "closure", "pull", "push", "transfer"]
@@ -71,7 +75,7 @@ class TransferResult:
 
 
 def closure(
-    odb: ObjectDB, digests: Iterable[str], *, missing: list[str] | None = None
+    odb: ObjectStore, digests: Iterable[str], *, missing: list[str] | None = None
 ) -> dict[str, int | None]:
     """Every object ``digests`` reach in ``odb`` (trees expanded): digest -> size if known.
 
@@ -99,8 +103,8 @@ def closure(
 
 
 def transfer(
-    src: ObjectDB,
-    dst: ObjectDB,
+    src: ObjectStore,
+    dst: ObjectStore,
     digests: Iterable[str],
     *,
     jobs: int | None = None,
@@ -144,20 +148,21 @@ def transfer(
     return result
 
 
-def _sweep(dst: ObjectDB, wanted: dict[str, int | None]) -> None:
+def _sweep(dst: ObjectStore, wanted: dict[str, int | None]) -> None:
     """Remove a killed transfer's temps. A local store knows when a writer died mid-batch
-    (its marker, see :meth:`LocalObjectDB.recover`) and sweeps everywhere then; a non-atomic
+    (its marker, see :meth:`LocalObjectStore.recover`) and sweeps everywhere then; a non-atomic
     fsspec store has no markers: the shard directories of everything this transfer is about
-    (stored now or before) are swept. Atomic object stores (S3, ...) never hold temps."""
-    if isinstance(dst, LocalObjectDB):
+    (stored now or before) are swept. Atomic object stores (S3, ...) and servers never hold
+    temps."""
+    if isinstance(dst, LocalObjectStore):
         dst.recover()
-    elif isinstance(dst, FsspecObjectDB) and not dst.atomic_put:
+    elif isinstance(dst, FsspecObjectStore) and not dst.atomic_put:
         dst.sweep_temps({dst.shard_dir(d) for d in wanted})
 
 
 def push(
-    src: ObjectDB,
-    dst: ObjectDB,
+    src: ObjectStore,
+    dst: ObjectStore,
     digests: Iterable[str],
     *,
     jobs: int | None = None,
@@ -168,8 +173,8 @@ def push(
 
 
 def pull(
-    src: ObjectDB,
-    dst: ObjectDB,
+    src: ObjectStore,
+    dst: ObjectStore,
     digests: Iterable[str],
     *,
     jobs: int | None = None,
@@ -195,8 +200,8 @@ def _batches(items: dict[str, int]) -> list[list[str]]:
 
 
 def _copy(
-    src: ObjectDB,
-    dst: ObjectDB,
+    src: ObjectStore,
+    dst: ObjectStore,
     items: dict[str, int],
     jobs: int | None,
     bar: Bar,
@@ -229,22 +234,22 @@ def _copy(
                 raise exc
         bar.advance()
 
-    n_jobs = jobs or (16 if not (src.is_local and dst.is_local) else 4)
-    if isinstance(dst, LocalObjectDB):
+    src_local = isinstance(src, LocalObjectStore)
+    n_jobs = jobs or (4 if src_local and isinstance(dst, LocalObjectStore) else 16)
+    if isinstance(dst, LocalObjectStore):
         with dst.writer() as w:
             # Local copies are bound by file creation: more writer threads than _LOCAL_JOBS
             # only add contention (measured), whatever ``jobs`` a remote transfer would use.
-            local_jobs = min(jobs or _LOCAL_JOBS, _LOCAL_JOBS) if src.is_local else n_jobs
+            local_jobs = min(jobs or _LOCAL_JOBS, _LOCAL_JOBS) if src_local else n_jobs
             _to_local(src, w, small, large, n_jobs, local_jobs, ok, fail)
     else:
-        assert isinstance(dst, FsspecObjectDB)
         _to_remote(src, dst, small, large, n_jobs, ok, fail)
     return done
 
 
-def _read(src: ObjectDB, digests: list[str]) -> dict[str, bytes | BaseException]:
+def _read(src: ObjectStore, digests: list[str]) -> dict[str, bytes | BaseException]:
     """Read (unverified) small objects from ``src``: digest -> bytes or the error."""
-    if isinstance(src, FsspecObjectDB):
+    if isinstance(src, BulkObjectStore):
         return src.get_many(digests)
     out: dict[str, bytes | BaseException] = {}
     for d in digests:
@@ -283,17 +288,40 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def _verified(d: str, data: bytes, where: str) -> bytes:
-    algo, _ = parse_digest(d)
-    actual = hash_bytes(data, algo, tree=is_tree(d))
-    if actual != d:
-        raise CorruptObjectError(
-            f"object {d} from {where} is corrupt: its content hashes to {actual}"
-        )
+    verify_bytes(d, data, where, received=True)
     return data
 
 
+def _download(src: ObjectStore, d: str, local: str) -> None:
+    """Fetch ``d`` from ``src`` into the local file ``local`` (unverified)."""
+    if isinstance(src, BulkObjectStore):
+        src.get_to_local(d, local)
+        return
+    import shutil
+
+    with src.open(d) as f, open(local, "wb") as out:
+        shutil.copyfileobj(f, out, 1 << 20)
+
+
+def _upload(dst: ObjectStore, items: dict[str, bytes]) -> None:
+    """Store objects whose bytes were verified into ``dst``."""
+    if isinstance(dst, BulkObjectStore):
+        dst.put_many(items, verified=True)
+        return
+    for d, data in items.items():
+        dst.add_bytes(data, algo=parse_digest(d)[0], tree=is_tree(d))
+
+
+def _upload_file(dst: ObjectStore, d: str, local: str) -> None:
+    """Store the verified local file ``local`` as ``d`` into ``dst``."""
+    if isinstance(dst, BulkObjectStore):
+        dst.put_local_file(d, local, verified=True)
+    else:
+        dst.add_file(local, d)
+
+
 def _to_local(
-    src: ObjectDB,
+    src: ObjectStore,
     w: ObjectWriter,
     small: dict[str, int],
     large: dict[str, int],
@@ -302,7 +330,7 @@ def _to_local(
     ok: Callable[[str, int], None],
     fail: Callable[[str, BaseException], None],
 ) -> None:
-    remote = isinstance(src, FsspecObjectDB)
+    remote = isinstance(src, BulkObjectStore)
     batches = _batches(small)
 
     def store(got: dict[str, bytes | BaseException]) -> None:
@@ -321,7 +349,7 @@ def _to_local(
         # fsspec's async loop batches each read; a few batches in flight overlap latency.
         for got in _prefetch(lambda b: _read(src, b), batches, 4):
             store(got)
-    elif isinstance(src, LocalObjectDB):
+    elif isinstance(src, LocalObjectStore):
         # Local to local is bound by file creation: read, verify and write in a tight loop
         # (threads measured slower here: the GIL and the syscalls interleave badly).
         root = src.url
@@ -365,11 +393,10 @@ def _to_local(
 
     def one(d: str) -> None:
         try:
-            if isinstance(src, LocalObjectDB):
+            if isinstance(src, LocalObjectStore):
                 w.put_file(d, src.path_str(d), size=large[d])
             else:
-                assert isinstance(src, FsspecObjectDB)
-                w.put_from(d, lambda tmp: src.get_to_local(d, tmp), size=large[d])
+                w.put_from(d, lambda tmp: _download(src, d, tmp), size=large[d])
         except (CorruptObjectError, NotFoundError, FileNotFoundError) as exc:
             fail(d, exc)
             return
@@ -380,8 +407,8 @@ def _to_local(
 
 
 def _to_remote(
-    src: ObjectDB,
-    dst: FsspecObjectDB,
+    src: ObjectStore,
+    dst: ObjectStore,
     small: dict[str, int],
     large: dict[str, int],
     jobs: int,
@@ -398,27 +425,21 @@ def _to_remote(
                 verified[d] = _verified(d, value, src.url)
             except CorruptObjectError as exc:
                 fail(d, exc)
-        dst.put_many(verified)
+        _upload(dst, verified)
         for d, data in verified.items():
             ok(d, len(data))
 
     def one(d: str) -> None:
         try:
-            if isinstance(src, LocalObjectDB):
+            if isinstance(src, LocalObjectStore):
                 src.verify(d)
-                dst.put_local_file(d, src.path_str(d))
+                _upload_file(dst, d, src.path_str(d))
             else:
-                assert isinstance(src, FsspecObjectDB)
                 with tempfile.TemporaryDirectory(prefix="mltrail-xfer-") as tmpdir:
                     tmp = os.path.join(tmpdir, "object")
-                    src.get_to_local(d, tmp)
-                    algo, _ = parse_digest(d)
-                    actual = hash_file(tmp, algo)
-                    if actual != d:
-                        raise CorruptObjectError(
-                            f"object {d} from {src.url} is corrupt: its content hashes to {actual}"
-                        )
-                    dst.put_local_file(d, tmp)
+                    _download(src, d, tmp)
+                    verify_file(d, tmp, src.url, received=True)
+                    _upload_file(dst, d, tmp)
         except (CorruptObjectError, NotFoundError, FileNotFoundError) as exc:
             fail(d, exc)
             return

@@ -1,6 +1,6 @@
 """Batched, crash-safe writes into a local object DB (:class:`ObjectWriter`).
 
-See :mod:`mltrail.objects.odb` for the layout and the durability argument: temp names in the
+See :mod:`mltrail.objects.local` for the layout and the durability argument: temp names in the
 shard directories, one ``syncfs(2)`` for a large batch (an ``fsync`` per file for a small one),
 then the renames, then one more sync.
 
@@ -20,23 +20,56 @@ import contextlib
 import os
 import stat as stat_mod
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from mltrail.objects._fs import fsync_dir, reflink, syncfs, temp_name
-from mltrail.objects.digest import LARGE_FILE, TREE_SUFFIX, hash_file, is_tree, parse_digest
-from mltrail.objects.odb import _FEW, SourceChangedError, _corrupt, _verify_bytes
+from mltrail.objects._fs import TEMP_GRACE_S, fsync_dir, reflink, syncfs, temp_name
+from mltrail.objects.digest import LARGE_FILE, TREE_SUFFIX, parse_digest
+from mltrail.objects.verify import SourceChangedError, verify_bytes, verify_file
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from types import TracebackType
 
-    from mltrail.objects.odb import LocalObjectDB
+__all__ = ["ObjectWriter", "WriterTarget"]
 
-__all__ = ["ObjectWriter"]
+_FEW = 16  # batches up to this size fsync each object instead of syncing the filesystem
+
+
+class WriterTarget(Protocol):
+    """What a writer needs of the local store it writes into
+    (:class:`~mltrail.objects.local.LocalObjectStore`)."""
+
+    @property
+    def url(self) -> str:
+        """The store's root directory (absolute)."""
+        ...
+
+    def ensure_dir(self, directory: str) -> None:
+        """Create a shard directory (once per process)."""
+        ...
+
+    def register_writer(self) -> str:
+        """Create this batch's marker in ``<root>/.writers``; return its path."""
+        ...
+
+    def unregister_writer(self, marker: str) -> None:
+        """Remove a batch's marker."""
+        ...
+
+    def sweep_temps(
+        self, dirs: Iterable[str] | None = None, *, grace_s: float = TEMP_GRACE_S
+    ) -> int:
+        """Remove stale temps from shard directories."""
+        ...
+
+    def recover(self, *, grace_s: float = TEMP_GRACE_S) -> int:
+        """Sweep everywhere if a writer died mid-batch."""
+        ...
 
 
 class ObjectWriter:
-    """Writes a batch of objects into a :class:`LocalObjectDB`; thread-safe.
+    """Writes a batch of objects into a local store (:class:`~mltrail.objects.local.
+    LocalObjectStore`); thread-safe.
 
     Every ``put_*`` writes a temp file in the object's shard directory and returns; nothing
     is visible under a real name until :meth:`commit` (called by ``with``) has made the
@@ -44,12 +77,12 @@ class ObjectWriter:
     its real name and made the renames durable. On an exception the temps are removed.
     """
 
-    def __init__(self, odb: LocalObjectDB) -> None:
+    def __init__(self, odb: WriterTarget) -> None:
         self.odb = odb
         self._pending: dict[str, tuple[str, str]] = {}  # digest -> (temp, final)
         self._modes: dict[str, int] = {}  # temp hardlinked to a workspace file -> its mode
         self._touched: set[str] = set()  # shard directories written to or checked
-        self._marker: str | None = None  # see LocalObjectDB.register_writer
+        self._marker: str | None = None  # see LocalObjectStore.register_writer
         self._listings: dict[str, frozenset[str]] = {}  # shard directory -> names at first use
         self._claims = 0
         self._lock = threading.Lock()
@@ -140,7 +173,7 @@ class ObjectWriter:
     def put_bytes(self, digest: str, data: bytes, *, verified: bool = False) -> bool:
         """Add ``data`` as ``digest`` (hashing it first unless ``verified``); False if present."""
         if not verified:
-            _verify_bytes(digest, data, "data to store")
+            verify_bytes(digest, data, "data to store")
         claim = self._claim(digest, len(data))
         if claim is None:
             return False
@@ -174,7 +207,7 @@ class ObjectWriter:
         if size < LARGE_FILE:
             with open(src, "rb") as f:
                 data = f.read()
-            _verify_bytes(digest, data, os.fspath(src))
+            verify_bytes(digest, data, os.fspath(src))
             return self.put_bytes(digest, data, verified=True)
         claim = self._claim(digest, size)
         if claim is None:
@@ -187,10 +220,7 @@ class ObjectWriter:
                 import shutil
 
                 shutil.copyfile(src, tmp)
-            algo, _ = parse_digest(digest)
-            actual = hash_file(tmp, algo)
-            if actual != digest:
-                raise _corrupt(digest, os.fspath(src), actual)
+            verify_file(digest, tmp, os.fspath(src))
             os.chmod(tmp, 0o444)
         except BaseException:
             self._release(digest)
@@ -214,12 +244,7 @@ class ObjectWriter:
         tmp, _ = claim
         try:
             fill(tmp)
-            algo, _ = parse_digest(digest)
-            actual = hash_file(tmp, algo)
-            if is_tree(digest):
-                actual += TREE_SUFFIX
-            if actual != digest:
-                raise _corrupt(digest, "the data received", actual)
+            verify_file(digest, tmp, "the data received")
             os.chmod(tmp, 0o444)
             written = os.stat(tmp).st_size
         except BaseException:

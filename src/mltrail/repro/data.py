@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mltrail.errors import MltrailError, NotFoundError
 
 if TYPE_CHECKING:
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.base import ObjectStore
     from mltrail.store.registry import StoreLocation
 
 __all__ = ["DataItem", "check_data", "check_inputs", "restore_data"]
@@ -61,7 +61,7 @@ class DataItem:
         }
 
 
-def _missing_objects(odb: ObjectDB, digest: str) -> list[str]:
+def _missing_objects(odb: ObjectStore, digest: str) -> list[str]:
     """The objects of ``digest`` (a tree's files included) that ``odb`` lacks."""
     from mltrail.objects.digest import is_tree
 
@@ -105,7 +105,7 @@ def check_data(doc: dict[str, Any] | None, root: Path | None) -> list[DataItem]:
         One :class:`DataItem` per recorded pointer.
     """
     from mltrail.objects.cache import Cache
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.registry import open_object_store
 
     items: list[DataItem] = []
     pointers = [p for p in (doc or {}).get("pointers") or [] if isinstance(p, dict)]
@@ -133,7 +133,7 @@ def check_data(doc: dict[str, Any] | None, root: Path | None) -> list[DataItem]:
             lacking = [digest]
         for name, url in remotes:
             try:
-                still = _missing_objects(ObjectDB(url), digest)
+                still = _missing_objects(open_object_store(url), digest)
             except (MltrailError, OSError, ValueError, ImportError):
                 continue
             if not still:
@@ -172,7 +172,7 @@ def check_inputs(doc: dict[str, Any] | None, location: StoreLocation) -> list[Da
     """Whether the artifact storage still holds each artifact of a run's ``inputs`` state."""
     from mltrail.artifacts.storage import storage_for
     from mltrail.objects.cache import Cache
-    from mltrail.objects.odb import ObjectDB
+    from mltrail.objects.registry import open_object_store
 
     items: list[DataItem] = []
     entries = [i for i in (doc or {}).get("inputs") or [] if isinstance(i, dict)]
@@ -196,7 +196,7 @@ def check_inputs(doc: dict[str, Any] | None, location: StoreLocation) -> list[Da
         where = str(storage.cache_root)
         if lacking and storage.remote is not None:
             try:
-                lacking = _missing_objects(ObjectDB(storage.remote), digest)
+                lacking = _missing_objects(open_object_store(storage.remote), digest)
                 where = storage.remote
             except (MltrailError, OSError, ValueError, ImportError):
                 pass
@@ -230,8 +230,8 @@ def restore_data(items: list[DataItem], root: Path, workdir: Path) -> list[str]:
     """
     from mltrail.objects.cache import Cache
     from mltrail.objects.checkout import checkout
-    from mltrail.objects.odb import ObjectDB
     from mltrail.objects.paths import safe_join
+    from mltrail.objects.registry import open_object_store
     from mltrail.objects.transfer import pull
 
     done: list[str] = []
@@ -244,7 +244,8 @@ def restore_data(items: list[DataItem], root: Path, workdir: Path) -> list[str]:
         for item in todo:
             assert item.digest is not None
             if item.status == "remote" and item.remote_url is not None:
-                got = pull(ObjectDB(item.remote_url), cache, [item.digest], progress=False)
+                remote = open_object_store(item.remote_url)
+                got = pull(remote, cache, [item.digest], progress=False)
                 if got.missing:
                     raise NotFoundError(
                         f"{item.path}: {len(got.missing)} object(s) missing from {item.where}"

@@ -1,12 +1,12 @@
 """``/api/v1/objects``: the server as a content-addressed object store (data and artifacts).
 
-Objects live in an :class:`~mltrail.objects.odb.LocalObjectDB` under ``<artifacts>/objects``,
-sharded by digest exactly like a local cache or remote, so ``mltrail data push`` to the
-server and artifact uploads share one layout. An upload streams to a temp file in the upload
-area, then the object layer verifies its bytes against the digest in the URL before it appears
-under its real name; a mismatch is 400 ``digest_mismatch`` and nothing is stored. Trees
-(``...tree`` digests) are stored as they come; every checkout validates a manifest before
-writing anything, so the server need not trust them.
+Objects live in a :class:`~mltrail.objects.local.LocalObjectStore` under
+``<artifacts>/objects``, sharded by digest exactly like a local cache or remote, so ``mltrail
+data push`` to the server and artifact uploads share one layout. An upload streams to a temp
+file in the upload area, then the object layer verifies its bytes against the digest in the
+URL before it appears under its real name; a mismatch is 400 ``digest_mismatch`` and
+nothing is stored. Trees (``...tree`` digests) are stored as they come; every checkout
+validates a manifest before writing anything, so the server need not trust them.
 
 Knowing a digest is not a permission. An unscoped token reads every object; a token scoped
 to one project reads (``GET``, ``HEAD``, ``missing``) only the objects its project references
@@ -39,7 +39,7 @@ from mltrail.server.responses import FILE_CSP
 from mltrail.server.scoping import readable_objects, scoped_reads
 
 if TYPE_CHECKING:
-    from mltrail.objects.odb import LocalObjectDB
+    from mltrail.objects.local import LocalObjectStore
     from mltrail.server.filestore import FileStore
     from mltrail.server.limits import Limits
 
@@ -82,17 +82,17 @@ class MissingOut(BaseModel):
     missing: list[str]
 
 
-def open_objects(artifacts_root: str | os.PathLike[str]) -> LocalObjectDB:
-    """The server's object DB under ``<artifacts>/objects``."""
-    from mltrail.objects.odb import LocalObjectDB
+def open_objects(artifacts_root: str | os.PathLike[str]) -> LocalObjectStore:
+    """The server's object store under ``<artifacts>/objects``."""
+    from mltrail.objects.local import LocalObjectStore
 
-    odb = LocalObjectDB(os.path.join(os.fspath(artifacts_root), "objects"))
+    odb = LocalObjectStore(os.path.join(os.fspath(artifacts_root), "objects"))
     odb.root.mkdir(parents=True, exist_ok=True)
     return odb
 
 
-def _odb(request: Request) -> LocalObjectDB:
-    odb: LocalObjectDB = request.app.state.objects
+def _odb(request: Request) -> LocalObjectStore:
+    odb: LocalObjectStore = request.app.state.objects
     return odb
 
 
@@ -100,7 +100,7 @@ def _missing(digest: str) -> NotFoundError:
     return NotFoundError(f"object {digest} is not on this server")
 
 
-def _size_or_404(odb: LocalObjectDB, digest: str) -> int:
+def _size_or_404(odb: LocalObjectStore, digest: str) -> int:
     try:
         return odb.size(digest)
     except (FileNotFoundError, NotFoundError):
@@ -134,7 +134,7 @@ def _refer_to_tree_files(request: Request, project: str, digest: str) -> None:
         reads.add_object_refs(project, files)
 
 
-def tree_files(odb: LocalObjectDB, digest: str) -> list[str]:
+def tree_files(odb: LocalObjectStore, digest: str) -> list[str]:
     """The object digests of the files of the stored tree ``digest`` (none if unreadable)."""
     from mltrail.objects.digest import parse_digest
     from mltrail.objects.tree import Tree
@@ -225,19 +225,16 @@ async def put_object(request: Request, digest: DigestPath) -> JSONResponse:
 
 def _verify(digest: str, tmp: Any) -> None:
     """Raise what :func:`_place` raises when ``tmp`` does not hash to ``digest``."""
-    from mltrail.objects.digest import hash_file, parse_digest
-    from mltrail.objects.odb import _corrupt
+    from mltrail.objects.verify import verify_file
 
-    actual = hash_file(tmp, parse_digest(digest)[0])
-    if digest.endswith(TREE_SUFFIX):
-        actual += TREE_SUFFIX
-    if actual != digest:
-        exc = _corrupt(digest, "the data received", actual)
-        raise DigestMismatchError(f"uploaded bytes do not match {digest}: {exc}")
+    try:
+        verify_file(digest, tmp, "the data received")
+    except CorruptObjectError as exc:
+        raise DigestMismatchError(f"uploaded bytes do not match {digest}: {exc}") from None
 
 
-def _place(odb: LocalObjectDB, digest: str, tmp: Any, size: int) -> bool:
-    """Move the upload into the ODB; the object layer hashes it before it gets its name."""
+def _place(odb: LocalObjectStore, digest: str, tmp: Any, size: int) -> bool:
+    """Move the upload into the store; the object layer hashes it before it gets its name."""
     try:
         with odb.writer() as writer:
             return writer.put_from(digest, lambda dest: os.replace(tmp, dest), size=size)

@@ -1,17 +1,21 @@
 """Contract test suites shipped with mltrail, run over every backend.
 
 Subclass :class:`TrackingStoreContract` in a test module and provide a ``store`` fixture
-that yields a fresh, empty :class:`~mltrail.store.base.TrackingStore`.
+that yields a fresh, empty :class:`~mltrail.store.base.TrackingStore`; subclass
+:class:`ObjectStoreContract` and provide ``object_store`` and ``tamper`` fixtures (see
+:mod:`mltrail.testing.objects`) for an :class:`~mltrail.objects.base.ObjectStore`.
 """
 
 from collections.abc import Mapping
 
 from mltrail.testing.artifacts import ArtifactStoreContract
 from mltrail.testing.contract import TrackingStoreContract, make_batch
+from mltrail.testing.objects import ObjectStoreContract
 
 __all__ = [
     "SYSTEM_TAG_PREFIX",
     "ArtifactStoreContract",
+    "ObjectStoreContract",
     "TrackingStoreContract",
     "make_batch",
     "user_tags",

@@ -1,4 +1,5 @@
-"""odb.py: local and fsspec object databases, crash-safe writes, verification."""
+"""local.py: the local object store (and an fsspec one beside it): crash-safe writes,
+verification, read-only objects, batches."""
 
 from __future__ import annotations
 
@@ -9,30 +10,15 @@ import pytest
 
 from mltrail.errors import CorruptObjectError, InvalidArgumentError, NotFoundError
 from mltrail.objects.digest import hash_bytes
-from mltrail.objects.odb import LocalObjectDB, ObjectDB, object_key
-from mltrail.objects.remote import FsspecObjectDB
+from mltrail.objects.local import LocalObjectStore
+from mltrail.objects.registry import open_object_store
 from mltrail.objects.tree import Tree, TreeEntry
-
-
-def test_factory_picks_the_implementation(tmp_path: Path) -> None:
-    assert isinstance(ObjectDB(tmp_path / "a"), LocalObjectDB)
-    assert isinstance(ObjectDB(f"file://{tmp_path}/b"), LocalObjectDB)
-    assert isinstance(ObjectDB("memory://odb-factory"), FsspecObjectDB)
-    with pytest.raises(InvalidArgumentError, match="url"):
-        ObjectDB("nosuchproto://x/y")
-
-
-def test_layout_is_sharded_with_tree_suffix() -> None:
-    d = hash_bytes(b"x")
-    hexd = d.split(":")[1]
-    assert object_key(d) == f"blake3/{hexd[:2]}/{hexd[2:]}"
-    assert object_key(d + ".tree") == f"blake3/{hexd[:2]}/{hexd[2:]}.tree"
 
 
 @pytest.mark.parametrize("kind", ["local", "memory"])
 def test_add_read_verify_iterate_remove(tmp_path: Path, kind: str) -> None:
     url = str(tmp_path / "odb") if kind == "local" else f"memory://odb-{tmp_path.name}"
-    odb = ObjectDB(url)
+    odb = open_object_store(url)
     d = odb.add_bytes(b"hello")
     assert d == hash_bytes(b"hello")
     assert odb.exists(d) and odb.read_bytes(d) == b"hello" and odb.size(d) == 5
@@ -61,7 +47,7 @@ def test_add_read_verify_iterate_remove(tmp_path: Path, kind: str) -> None:
 
 
 def test_local_objects_are_read_only_and_not_rewritten(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     d = odb.add_bytes(b"data")
     p = odb.path(d)
     assert p.stat().st_mode & 0o777 == 0o444
@@ -72,7 +58,7 @@ def test_local_objects_are_read_only_and_not_rewritten(tmp_path: Path) -> None:
 
 
 def test_aborted_batch_leaves_no_object_and_no_temp(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     d = hash_bytes(b"payload")
     w = odb.writer()
     w.put_bytes(d, b"payload")
@@ -85,7 +71,7 @@ def test_aborted_batch_leaves_no_object_and_no_temp(tmp_path: Path) -> None:
 
 
 def test_batch_commit_of_many_objects(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     blobs = [str(i).encode() * 10 for i in range(100)]  # above the fsync-each threshold
     with odb.writer() as w:
         for b in blobs:
@@ -96,7 +82,7 @@ def test_batch_commit_of_many_objects(tmp_path: Path) -> None:
 
 
 def test_writer_refuses_data_that_does_not_match(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     d = hash_bytes(b"good")
     with pytest.raises(CorruptObjectError, match=d), odb.writer() as w:
         w.put_bytes(d, b"evil")
@@ -104,7 +90,7 @@ def test_writer_refuses_data_that_does_not_match(tmp_path: Path) -> None:
 
 
 def test_truncated_object_under_a_real_name_is_replaced(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     d = odb.add_bytes(b"0123456789")
     p = odb.path(d)
     p.chmod(0o644)
@@ -117,7 +103,7 @@ def test_truncated_object_under_a_real_name_is_replaced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_verify_names_the_corrupt_object(tmp_path: Path, damage: str) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     data = os.urandom(1000)
     d = odb.add_bytes(data)
     p = odb.path(d)
@@ -136,7 +122,7 @@ def test_verify_names_the_corrupt_object(tmp_path: Path, damage: str) -> None:
 
 
 def test_iter_digests_ignores_strangers(tmp_path: Path) -> None:
-    odb = LocalObjectDB(tmp_path / "odb")
+    odb = LocalObjectStore(tmp_path / "odb")
     d = odb.add_bytes(b"x")
     shard = odb.path(d).parent
     (shard / "not-hex!").write_text("junk")

@@ -1,9 +1,12 @@
-"""Object DBs on any fsspec filesystem: S3 (and S3-compatible servers), GCS, Azure, memory.
+"""Object stores on any fsspec filesystem: S3 (and S3-compatible servers), GCS, Azure, memory.
 
-``ObjectDB("s3://bucket/prefix")`` returns a :class:`FsspecObjectDB`; transfers treat it (and
-the server ODB of :mod:`mltrail.objects.http`) as a remote: objects are verified on arrival,
-uploaded whole (one PUT is atomic on the object stores) or through a temp name and a move.
-fsspec (and s3fs) are imported only here.
+``open_object_store("s3://bucket/prefix")`` returns a :class:`FsspecObjectStore` (so does any
+URL whose scheme fsspec knows: ``gs://``, ``az://``, ``memory://``, ``local://``, ...). It is
+a :class:`~mltrail.objects.base.PrunableObjectStore` and a
+:class:`~mltrail.objects.base.BulkObjectStore`: transfers reach it through batched ``pipe`` /
+``cat`` (s3fs runs them concurrently) and whole-file ``put_file`` / ``get_file``. Objects are
+uploaded whole where one PUT is atomic (the object stores, ``memory://``), else through a
+temp key and a move. fsspec (and s3fs) are imported only here.
 """
 
 from __future__ import annotations
@@ -16,24 +19,24 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._fs import TEMP_GRACE_S, TEMP_PREFIX, is_stale_temp, temp_name
-from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes, hash_file, parse_digest
-from mltrail.objects.odb import (
-    _ATOMIC_PROTOCOLS,
-    ObjectDB,
-    _corrupt,
-    _digest_from_parts,
-    _verify_bytes,
-    object_key,
-)
+from mltrail.objects._shared import StoreMixin
+from mltrail.objects.digest import DEFAULT_ALGO, hash_bytes
+from mltrail.objects.layout import digest_from_parts, object_key
+from mltrail.objects.verify import checked_file_digest, verify_bytes, verify_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["FsspecObjectDB", "RemoteListing", "filesystem", "info_mtime"]
+    from mltrail.objects.base import BulkObjectStore, PrunableObjectStore
+
+__all__ = ["FsspecObjectStore", "RemoteListing", "filesystem", "info_mtime"]
+
+# Protocols whose single PUT is atomic (an object appears whole or not at all).
+_ATOMIC_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
 
 
 class RemoteListing(NamedTuple):
-    """What :meth:`FsspecObjectDB.scan` found: objects (digest -> (size, mtime)) and temp
+    """What :meth:`FsspecObjectStore.scan` found: objects (digest -> (size, mtime)) and temp
     files ((path, mtime)); a time is None when the filesystem does not say."""
 
     objects: dict[str, tuple[int | None, float | None]]
@@ -57,17 +60,23 @@ def info_mtime(info: dict[str, Any]) -> float | None:
 
 
 def filesystem(url: str, **storage_options: Any) -> tuple[Any, str]:
-    """``(fsspec filesystem, path)`` for ``url``, with the same settings an ODB gets.
+    """``(fsspec filesystem, path)`` for ``url``, with the same settings a store gets.
 
-    ``s3://`` URLs use ``MLTRAIL_S3_ENDPOINT`` (a custom endpoint, e.g. SeaweedFS or MinIO)
-    unless ``endpoint_url`` is given; credentials come from the usual ``AWS_*`` variables.
+    ``s3://`` URLs use ``MLTRAIL_S3_ENDPOINT`` (:attr:`mltrail.settings.Settings.
+    s3_endpoint`: a custom endpoint, e.g. SeaweedFS or MinIO) unless ``endpoint_url`` is
+    given; credentials come from the usual ``AWS_*`` variables.
+
+    Raises:
+        InvalidArgumentError: fsspec cannot open ``url`` (unknown protocol, bad options).
     """
     import fsspec
+
+    from mltrail.settings import settings
 
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
     opts = dict(storage_options)
     if protocol in ("s3", "s3a"):
-        endpoint = os.environ.get("MLTRAIL_S3_ENDPOINT")
+        endpoint = settings().s3_endpoint
         if endpoint and "endpoint_url" not in opts:
             opts["endpoint_url"] = endpoint
     try:
@@ -77,8 +86,8 @@ def filesystem(url: str, **storage_options: Any) -> tuple[Any, str]:
     return fs, str(path)
 
 
-class FsspecObjectDB(ObjectDB):
-    """An ODB on any fsspec filesystem (S3, GCS, Azure, memory, SFTP, ...)."""
+class FsspecObjectStore(StoreMixin):
+    """An object store on any fsspec filesystem (S3, GCS, Azure, memory, SFTP, ...)."""
 
     def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
         text = os.fspath(url)
@@ -123,10 +132,14 @@ class FsspecObjectDB(ObjectDB):
         except FileNotFoundError:
             raise NotFoundError(f"object {digest} is not in {self.url}") from None
 
-    def put_many(self, items: dict[str, bytes]) -> None:
-        """Upload verified objects (digest -> bytes) concurrently."""
+    def put_many(self, items: dict[str, bytes], *, verified: bool = False) -> None:
+        """Upload objects (digest -> bytes) concurrently, each hashed first unless
+        ``verified``."""
         if not items:
             return
+        if not verified:
+            for digest, data in items.items():
+                verify_bytes(digest, data, "data to store")
         paths = {self._path(d): data for d, data in items.items()}
         if self.atomic_put:
             self.fs.pipe(paths)
@@ -146,8 +159,12 @@ class FsspecObjectDB(ObjectDB):
                 self.fs.rm_file(tmp)
             raise
 
-    def put_local_file(self, digest: str, local: str | os.PathLike[str]) -> None:
-        """Upload a (verified) local file as ``digest``."""
+    def put_local_file(
+        self, digest: str, local: str | os.PathLike[str], *, verified: bool = False
+    ) -> None:
+        """Upload the local file ``local`` as ``digest``, hashed first unless ``verified``."""
+        if not verified:
+            verify_file(digest, local)
         path = self._path(digest)
         if self.atomic_put:
             self.fs.put_file(os.fspath(local), path)
@@ -189,18 +206,15 @@ class FsspecObjectDB(ObjectDB):
     ) -> str:
         digest = hash_bytes(data, algo, tree=tree)
         if not self.exists(digest):
-            self.put_many({digest: data})
+            self.put_many({digest: data}, verified=True)
         return digest
 
     def add_file(  # noqa: D102
         self, path: str | os.PathLike[str], digest: str | None = None
     ) -> str:
-        algo = parse_digest(digest)[0] if digest else DEFAULT_ALGO
-        actual = hash_file(path, algo)
-        if digest is not None and actual != digest:
-            raise _corrupt(digest, os.fspath(path), actual)
+        actual = checked_file_digest(path, digest)
         if not self.exists(actual):
-            self.put_local_file(actual, path)
+            self.put_local_file(actual, path, verified=True)
         return actual
 
     def read_bytes(self, digest: str, *, verify: bool = True) -> bytes:  # noqa: D102
@@ -210,7 +224,7 @@ class FsspecObjectDB(ObjectDB):
         except FileNotFoundError:
             raise NotFoundError(f"object {digest} is not in {self.url}") from None
         if verify:
-            _verify_bytes(digest, data, f"{self.url}/{object_key(digest)}")
+            verify_bytes(digest, data, f"{self.url}/{object_key(digest)}")
         return data
 
     def open(self, digest: str) -> IO[bytes]:  # noqa: D102
@@ -232,7 +246,7 @@ class FsspecObjectDB(ObjectDB):
             parts = rel.split("/")
             if len(parts) != 3:
                 continue
-            digest = _digest_from_parts(*parts)
+            digest = digest_from_parts(*parts)
             if digest is not None:
                 yield digest
 
@@ -255,7 +269,7 @@ class FsspecObjectDB(ObjectDB):
             if parts[2].startswith(TEMP_PREFIX):
                 out.temps.append((full, mtime))
                 continue
-            digest = _digest_from_parts(*parts)
+            digest = digest_from_parts(*parts)
             if digest is not None:
                 size = info.get("size")
                 out.objects[digest] = (size if isinstance(size, int) else None, mtime)
@@ -296,7 +310,11 @@ class FsspecObjectDB(ObjectDB):
         return self._path(digest).rsplit("/", 1)[0]
 
     def remove(self, digest: str) -> None:  # noqa: D102
-        if self._tree_memo:
-            self._tree_memo.pop(digest, None)
+        self._forget_tree(digest)
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(digest))
+
+
+if TYPE_CHECKING:  # the backend satisfies its protocols (checked by mypy)
+    _prunable: type[PrunableObjectStore] = FsspecObjectStore
+    _bulk: type[BulkObjectStore] = FsspecObjectStore

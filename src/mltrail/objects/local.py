@@ -1,217 +1,59 @@
-"""Object databases: content-addressed storage over a local directory or any fsspec URL.
+"""A content-addressed object store in a local directory: :class:`LocalObjectStore`.
 
-Layout (both kinds)::
+Layout ``<root>/<algo>/<first 2 hex>/<rest>[.tree]`` (:mod:`~mltrail.objects.layout`), read
+and written through plain ``os`` calls (the fast path: no fsspec import). A local path or a
+``file://`` URL opens one (:func:`~mltrail.objects.registry.open_object_store`).
 
-    <root>/<algo>/<first 2 hex>/<remaining hex>[.tree]
-
-so ``blake3:ab12...`` lives at ``blake3/ab/12...`` and the tree ``blake3:cd34....tree`` at
-``blake3/cd/34....tree``. ``ObjectDB(url)`` picks the implementation: a local path (or
-``file://``) gets :class:`LocalObjectDB` (plain ``os`` calls, the fast path), a server URL
-:class:`~mltrail.objects.http.HttpObjectDB`, anything else
-:class:`~mltrail.objects.remote.FsspecObjectDB` (``s3://bucket/prefix`` with
-``MLTRAIL_S3_ENDPOINT`` and the usual ``AWS_*`` credentials from the environment, ``gs://``,
-``memory://``, ...).
-
-Local writes are crash-safe: an object is written under a temp name in its own shard
-directory, made durable, verified against its digest and only then renamed to its real name,
-so a crash never leaves a partial object under a real name. Batches of objects go through one
+Writes are crash-safe: an object is written under a temp name in its own shard directory,
+made durable, verified against its digest and only then renamed to its real name, so a crash
+never leaves a partial object under a real name. Batches of objects go through one
 :class:`~mltrail.objects.writer.ObjectWriter`, which makes the whole batch durable with one
 ``syncfs(2)`` before the renames (and once more after them) instead of an ``fsync`` per file:
 the same guarantee for 10,000 small files at the cost of two filesystem syncs. An object that
 is already present (with the expected size, when known) is not rewritten.
+
+Besides :class:`~mltrail.objects.base.ObjectStore` it is a
+:class:`~mltrail.objects.base.PrunableObjectStore` (list, remove, sweep temps) and has what
+only a directory on this machine can offer: :meth:`LocalObjectStore.local_path` (checkout
+links objects into a workspace), :meth:`LocalObjectStore.writer` (batched durable writes) and
+the writer markers of ``<root>/.writers/`` (:meth:`LocalObjectStore.recover`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-import stat as stat_mod
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mltrail.errors import CorruptObjectError, InvalidArgumentError, NotFoundError
+from mltrail.errors import InvalidArgumentError, NotFoundError
 from mltrail.objects._fs import TEMP_GRACE_S, TEMP_PREFIX, is_stale_temp, temp_name
+from mltrail.objects._shared import StoreMixin
 from mltrail.objects.digest import (
     ALGORITHMS,
     DEFAULT_ALGO,
     LARGE_FILE,
-    TREE_SUFFIX,
     hash_bytes,
     hash_file,
     is_tree,
-    make_digest,
-    parse_digest,
 )
+from mltrail.objects.layout import VALID_DIGEST, digest_from_parts, object_key
+from mltrail.objects.verify import verify_bytes, verify_file
+from mltrail.objects.writer import ObjectWriter
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from mltrail.objects.tree import Tree
-    from mltrail.objects.writer import ObjectWriter
+    from mltrail.objects.base import PrunableObjectStore
 
-__all__ = ["LocalObjectDB", "ObjectDB", "SourceChangedError", "is_regular", "object_key"]
+__all__ = ["LocalObjectStore"]
 
-# Protocols whose single PUT is atomic (an object appears whole or not at all).
-_ATOMIC_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
-_VALID_DIGEST = re.compile(r"(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32})(?:\.tree)?")
-_TREE_MEMO = 8  # parsed trees kept per ODB object
-_FEW = 16  # batches up to this size fsync each object instead of syncing the filesystem
-_WRITERS = ".writers"  # markers of batch writers at work (see LocalObjectDB.register_writer)
+_WRITERS = ".writers"  # markers of batch writers at work (see LocalObjectStore.register_writer)
 
 
-class SourceChangedError(Exception):
-    """A file changed between hashing and storing it (the caller hashes it again)."""
-
-
-def object_key(digest: str) -> str:
-    """The object's path relative to an ODB root: ``algo/ab/cdef...[.tree]``."""
-    algo, hexd = parse_digest(digest)
-    suffix = TREE_SUFFIX if is_tree(digest) else ""
-    return f"{algo}/{hexd[:2]}/{hexd[2:]}{suffix}"
-
-
-def _digest_from_parts(algo: str, shard: str, name: str) -> str | None:
-    """The digest a stored file's name encodes, or None for anything else (temps, junk)."""
-    tree = name.endswith(TREE_SUFFIX)
-    rest = name[: -len(TREE_SUFFIX)] if tree else name
-    hexd = shard + rest
-    if (
-        algo not in ALGORITHMS
-        or len(shard) != 2
-        or len(hexd) != ALGORITHMS[algo]
-        or hexd.strip("0123456789abcdef")
-    ):
-        return None
-    return make_digest(algo, hexd, tree=tree)
-
-
-def _corrupt(digest: str, where: str, actual: str) -> CorruptObjectError:
-    return CorruptObjectError(
-        f"object {digest} at {where} is corrupt: its content hashes to {actual}"
-    )
-
-
-def _verify_bytes(digest: str, data: bytes, where: str) -> None:
-    algo, _ = parse_digest(digest)
-    actual = hash_bytes(data, algo, tree=is_tree(digest))
-    if actual != digest:
-        raise _corrupt(digest, where, actual)
-
-
-def _is_local_url(url: str | os.PathLike[str]) -> bool:
-    if not isinstance(url, str):
-        return True
-    return url.startswith("file://") or "://" not in url
-
-
-class ObjectDB:
-    """A content-addressed object store; ``ObjectDB(url)`` returns the right kind."""
-
-    url: str
-    is_local: bool = False
-    _tree_memo: dict[str, Tree] | None = None
-
-    def __new__(cls, url: str | os.PathLike[str], **storage_options: Any) -> ObjectDB:
-        if cls is ObjectDB:
-            if _is_local_url(url):
-                cls = LocalObjectDB
-            else:
-                from mltrail.objects.http import HttpObjectDB, is_http_url
-                from mltrail.objects.remote import FsspecObjectDB
-
-                cls = HttpObjectDB if is_http_url(url) else FsspecObjectDB
-        return super().__new__(cls)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
-
-    # -- the interface every ODB implements --------------------------------------------
-    def exists(self, digest: str) -> bool:
-        """Whether the object is stored (its content is not checked)."""
-        raise NotImplementedError
-
-    def exists_many(self, digests: Iterable[str]) -> set[str]:
-        """The subset of ``digests`` that is stored (batched: one listing or parallel checks)."""
-        raise NotImplementedError
-
-    def size(self, digest: str) -> int:
-        """Stored size of the object in bytes (NotFoundError if absent)."""
-        raise NotImplementedError
-
-    def add_bytes(self, data: bytes, *, algo: str = DEFAULT_ALGO, tree: bool = False) -> str:
-        """Store ``data``; return its digest (a ``.tree`` digest when ``tree``)."""
-        raise NotImplementedError
-
-    def add_file(self, path: str | os.PathLike[str], digest: str | None = None) -> str:
-        """Store a copy of the file at ``path``; a given ``digest`` is verified, not trusted."""
-        raise NotImplementedError
-
-    def read_bytes(self, digest: str, *, verify: bool = True) -> bytes:
-        """The object's content, verified against its digest unless ``verify=False``."""
-        raise NotImplementedError
-
-    def open(self, digest: str) -> IO[bytes]:
-        """A binary read stream of the object (not verified: see :meth:`verify`)."""
-        raise NotImplementedError
-
-    def iter_digests(self) -> Iterator[str]:
-        """Every stored object's digest (temp files and strangers are skipped)."""
-        raise NotImplementedError
-
-    def remove(self, digest: str) -> None:
-        """Delete the object (no error if absent)."""
-        raise NotImplementedError
-
-    def local_path(self, digest: str) -> Path:
-        """Where a local ODB keeps the object (InvalidArgumentError on a remote ODB)."""
-        raise InvalidArgumentError(f"{self.url}: not a local object store")
-
-    def sweep_temps(self, dirs: Iterable[str] | None = None, *, grace_s: float = 3600.0) -> int:
-        """Remove stale temp files (see :func:`~mltrail.objects._fs.is_stale_temp`) from the
-        shard directories ``dirs`` (None: all of them); returns how many. Best effort: an
-        error listing or removing is skipped. Stores that never write temps return 0."""
-        return 0
-
-    # -- shared conveniences ------------------------------------------------------------
-    def verify(self, digest: str) -> None:
-        """Hash the stored object; raise CorruptObjectError naming it if it does not match."""
-        self.read_bytes(digest, verify=True)
-
-    def add_tree(self, tree: Tree) -> str:
-        """Store a tree's manifest; return the tree's digest."""
-        digest = self.add_bytes(tree.to_bytes(), algo=tree.algo, tree=True)
-        if digest != tree.digest:  # pragma: no cover - to_bytes is deterministic
-            raise CorruptObjectError(f"tree {tree.digest} serialised to {digest}")
-        return digest
-
-    def read_tree(self, digest: str) -> Tree:
-        """Read, verify and parse the tree ``digest`` (an untrusted manifest: checked)."""
-        from mltrail.objects.tree import Tree
-
-        if not is_tree(digest):
-            raise InvalidArgumentError(f"digest: {digest} names a file, not a tree")
-        # Trees are immutable: one parsed (verified, checked) tree is reused by the later
-        # reads of this ODB object (push/checkout read a manifest more than once).
-        memo: dict[str, Tree] | None = getattr(self, "_tree_memo", None)
-        if memo is None:
-            memo = {}
-            self._tree_memo = memo
-        tree = memo.get(digest)
-        if tree is None:
-            algo, _ = parse_digest(digest)
-            tree = Tree.from_bytes(self.read_bytes(digest), algo=algo)
-            if len(memo) >= _TREE_MEMO:
-                memo.pop(next(iter(memo)))
-            memo[digest] = tree
-        return tree
-
-
-class LocalObjectDB(ObjectDB):
-    """An ODB in a local directory, through plain ``os`` calls."""
-
-    is_local = True
+class LocalObjectStore(StoreMixin):
+    """An object store in a local directory, through plain ``os`` calls (see the module)."""
 
     def __init__(self, url: str | os.PathLike[str], **storage_options: Any) -> None:
         if storage_options:
@@ -238,7 +80,8 @@ class LocalObjectDB(ObjectDB):
         """The directory the object ``digest`` is stored in."""
         return self.path_str(digest).rsplit("/", 1)[0]
 
-    def local_path(self, digest: str) -> Path:  # noqa: D102
+    def local_path(self, digest: str) -> Path:
+        """Where the object is on this machine (checkout links it from there)."""
         return self.path(digest)
 
     def ensure_dir(self, directory: str) -> None:
@@ -262,7 +105,7 @@ class LocalObjectDB(ObjectDB):
             return {d for d in wanted if self.exists(d)}
         # Many: list each shard directory once instead of one stat per object.
         by_dir: dict[str, dict[str, str]] = {}
-        valid = _VALID_DIGEST.fullmatch
+        valid = VALID_DIGEST.fullmatch
         for d in wanted:
             if valid(d) is None:
                 object_key(d)  # raises, naming what is wrong
@@ -288,8 +131,6 @@ class LocalObjectDB(ObjectDB):
 
     def writer(self) -> ObjectWriter:
         """A batch writer: objects become visible together, durably, on commit."""
-        from mltrail.objects.writer import ObjectWriter
-
         return ObjectWriter(self)
 
     def add_bytes(  # noqa: D102
@@ -316,7 +157,7 @@ class LocalObjectDB(ObjectDB):
         except FileNotFoundError:
             raise NotFoundError(f"object {digest} is not in {self.url}") from None
         if verify:
-            _verify_bytes(digest, data, str(path))
+            verify_bytes(digest, data, str(path))
         return data
 
     def verify(self, digest: str) -> None:  # noqa: D102
@@ -328,10 +169,7 @@ class LocalObjectDB(ObjectDB):
         if size < LARGE_FILE or is_tree(digest):
             self.read_bytes(digest, verify=True)
             return
-        algo, _ = parse_digest(digest)
-        actual = hash_file(path, algo)
-        if actual != digest:
-            raise _corrupt(digest, str(path), actual)
+        verify_file(digest, path)
 
     def open(self, digest: str) -> IO[bytes]:  # noqa: D102
         try:
@@ -352,7 +190,7 @@ class LocalObjectDB(ObjectDB):
                 except (FileNotFoundError, NotADirectoryError):
                     continue
                 for name in names:
-                    digest = _digest_from_parts(algo, shard, name)
+                    digest = digest_from_parts(algo, shard, name)
                     if digest is not None:
                         yield digest
 
@@ -451,13 +289,11 @@ class LocalObjectDB(ObjectDB):
         return dead
 
     def remove(self, digest: str) -> None:  # noqa: D102
-        if self._tree_memo:
-            self._tree_memo.pop(digest, None)
+        self._forget_tree(digest)
         path = self.path(digest)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
 
-def is_regular(st: os.stat_result) -> bool:
-    """Whether a stat result is a regular file."""
-    return stat_mod.S_ISREG(st.st_mode)
+if TYPE_CHECKING:  # the backend satisfies its protocols (checked by mypy)
+    _check: type[PrunableObjectStore] = LocalObjectStore
