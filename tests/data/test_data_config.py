@@ -71,3 +71,69 @@ def test_config_toml_is_committable_store_is_not(tmp_path: Path) -> None:
     (meta / ".gitignore").write_text("custom\n")
     ignore_folder_in_git(meta)
     assert (meta / ".gitignore").read_text() == "custom\n"
+
+
+def test_awkward_remotes_round_trip(tmp_path: Path) -> None:
+    """Names with dots, URLs with quotes, backslashes, unicode and '=' are written as valid
+    TOML and read back exactly."""
+    urls = {
+        "team.s3": 's3://bucket/with "quotes" and \\backslash\\',
+        "données": "/mnt/données/ünïcode ☃",  # refused as a name below; kept as a URL
+        "x-1_y": "gs://b/p?a=1&b=[2]#frag",
+    }
+    cfg_dir = tmp_path / ".mltrail"
+    add_remote(cfg_dir, "team.s3", urls["team.s3"], default=True)
+    add_remote(cfg_dir, "u", urls["données"])
+    add_remote(cfg_dir, "x-1_y", urls["x-1_y"], local=True)
+    doc = tomllib.loads((cfg_dir / "config.toml").read_text(encoding="utf-8"))
+    assert doc["remotes"]["team.s3"]["url"] == urls["team.s3"]  # one key, not a nested table
+    assert doc["core"]["remote"] == "team.s3"
+    cfg = load_config(cfg_dir)
+    assert {n: r.url for n, r in cfg.remotes.items()} == {
+        "team.s3": urls["team.s3"],
+        "u": urls["données"],
+        "x-1_y": urls["x-1_y"],
+    }
+    with pytest.raises(InvalidArgumentError, match="remote name"):
+        add_remote(cfg_dir, "données", "/a")
+
+
+def test_other_tables_survive_a_rewrite(tmp_path: Path) -> None:
+    """Tables this version does not know (awkward keys, nested tables, arrays, dates) are
+    kept exactly when mltrail rewrites the file."""
+    cfg_dir = tmp_path / ".mltrail"
+    cfg_dir.mkdir()
+    text = (
+        "top = 1\n"
+        "[gc]\ngrace_minutes = 30\n"
+        '[plugins."a.b"]\n"key with spaces" = "v"\n"quote\\"d" = [1, 2.5, "three"]\n'
+        '"ünï" = true\nwhen = 2024-05-01T12:00:00Z\n'
+        "[plugins.\"a.b\".deeper]\nx = { y = 1, z = ['p', 'q'] }\n"
+        "[[hooks]]\nname = 'first'\n[[hooks]]\nname = 'second'\n"
+    )
+    (cfg_dir / "config.toml").write_text(text, encoding="utf-8")
+    before = tomllib.loads(text)
+    add_remote(cfg_dir, "r", "/data")
+    written = tomllib.loads((cfg_dir / "config.toml").read_text(encoding="utf-8"))
+    assert written == {**before, "remotes": {"r": {"url": "/data"}}}
+    remove_remote(cfg_dir, "r")
+    assert tomllib.loads((cfg_dir / "config.toml").read_text(encoding="utf-8")) == before
+    assert load_config(cfg_dir).gc_grace_minutes == 30.0
+
+
+def test_none_values_are_left_out_not_written_as_null() -> None:
+    """TOML has no null: a None value is dropped, and what is written parses."""
+    from mltrail.data.config import _dump
+
+    text = _dump(
+        {
+            "core": {"remote": None},
+            "remotes": {"a": {"url": "/a", "note": None}},
+            "extra": {"k": None, "list": [1, None, 2], "sub": {"v": None, "w": "é"}},
+        }
+    )
+    assert "null" not in text and "None" not in text
+    assert tomllib.loads(text) == {
+        "remotes": {"a": {"url": "/a"}},
+        "extra": {"list": [1, 2], "sub": {"w": "é"}},
+    }

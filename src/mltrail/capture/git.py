@@ -8,15 +8,16 @@ files changed. Every failure is recorded as data, never raised.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mltrail._git import GitFailed, run_git
+from mltrail._git import run_git
 from mltrail.capture.base import Captured, blob_digest
+from mltrail.errors import GitError
+from mltrail.settings import settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,15 +40,8 @@ _DIFF_TIMEOUT_S = 120.0
 _SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 
 
-class _GitError(Exception):
-    """A git command could not run or failed; the message is the recorded reason."""
-
-
 def _git(root: Path, *args: str, timeout_s: float = _TIMEOUT_S) -> bytes:
-    try:
-        return run_git(root, *args, timeout_s=timeout_s)
-    except GitFailed as exc:
-        raise _GitError(exc.message) from None
+    return run_git(root, *args, timeout_s=timeout_s)
 
 
 def _text(raw: bytes) -> str:
@@ -72,7 +66,7 @@ def _toplevel(path: Path) -> tuple[Path | None, str | None]:
         return cached
     try:
         top = _text(_git(start, "rev-parse", "--show-toplevel")).strip()
-    except _GitError as exc:
+    except GitError as exc:
         ordinary = "not a git repository" in str(exc) or "in a work tree" in str(exc)
         if not ordinary:
             return None, str(exc)  # git missing or refusing: ask again next time
@@ -142,7 +136,7 @@ def _remotes(root: Path) -> dict[str, str]:
 def _read_remotes(root: Path) -> dict[str, str]:
     try:
         out = _git(root, "config", "-z", "--get-regexp", r"^remote\..*\.url$")
-    except _GitError:
+    except GitError:
         return {}  # exit status 1 also means "no remote configured"
     remotes: dict[str, str] = {}
     for entry in _text(out).split("\0"):
@@ -256,7 +250,7 @@ def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any]
     blobs: dict[str, bytes] = {}
     try:
         status = _status(root, reuse=reuse_status)
-    except _GitError as exc:
+    except GitError as exc:
         data["error"] = str(exc)
         return data, blobs
     untracked: list[str] = status["untracked"]
@@ -273,7 +267,7 @@ def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any]
     if status["changed"]:
         try:
             diff = _diff(root, has_head=status["sha"] is not None)
-        except _GitError as exc:
+        except GitError as exc:
             data["diff_error"] = str(exc)
             return data, blobs
         data["diff_stats"] = _diff_stats(diff)
@@ -299,7 +293,7 @@ def dirty_files(root: Path) -> list[str]:
     """
     try:
         status = _status(root)
-    except _GitError:
+    except GitError:
         return []
     return [*status["changed"], *status["untracked"]]
 
@@ -311,9 +305,7 @@ def _entry_path() -> Path:
 
 def _extra_paths(extra_repos: Sequence[Path]) -> list[Path]:
     paths = [Path(p) for p in extra_repos]
-    for item in os.environ.get(CODE_REPOS_ENV, "").split(os.pathsep):
-        if item.strip():
-            paths.append(Path(item.strip()).expanduser())
+    paths.extend(Path(item).expanduser() for item in settings().code_repos)
     return paths
 
 

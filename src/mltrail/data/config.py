@@ -25,7 +25,6 @@ Credentials never go in these files: S3 remotes take them from the environment
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -137,23 +136,26 @@ def load_config(config_dir: Path) -> DataConfig:
     return cfg
 
 
-def _toml_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+_HEADER = "# mltrail data configuration (see `mltrail data remote --help`)\n"
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    lines = ["# mltrail data configuration (see `mltrail data remote --help`)"]
-    core = doc.get("core") or {}
-    if core:
-        lines += ["", "[core]"] + [f"{k} = {_toml_str(str(v))}" for k, v in sorted(core.items())]
-    for name, body in sorted((doc.get("remotes") or {}).items()):
-        lines += ["", f"[remotes.{_toml_str(name)}]"]
-        lines += [f"{k} = {_toml_str(str(v))}" for k, v in sorted(body.items())]
-    for key, value in sorted(doc.items()):  # keep tables this version does not know
-        if key not in ("core", "remotes") and isinstance(value, dict):
-            lines += ["", f"[{_toml_str(key)}]"]
-            lines += [f"{k} = {json.dumps(v)}" for k, v in sorted(value.items())]
-    return "\n".join(lines) + "\n"
+    """``doc`` as TOML (tomli-w): ``[core]``, ``[remotes.*]``, then any other table kept as
+    read; keys sorted, None values (TOML has no null) left out."""
+    import tomli_w
+
+    body = _without_none(doc)
+    ordered = {k: body[k] for k in ("core", "remotes") if body.get(k)}
+    ordered.update((k, v) for k, v in body.items() if k not in ("core", "remotes"))
+    return _HEADER + "\n" + tomli_w.dumps(ordered)
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in sorted(value.items()) if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:

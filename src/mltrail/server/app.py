@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mltrail.errors import InvalidArgumentError, MltrailError, StoreError
 from mltrail.server.limits import Limits
 from mltrail.server.responses import error_body
+from mltrail.settings import SERVER_CONFIG_ENV, settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,8 +38,9 @@ __all__ = ["CONFIG_ENV", "ServerConfig", "create_app", "create_app_from_env"]
 
 log = logging.getLogger("mltrail.server")
 
-#: Where ``mltrail server --workers N`` passes the config to its worker processes.
-CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
+#: Where ``mltrail server --workers N`` passes the config to its worker processes
+#: (read through :attr:`mltrail.settings.Settings.server_config`).
+CONFIG_ENV = SERVER_CONFIG_ENV
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -174,10 +175,11 @@ def create_app(config: ServerConfig) -> FastAPI:
             log.info("removed %d temp files of interrupted uploads", swept)
         verifier = None
         if config.auth:
-            tokens = getattr(store, "tokens", None)
-            if tokens is None:
+            from mltrail.store.optional import HasTokens
+
+            if not isinstance(store, HasTokens):
                 raise InvalidArgumentError(f"store {config.store!r} cannot keep API tokens")
-            verifier = TokenVerifier(tokens())
+            verifier = TokenVerifier(store.tokens())
     except BaseException:
         store.close()
         raise
@@ -280,7 +282,7 @@ def _document_errors(app: FastAPI) -> None:
 
 def create_app_from_env() -> FastAPI:
     """The app for a worker process of ``mltrail server --workers N`` (config in the env)."""
-    raw = os.environ.get(CONFIG_ENV)
+    raw = settings().server_config
     if not raw:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start workers with `mltrail server`")
     return create_app(ServerConfig.from_json(raw))

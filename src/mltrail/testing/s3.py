@@ -63,8 +63,10 @@ def _credentials() -> None:
 @contextlib.contextmanager
 def seaweedfs(timeout_s: float = 60.0) -> Iterator[str]:
     """Yield an S3 endpoint URL (see the module docstring)."""
+    from mltrail.settings import settings
+
     _credentials()
-    existing = os.environ.get("MLTRAIL_S3_ENDPOINT")
+    existing = settings().s3_endpoint
     if existing:
         yield existing
         return

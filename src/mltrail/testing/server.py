@@ -1,7 +1,8 @@
 """A real ``mltrail server`` app on 127.0.0.1 in a background thread, for tests and benchmarks.
 
 Uvicorn serves :func:`mltrail.server.app.create_app` on an ephemeral port, so clients go
-through real sockets, real HTTP parsing and the real auth middleware.
+through real sockets, real HTTP parsing and the real auth middleware; with ``ssl_certfile`` and
+``ssl_keyfile`` (PEM) it serves HTTPS and ``url`` is ``https://127.0.0.1:PORT``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ __all__ = ["ThreadedServer"]
 class ThreadedServer:
     """``with ThreadedServer(store_uri, artifacts_dir) as srv: srv.url, srv.token("write")``."""
 
-    def __init__(self, store: str, artifacts: str, *, auth: bool = True, port: int = 0) -> None:
+    def __init__(
+        self,
+        store: str,
+        artifacts: str,
+        *,
+        auth: bool = True,
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         import uvicorn
 
         from mltrail.server.app import ServerConfig, create_app
@@ -30,8 +40,14 @@ class ThreadedServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", port))
         self.port = int(self._sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
+        self.url = f"{'https' if ssl_certfile else 'http'}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
