@@ -30,7 +30,7 @@ def _runs(store: Path) -> tuple[str, str]:
             "causes": ["the seed was not set: <b>no</b> seed_everything"],
             "not_restored": [{"subject": "untracked files", "detail": "notes.txt"}],
         }
-        run._log_state("verdict", doc, {})
+        run.recorder.state("verdict", doc)
         new = run.run_id
     return original, new
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mltrail.errors import MltrailError
+from mltrail.errors import CodeRestoreError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,19 +24,13 @@ __all__ = ["CodeRestoreError", "RestoredCode", "has_commit", "remove_checkout", 
 _TIMEOUT_S = 300.0
 
 
-class CodeRestoreError(MltrailError):
-    """The code could not be checked out or the diff did not apply."""
-
-    http_status = 409
-    code = "code_restore_failed"
-
-
 def _git(cwd: Path | None, *args: str, stdin: bytes | None = None) -> bytes:
-    from mltrail._git import GitFailed, run_git
+    from mltrail._git import run_git
+    from mltrail.errors import GitError
 
     try:
         return run_git(cwd, *args, timeout_s=_TIMEOUT_S, stdin=stdin, optional_locks=True)
-    except GitFailed as exc:
+    except GitError as exc:
         raise CodeRestoreError(exc.message) from None
 
 

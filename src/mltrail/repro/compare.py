@@ -328,15 +328,13 @@ def run_outputs(api: Api, run_id: str, state: dict[str, Any] | None = None) -> d
     first), merged with the versions the artifact store says it produced.
     """
     out: dict[str, str] = {}
-    try:
-        from mltrail.artifacts.sdk import ArtifactsUnsupportedError, artifact_store
+    from mltrail.errors import ArtifactsUnsupportedError
+    from mltrail.store.registry import open_artifact_store
 
-        try:
-            for v in artifact_store(api.location).run_outputs(run_id):
-                out[f"{v.project}/{v.name}"] = v.digest
-        except ArtifactsUnsupportedError:
-            pass
-    except ImportError:  # pragma: no cover - artifacts are part of the package
+    try:
+        for v in open_artifact_store(api.location).run_outputs(run_id):
+            out[f"{v.project}/{v.name}"] = v.digest
+    except ArtifactsUnsupportedError:
         pass
     doc = (state if state is not None else api.state(run_id)).get("outputs") or {}
     for item in doc.get("outputs") or []:

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrail.errors import MltrailError
+from mltrail.errors import EnvironmentBuildError
 
 __all__ = [
-    "EnvironmentError_",
     "PackageChange",
     "RebuiltEnv",
     "find_uv",
@@ -50,13 +49,6 @@ _UNAVAILABLE = (
         r"Failed to (?:build|download|prepare distributions?)[^`]*`([A-Za-z0-9._-]+)==", re.I
     ),
 )
-
-
-class EnvironmentError_(MltrailError):  # noqa: N801 - not the builtin EnvironmentError
-    """A virtual environment could not be created."""
-
-    http_status = 500
-    code = "environment_failed"
 
 
 def _normalize(name: str) -> str:
@@ -213,7 +205,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EnvironmentError_(f"{Path(cmd[0]).name} could not run: {exc}") from None
+        raise EnvironmentBuildError(f"{Path(cmd[0]).name} could not run: {exc}") from None
 
 
 def _interpreter(python_version: str | None, uv: str | None) -> str:
@@ -240,7 +232,9 @@ def _unavailable_in(output: str, pending: dict[str, str]) -> set[str]:
 def _site_packages(python: Path) -> Path:
     out = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     if out.returncode != 0 or not out.stdout.strip():
-        raise EnvironmentError_(f"cannot locate site-packages of {python}: {out.stderr.strip()}")
+        raise EnvironmentBuildError(
+            f"cannot locate site-packages of {python}: {out.stderr.strip()}"
+        )
     return Path(out.stdout.strip())
 
 
@@ -264,12 +258,12 @@ def rebuild_environment(
         The :class:`RebuiltEnv` (what could not be installed is in ``unavailable``).
 
     Raises:
-        EnvironmentError_: the environment itself cannot be created.
+        EnvironmentBuildError: the environment itself cannot be created.
     """
     started = time.perf_counter()
     uv = find_uv() if use_uv is not False else None
     if use_uv and uv is None:
-        raise EnvironmentError_("uv was asked for but is not installed")
+        raise EnvironmentBuildError("uv was asked for but is not installed")
     pending: dict[str, str] = {}
     for line in requirements.splitlines():
         name, sep, version = line.strip().partition("==")
@@ -281,7 +275,7 @@ def rebuild_environment(
     else:
         made = _run([base, "-m", "venv", str(dest)])
     if made.returncode != 0:
-        raise EnvironmentError_(f"cannot create a virtual environment: {made.stderr.strip()}")
+        raise EnvironmentBuildError(f"cannot create a virtual environment: {made.stderr.strip()}")
     python = dest / "bin" / "python"
     env = RebuiltEnv(dest, python, "uv" if uv else "pip")
     unavailable: list[str] = []
@@ -302,7 +296,7 @@ def rebuild_environment(
         bad = _unavailable_in(done.stdout + done.stderr, pending)
         if not bad:
             detail = (done.stderr or done.stdout).strip().splitlines()
-            raise EnvironmentError_(
+            raise EnvironmentBuildError(
                 f"{env.tool} could not install the recorded packages: "
                 f"{'; '.join(detail[-3:]) or f'exit status {done.returncode}'}"
             )

@@ -5,25 +5,175 @@ the original's seeding, and names the likely causes: a seed that was not set, an
 driver, package versions, the Python version, environment variables, config, code, data.
 When nothing recorded differs, the program itself is non-deterministic, and the explanation
 says so.
+
+:class:`Verdict` is what :func:`~mltrail.repro.reproduce` and
+:func:`~mltrail.repro.verify_determinism` return: the verdict word and its exit status, every
+:class:`Comparison` (outcome, causes, the diff of the two runs), the plan and the runs made.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import json_safe
 
 if TYPE_CHECKING:
-    from mltrail.diff import Change, RunDiff
-    from mltrail.repro.compare import Outcome
+    from pathlib import Path
 
-__all__ = ["SEED_NOT_SET", "VERDICT_KIND", "VERDICT_TAG", "explain", "verdict_document"]
+    from mltrail.diff import Change, KindDiff, RunDiff
+    from mltrail.repro.compare import Divergence, Outcome
+    from mltrail.repro.plan import Item, Plan
+
+__all__ = [
+    "REPRODUCTION_TAG",
+    "SEED_NOT_SET",
+    "VERDICT_KIND",
+    "VERDICT_TAG",
+    "Comparison",
+    "Verdict",
+    "explain",
+    "verdict_document",
+]
 
 VERDICT_TAG = "mltrail.verdict"
 REPRODUCTION_TAG = "reproduction-of"
 VERDICT_KIND = "verdict"
 SEED_NOT_SET = "the seed was not set"
 _LISTED = 6
+#: how bad a verdict is, for the worst of several comparisons
+_SEVERITY = {"identical": 0, "within-tolerance": 1, "diverged": 2, "failed": 3}
+_OK = ("identical", "within-tolerance")
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One run judged against a reference run (the original, or run 1).
+
+    Attributes:
+        outcome: Metric points and artifact digests compared (:mod:`~mltrail.repro.compare`).
+        causes: The likely causes of a difference, most telling first (:func:`explain`).
+        diff: ``mltrail diff`` of the two runs' captured state.
+    """
+
+    outcome: Outcome
+    causes: tuple[str, ...]
+    diff: RunDiff
+
+    @property
+    def run_id(self) -> str:
+        """The judged run."""
+        return self.outcome.run_b
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome's JSON with the causes (the diff left out)."""
+        return {**self.outcome.to_dict(), "causes": list(self.causes)}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a reproduction (or a determinism check) concluded.
+
+    Attributes:
+        verdict: ``identical``, ``within-tolerance``, ``diverged`` or ``failed``; None for a
+            dry run (nothing ran).
+        comparisons: Every judged run, in order (one for a reproduction).
+        run_ids: The runs this call made, in order (a determinism check's first run is the
+            reference the others are compared with).
+        original: The reference run: the reproduced run, or a determinism check's run 1.
+        plan: The reproduction plan (None for a determinism check).
+        environment: How the environment was provided: ``mode`` and ``package_changes``
+            (this interpreter) or ``rebuilt`` (a fresh virtual environment).
+        workdir: Where the code was checked out and kept (None: removed afterwards).
+        seed: The seed a determinism check exported as ``MLTRAIL_SEED``.
+        reasons: Why the verdict is ``failed`` when nothing could be compared.
+    """
+
+    verdict: str | None
+    comparisons: tuple[Comparison, ...] = ()
+    run_ids: tuple[str, ...] = ()
+    original: str | None = None
+    plan: Plan | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    workdir: Path | None = None
+    seed: int | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """``identical`` or ``within-tolerance`` (or a dry run): the result came out the same."""
+        return self.verdict is None or self.verdict in _OK
+
+    @property
+    def exit_code(self) -> int:
+        """The exit status of ``mltrail reproduce`` / ``verify-determinism``: 0 when ok, else 1."""
+        return 0 if self.ok else 1
+
+    @property
+    def dry_run(self) -> bool:
+        """Nothing ran: only the plan was made."""
+        return self.verdict is None
+
+    @property
+    def run_id(self) -> str | None:
+        """The last run made (a reproduction's new run)."""
+        return self.run_ids[-1] if self.run_ids else None
+
+    @property
+    def worst(self) -> Comparison | None:
+        """The comparison that decided the verdict (the first of the worst ones)."""
+        if not self.comparisons:
+            return None
+        return max(self.comparisons, key=lambda c: _SEVERITY.get(c.outcome.verdict, 3))
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The deciding comparison's outcome."""
+        worst = self.worst
+        return worst.outcome if worst is not None else None
+
+    @property
+    def first_divergence(self) -> Divergence | None:
+        """Where the deciding comparison first went beyond the tolerance."""
+        outcome = self.outcome
+        return outcome.first_divergence if outcome is not None else None
+
+    @property
+    def causes(self) -> tuple[str, ...]:
+        """The likely causes of the deciding comparison's difference."""
+        worst = self.worst
+        return worst.causes if worst is not None else ()
+
+    @property
+    def plan_lines(self) -> list[Item]:
+        """The plan, line by line (empty without a plan)."""
+        return list(self.plan.items) if self.plan is not None else []
+
+    def summary(self) -> str:
+        """One line: the deciding outcome's summary, or why nothing was compared."""
+        if self.verdict is None:
+            return "dry run: nothing was run"
+        outcome = self.outcome
+        if outcome is not None:
+            return outcome.summary()
+        return f"{self.verdict}: {'; '.join(self.reasons)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (diffs left out: see each comparison's ``diff.to_dict()``)."""
+        return {
+            "verdict": self.verdict,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "summary": self.summary(),
+            "original": self.original,
+            "runs": list(self.run_ids),
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "plan": self.plan.to_dict() if self.plan is not None else None,
+            "environment": dict(self.environment),
+            "workdir": str(self.workdir) if self.workdir is not None else None,
+            "seed": self.seed,
+            "reasons": list(self.reasons),
+        }
 
 
 def _seeding(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -64,72 +214,17 @@ def explain(
     """
     if outcome.verdict == "identical":
         return []
-    causes: list[str] = []
     seeding_a = _seeding(state_a)
-    if "seeds" in state_a and seeding_a is None:
-        causes.append(
-            f"{SEED_NOT_SET}: the original run did not call mltrail.seed_everything, so its "
-            "random state was not recorded and cannot be restored"
-        )
-    elif state_b is not None and "seeds" in state_b and _seeding(state_b) is None:
-        causes.append(f"{SEED_NOT_SET} in the new run (mltrail.seed_everything was not called)")
     kinds = diff.kinds
-    seeds = kinds.get("seeds")
-    if seeds is not None and seeding_a is not None:
-        seed = [c for c in seeds.changes if c.key == "seeding.seed"]
-        switch = [c for c in seeds.changes if c.key == "seeding.deterministic"]
-        if seed:
-            drawn = seeding_a.get("source") == "random"
-            hint = (
-                " (seed_everything() drew a random seed: pass a seed, or MLTRAIL_SEED / "
-                "verify-determinism --seed)"
-                if drawn
-                else ""
-            )
-            causes.append(f"the runs were seeded differently: {_listed(seed)}{hint}")
-        if switch:
-            causes.append(f"deterministic algorithms were switched differently: {_listed(switch)}")
-    hardware = kinds.get("hardware")
-    if hardware is not None:
-        gpu = [c for c in hardware.changes if c.key.startswith(("gpus", "gpu_count"))]
-        cpu = [c for c in hardware.changes if c.key.startswith("cpu.model")]
-        if gpu:
-            causes.append(f"a different GPU: {_listed(gpu)}")
-        if cpu:
-            causes.append(f"a different CPU: {_listed(cpu)}")
-    if seeding_a is not None and not seeding_a.get("deterministic"):
-        hw = state_a.get("hardware") if isinstance(state_a.get("hardware"), dict) else {}
-        if hw and hw.get("gpus"):
-            causes.append(
-                "deterministic algorithms were off on a GPU (seed_everything(deterministic="
-                "False)): non-deterministic CUDA kernels (atomic adds) change the low bits"
-            )
-    env = kinds.get("environment")
-    if env is not None:
-        packages = [c for c in env.changes if c.key.startswith("packages.")]
-        python = [c for c in env.changes if c.key.startswith("python.version")]
-        variables = [c for c in env.changes if c.key.startswith("env.")]
-        if packages:
-            causes.append(f"package versions differ: {_listed(packages)}")
-        if python:
-            causes.append(f"the Python version differs: {_listed(python)}")
-        if variables:
-            causes.append(f"numerics environment variables differ: {_listed(variables)}")
-    for kind, what in (("config", "the config differs"), ("data", "the input data differs")):
-        kd = kinds.get(kind)
-        if kd is not None and kd.changes:
-            causes.append(f"{what}: {_listed(kd.changes)}")
-    code = kinds.get("code")
-    if code is not None and not code.identical:
-        changed = [
-            c
-            for c in code.changes
-            if c.key.endswith((": sha", ": dirty")) or c.change in ("added", "removed")
-        ]
-        if any(r.uncommitted_differs for r in code.repos):
-            causes.append("the code differs: the uncommitted changes are not the same")
-        elif changed:
-            causes.append(f"the code differs: {_listed(changed)}")
+    causes = [
+        *_seed_not_set(state_a, state_b, seeding_a),
+        *_seeded_differently(kinds.get("seeds"), seeding_a),
+        *_hardware_causes(kinds.get("hardware")),
+        *_kernel_cause(state_a, seeding_a),
+        *_environment_causes(kinds.get("environment")),
+        *_input_causes(kinds),
+        *_code_causes(kinds.get("code")),
+    ]
     if not causes:
         causes.append(
             "nothing in the recorded state differs: the program itself is non-deterministic "
@@ -137,6 +232,103 @@ def explain(
             "non-deterministic kernels)"
         )
     return causes
+
+
+def _seed_not_set(
+    state_a: dict[str, Any], state_b: dict[str, Any] | None, seeding_a: dict[str, Any] | None
+) -> list[str]:
+    if "seeds" in state_a and seeding_a is None:
+        return [
+            f"{SEED_NOT_SET}: the original run did not call mltrail.seed_everything, so its "
+            "random state was not recorded and cannot be restored"
+        ]
+    if state_b is not None and "seeds" in state_b and _seeding(state_b) is None:
+        return [f"{SEED_NOT_SET} in the new run (mltrail.seed_everything was not called)"]
+    return []
+
+
+def _seeded_differently(seeds: KindDiff | None, seeding_a: dict[str, Any] | None) -> list[str]:
+    if seeds is None or seeding_a is None:
+        return []
+    causes: list[str] = []
+    seed = [c for c in seeds.changes if c.key == "seeding.seed"]
+    switch = [c for c in seeds.changes if c.key == "seeding.deterministic"]
+    if seed:
+        drawn = seeding_a.get("source") == "random"
+        hint = (
+            " (seed_everything() drew a random seed: pass a seed, or MLTRAIL_SEED / "
+            "verify-determinism --seed)"
+            if drawn
+            else ""
+        )
+        causes.append(f"the runs were seeded differently: {_listed(seed)}{hint}")
+    if switch:
+        causes.append(f"deterministic algorithms were switched differently: {_listed(switch)}")
+    return causes
+
+
+def _hardware_causes(hardware: KindDiff | None) -> list[str]:
+    if hardware is None:
+        return []
+    causes: list[str] = []
+    gpu = [c for c in hardware.changes if c.key.startswith(("gpus", "gpu_count"))]
+    cpu = [c for c in hardware.changes if c.key.startswith("cpu.model")]
+    if gpu:
+        causes.append(f"a different GPU: {_listed(gpu)}")
+    if cpu:
+        causes.append(f"a different CPU: {_listed(cpu)}")
+    return causes
+
+
+def _kernel_cause(state_a: dict[str, Any], seeding_a: dict[str, Any] | None) -> list[str]:
+    """Default (non-deterministic) kernels on a GPU."""
+    if seeding_a is None or seeding_a.get("deterministic"):
+        return []
+    hw = state_a.get("hardware") if isinstance(state_a.get("hardware"), dict) else {}
+    if hw and hw.get("gpus"):
+        return [
+            "deterministic algorithms were off on a GPU (seed_everything(deterministic="
+            "False)): non-deterministic CUDA kernels (atomic adds) change the low bits"
+        ]
+    return []
+
+
+def _environment_causes(env: KindDiff | None) -> list[str]:
+    if env is None:
+        return []
+    causes: list[str] = []
+    packages = [c for c in env.changes if c.key.startswith("packages.")]
+    python = [c for c in env.changes if c.key.startswith("python.version")]
+    variables = [c for c in env.changes if c.key.startswith("env.")]
+    if packages:
+        causes.append(f"package versions differ: {_listed(packages)}")
+    if python:
+        causes.append(f"the Python version differs: {_listed(python)}")
+    if variables:
+        causes.append(f"numerics environment variables differ: {_listed(variables)}")
+    return causes
+
+
+def _input_causes(kinds: dict[str, KindDiff]) -> list[str]:
+    causes: list[str] = []
+    for kind, what in (("config", "the config differs"), ("data", "the input data differs")):
+        kd = kinds.get(kind)
+        if kd is not None and kd.changes:
+            causes.append(f"{what}: {_listed(kd.changes)}")
+    return causes
+
+
+def _code_causes(code: KindDiff | None) -> list[str]:
+    if code is None or code.identical:
+        return []
+    if any(r.uncommitted_differs for r in code.repos):
+        return ["the code differs: the uncommitted changes are not the same"]
+    changed = [
+        c
+        for c in code.changes
+        if c.key.endswith((": sha", ": dirty")) or c.change in ("added", "removed")
+    ]
+    return [f"the code differs: {_listed(changed)}"] if changed else []
 
 
 def verdict_document(
