@@ -5,7 +5,7 @@ random bytes). Each operation runs as a whole CLI process (``mltrail data ...`` 
 venv, ``dvc ...`` from bench/.venv-peers), mltrail then DVC, so both see the same page cache:
 
 - ``add`` of the 10k files; ``add`` of the 1 GiB file;
-- no-op ``status`` over the 10k files (also the library call ``mltrail.data.ops.status``
+- no-op ``status`` over the 10k files (also the library call ``mltrail.data.status.status``
   in-process, without interpreter start-up and imports);
 - ``push`` of the 10k files to a local-directory remote;
 - ``checkout`` of them after deleting the folder;
@@ -102,7 +102,7 @@ def _library_status(repo: Path) -> float:
     code = (
         "import time, os\n"
         "t0 = time.perf_counter()\n"
-        "from mltrail.data.ops import status\nfrom mltrail.data.repo import DataRepo\n"
+        "from mltrail.data.status import status\nfrom mltrail.data.repo import DataRepo\n"
         "t1 = time.perf_counter()\n"
         "best = min(((lambda t: (status(DataRepo.discover()), time.perf_counter() - t)[1])"
         "(time.perf_counter()) for _ in range(5)))\n"
@@ -123,7 +123,7 @@ def _s3(repo: Path, out: dict[str, object]) -> None:
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    from mltrail.objects.odb import filesystem
+    from mltrail.objects.fsspec_store import filesystem
 
     bucket = f"mltrail-bench-{uuid.uuid4().hex[:8]}"
     fs, _ = filesystem(f"s3://{bucket}")

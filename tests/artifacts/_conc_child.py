@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from mltrail.store.artifacts import NewVersion
+from mltrail.artifacts.records import NewVersion
 from mltrail.store.registry import open_store
 from mltrail.testing.artifacts import fake_digest
 

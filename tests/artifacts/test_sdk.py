@@ -11,8 +11,8 @@ import pytest
 from art_helpers import write
 
 import mltrail
-from mltrail.artifacts import ArtifactsUnsupportedError, artifact_store
 from mltrail.errors import (
+    ArtifactsUnsupportedError,
     CorruptObjectError,
     InvalidArgumentError,
     MltrailError,
@@ -20,6 +20,7 @@ from mltrail.errors import (
     RunFinishedError,
 )
 from mltrail.store.registry import StoreLocation, resolve_location
+from mltrail.store.registry import open_artifact_store as artifact_store
 
 NewRun = Callable[..., mltrail.Run]
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from datahelp import commit_all, write_files
 
-from mltrail.data.ops import add, status
+from mltrail.data.ops import add
 from mltrail.data.pointer import read_pointer
 from mltrail.data.repo import DataRepo
+from mltrail.data.status import status
 from mltrail.errors import InvalidArgumentError, NotFoundError, UnsafePathError
 from mltrail.testing.repos import git
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from datahelp import commit_all, write_files
 
-from mltrail.data.ops import add, checkout, open_cache, status
+from mltrail.data.ops import add, checkout
 from mltrail.data.pointer import Pointer, write_pointer
 from mltrail.data.repo import DataRepo
+from mltrail.data.status import status
+from mltrail.data.workspace import open_cache
 from mltrail.errors import CorruptObjectError, InvalidArgumentError, MltrailError, NotFoundError
 from mltrail.testing.repos import git
 

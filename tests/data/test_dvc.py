@@ -110,8 +110,8 @@ def test_legacy_md5_dos2unix(tmp_path: Path) -> None:
 
 def test_status_understands_dvc_outputs(repo: Path) -> None:
     """`data status` reports DVC outputs: unchanged, then the file modified inside the dir."""
-    from mltrail.data.ops import status
     from mltrail.data.repo import DataRepo
+    from mltrail.data.status import status
 
     _dvc_repo(repo)
     commit_all(repo)
@@ -151,8 +151,8 @@ def test_capture_records_dvc_outs(repo: Path) -> None:
 @pytest.mark.skipif(not DVC_BIN.exists(), reason="DVC not installed in bench/.venv-peers")
 def test_real_dvc_add_is_understood(repo: Path) -> None:
     """Files written by a real `dvc add` parse, and mltrail computes the same digests."""
-    from mltrail.data.ops import status
     from mltrail.data.repo import DataRepo
+    from mltrail.data.status import status
 
     write_files(repo, {"d/a.txt": "a\r\n", "d/b/c.bin": b"\x00" * 100, "one.csv": "x,y\n1,2\n"})
     env = {"PATH": "/usr/bin:/bin", "HOME": str(repo), "DVC_NO_ANALYTICS": "1"}

@@ -15,7 +15,8 @@ from clihelp_data import run_cli
 from datahelp import commit_all, write_files
 
 from mltrail.cli._entry import run_fast
-from mltrail.data import ops
+from mltrail.data import ops, workspace
+from mltrail.data import status as data_status
 from mltrail.data.repo import DataRepo
 from mltrail.objects.build import build
 from mltrail.objects.cache import Cache
@@ -164,7 +165,7 @@ def test_complete_record_is_dropped_when_an_object_goes(repo: Path) -> None:
     [added] = ops.add(DataRepo(repo), ["d"], progress=False)
     commit_all(repo)
     digest = added.pointer.digest
-    with ops.open_cache(DataRepo(repo)) as cache:
+    with workspace.open_cache(DataRepo(repo)) as cache:
         assert cache.is_complete(digest)  # add recorded it (racy shards: listed again)
         objects = sorted(cache.read_tree(digest).digests())
         _age(cache.root)
@@ -173,7 +174,7 @@ def test_complete_record_is_dropped_when_an_object_goes(repo: Path) -> None:
         cache.remove(objects[0])
         assert not cache.is_complete(digest)
         assert cache.check_complete(digest, objects) == [objects[0]]
-    report = ops.status(DataRepo(repo))
+    report = data_status.status(DataRepo(repo))
     assert report.entries[0].in_cache is False
     assert "1 object(s) not in the cache" in (report.entries[0].detail or "")
 
@@ -184,7 +185,7 @@ def test_recent_shards_are_listed_again(repo: Path) -> None:
     write_files(repo, {"d/a.txt": "a", "d/b.txt": "b"})
     [added] = ops.add(DataRepo(repo), ["d"], progress=False)
     digest = added.pointer.digest
-    with ops.open_cache(DataRepo(repo)) as cache:
+    with workspace.open_cache(DataRepo(repo)) as cache:
         objects = sorted(cache.read_tree(digest).digests())
         soon = time.time_ns() + 10**10  # "just modified" when checked
         shard = Path(cache.path_str(objects[0])).parent
@@ -201,5 +202,5 @@ def test_complete_survives_adding_other_data(repo: Path) -> None:
     [added] = ops.add(DataRepo(repo), ["d"], progress=False)
     write_files(repo, {"big.bin": "x" * 1000})
     ops.add(DataRepo(repo), ["big.bin"], progress=False)
-    with ops.open_cache(DataRepo(repo)) as cache:
+    with workspace.open_cache(DataRepo(repo)) as cache:
         assert cache.is_complete(added.pointer.digest)

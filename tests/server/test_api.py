@@ -9,8 +9,8 @@ import numpy as np
 from srvhelp import Client, Server, new_run
 
 from mltrail.entities import RunStatus
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
-from mltrail.events.wire import CONTENT_TYPE, encode_batch
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
+from mltrail.store.wire import CONTENT_TYPE, encode_batch
 
 
 def test_health_is_public_and_has_a_version(srv: Server) -> None:
@@ -154,7 +154,7 @@ def _batch_run(run_id: str, source: str) -> Batch:
         params={"lr": 0.1},
         tags={"t": "v"},
         metrics={
-            "loss": MetricColumns(
+            "loss": MetricSeries(
                 np.arange(10, dtype=np.int64),
                 np.full(10, 1000, dtype=np.int64),
                 np.linspace(1, 0, 10),

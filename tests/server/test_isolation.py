@@ -40,10 +40,10 @@ from srvhelp import Client, Server, make_server
 from starlette.routing import Mount, Route
 
 from mltrail.capture.base import blob_digest
-from mltrail.events.wire import encode_batch
 from mltrail.objects.digest import hash_bytes
 from mltrail.objects.tree import Tree, TreeEntry
 from mltrail.store.sql.schema import metadata
+from mltrail.store.wire import encode_batch
 from mltrail.testing.contract import make_batch
 
 BATCH = {"Content-Type": "application/x-mltrail-batch"}
@@ -805,7 +805,7 @@ def test_upgraded_store_links_existing_blobs_and_objects(tmp_path: Path) -> None
     from alembic import command
     from alembic.config import Config
 
-    from mltrail.store.artifacts import NewVersion
+    from mltrail.artifacts.records import NewVersion
     from mltrail.store.registry import open_store
     from mltrail.store.sql import schema
     from mltrail.store.sql.engine import create_engine

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from srvhelp import make_server
 
 EXAMPLES = int(os.environ.get("MLTRAIL_FUZZ_EXAMPLES", "12"))  # deeper: 1000
-# the batch body is binary (mltrail.events.wire); fuzz it with arbitrary bytes
+# the batch body is binary (mltrail.store.wire); fuzz it with arbitrary bytes
 schemathesis.openapi.media_type("application/x-mltrail-batch", st.binary(max_size=256))
 # @schema.parametrize needs the schema at import time (from_fixture does not work with this
 # pytest), so the app is built here and torn down by the module fixture below.

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from mltrail.errors import StoreError
-from mltrail.events.batch import Batch, MetricColumns
+from mltrail.store.batch import Batch, MetricSeries
 from mltrail.store.registry import open_store
 from mltrail.testing import make_batch
 
@@ -28,7 +28,7 @@ def test_disk_full_rolls_back_and_retry_succeeds(tmp_path):
     n = 100_000
     steps = np.arange(n, dtype=np.int64)
     batch = make_batch("r1", project="newproj", source="r1.s", start=0, end=10)
-    batch.metrics = {"m": MetricColumns(steps, steps, steps.astype(np.float64))}
+    batch.metrics = {"m": MetricSeries(steps, steps, steps.astype(np.float64))}
     with pytest.raises(StoreError, match="full"):
         store.apply_batch(batch)
     cap["on"] = False

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mltrail.entities import RunStatus
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 from mltrail.store.registry import open_store
 from mltrail.testing import make_batch
 
@@ -49,11 +49,11 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _series(n: int, scale: float, seed: int, start_ms: int) -> MetricColumns:
+def _series(n: int, scale: float, seed: int, start_ms: int) -> MetricSeries:
     rng = np.random.default_rng(seed)
     steps = np.arange(n, dtype=np.int64)
     values = scale / (1.0 + steps / 50.0) + rng.normal(0.0, 0.02 * scale, n)
-    return MetricColumns(steps, start_ms + steps * 100, values.astype(np.float64))
+    return MetricSeries(steps, start_ms + steps * 100, values.astype(np.float64))
 
 
 def _state(diff_digest: str, lock_digest: str, lr: float) -> dict[str, dict[str, object]]:

@@ -1,25 +1,20 @@
 """Named, versioned artifacts with aliases and lineage (inputs and outputs of runs).
 
-- :func:`log_artifact` / ``Run.log_artifact``: a file or directory becomes ``name:vN``, a new
-  version only when its content changed; ``latest`` is the newest; aliases move.
-- :func:`log_reference`: ``s3://...`` or a local path recorded by digest, bytes not copied.
-- :func:`use_artifact` / ``Run.use_artifact``: resolve ``name:alias`` | ``name:vN`` | a digest,
-  materialise it (verified) and record it as an input of the run.
+- :mod:`~mltrail.artifacts.records`: the records (versions, references, lineage graphs) and
+  the rules for names, aliases, types and metadata.
+- :mod:`~mltrail.artifacts.base`: the ``ArtifactStore`` protocol a tracking store implements
+  for versions, aliases and lineage (SQL in ``store/sql/artifacts.py``, HTTP in
+  ``store/http_artifacts.py``).
+- :mod:`~mltrail.artifacts.storage`: where the bytes live (a content-addressed object store,
+  :mod:`mltrail.objects`); :mod:`~mltrail.artifacts.references`: data recorded by digest where
+  it is; :mod:`~mltrail.artifacts.access`: checking a version out, verified.
 
-The bytes live in a content-addressed object store (:mod:`mltrail.objects`, see
-:mod:`mltrail.artifacts.storage`); versions, aliases and lineage in the tracking store
-(:mod:`mltrail.store.artifacts`). Importing this package is light.
+A run logs and uses artifacts through ``Run.log_artifact`` / ``Run.use_artifact``
+(:mod:`mltrail.sdk.artifacts`). Importing this package is light.
 """
 
-from mltrail.artifacts.sdk import (
-    ArtifactsUnsupportedError,
-    artifact_store,
-    checkout_version,
-    log_artifact,
-    log_reference,
-    use_artifact,
-)
-from mltrail.store.artifacts import (
+from mltrail.artifacts.base import ArtifactStore
+from mltrail.artifacts.records import (
     Artifact,
     ArtifactRef,
     ArtifactVersion,
@@ -32,15 +27,10 @@ from mltrail.store.artifacts import (
 __all__ = [
     "Artifact",
     "ArtifactRef",
+    "ArtifactStore",
     "ArtifactVersion",
-    "ArtifactsUnsupportedError",
     "LineageEdge",
     "LineageGraph",
     "LineageNode",
-    "artifact_store",
-    "checkout_version",
-    "log_artifact",
-    "log_reference",
     "parse_ref",
-    "use_artifact",
 ]

@@ -20,6 +20,7 @@ from mltrail.cli._common import (
     print_json,
     stdout_console,
 )
+from mltrail.formatting import fmt_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from rich.tree import Tree
 
     from mltrail.api import Api
-    from mltrail.store.artifacts import ArtifactStore, ArtifactVersion, LineageGraph
+    from mltrail.artifacts.base import ArtifactStore
+    from mltrail.artifacts.records import ArtifactVersion, LineageGraph
 
 __all__ = [
     "app",
@@ -49,18 +51,13 @@ ProjectOption = Annotated[
 
 def fmt_size(n: int) -> str:
     """Bytes for people: ``512 B``, ``1.5 KiB``, ``3.2 GiB``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
+    return fmt_bytes(n)
 
 
 def _arts(api: Api) -> ArtifactStore:
-    from mltrail.artifacts.sdk import artifact_store
+    from mltrail.store.registry import open_artifact_store
 
-    return artifact_store(api.location)
+    return open_artifact_store(api.location)
 
 
 def _aliases_text(aliases: Any) -> str:
@@ -194,7 +191,7 @@ def get_artifact(
     store: StoreOption = None,
 ) -> None:
     """Check an artifact version out into DIR, verifying every object's digest."""
-    from mltrail.artifacts.sdk import checkout_version
+    from mltrail.artifacts.access import checkout_version
 
     with cli_errors():
         api = open_api(store)
@@ -344,7 +341,7 @@ def _lineage_tree(graph: LineageGraph, way: str) -> Tree:
 
 def run_artifacts(api: Api, run_id: str) -> tuple[list[ArtifactVersion], list[ArtifactVersion]]:
     """A run's ``(inputs, outputs)``; empty when the store has no artifact support."""
-    from mltrail.artifacts.sdk import ArtifactsUnsupportedError
+    from mltrail.errors import ArtifactsUnsupportedError
 
     try:
         arts = _arts(api)

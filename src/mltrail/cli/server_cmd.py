@@ -175,10 +175,11 @@ def _tokens(store: str | None) -> Iterator[TokenStore]:
 
     opened = open_store(store, shared=False)
     try:
-        accessor = getattr(opened, "tokens", None)
-        if accessor is None:
+        from mltrail.store.optional import HasTokens
+
+        if not isinstance(opened, HasTokens):
             fail(f"the store {opened.uri} cannot keep API tokens")
-        yield accessor()
+        yield opened.tokens()
     finally:
         opened.close()
 

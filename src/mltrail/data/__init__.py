@@ -8,7 +8,8 @@ and a ``.gitignore`` entry for PATH. ``status``, ``checkout``, ``push``, ``pull`
 Modules: :mod:`~mltrail.data.pointer` (the pointer-file format), :mod:`~mltrail.data.config`
 (remotes, kept in ``.mltrail/config.toml``), :mod:`~mltrail.data.repo` (the repository:
 root, cache, pointers), :mod:`~mltrail.data.dvc` (reading DVC's files and cache),
-:mod:`~mltrail.data.ops` (add, status, checkout), :mod:`~mltrail.data.remotes` (push, pull,
+:mod:`~mltrail.data.ops` (add, checkout), :mod:`~mltrail.data.status`,
+:mod:`~mltrail.data.workspace` (what they share), :mod:`~mltrail.data.remotes` (push, pull,
 gc), :mod:`~mltrail.data.verify` (fsck of the cache or a remote), :mod:`~mltrail.data.diff`
 and :mod:`~mltrail.data.tables` (what changed, with schema and column statistics for tables).
 

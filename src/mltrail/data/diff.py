@@ -136,7 +136,7 @@ def _revision_side(repo: DataRepo, rev: str, cache: Cache, prefix: str | None) -
 
 
 def _workspace_side(repo: DataRepo, cache: Cache, prefix: str | None) -> Side:
-    from mltrail.data.ops import hash_workspace
+    from mltrail.data.workspace import hash_workspace
 
     side = Side("workspace")
     errors: list[str] = []
@@ -195,8 +195,8 @@ def diff_data(
         NotFoundError: a revision does not exist.
         MissingExtraError: ``tables`` and a table changed but pyarrow is not installed.
     """
-    from mltrail.data.ops import open_cache
     from mltrail.data.tables import diff_tables, require_pyarrow
+    from mltrail.data.workspace import open_cache
 
     with open_cache(repo) as cache:
         sides = []

@@ -1,6 +1,7 @@
-"""The workspace verbs: add, status, checkout (used by ``mltrail data``).
+"""The workspace verbs that write: add and checkout (used by ``mltrail data``).
 
-Moving data to and from remotes, and gc, are in :mod:`mltrail.data.remotes`.
+Status is in :mod:`mltrail.data.status`; moving data to and from remotes, and gc, in
+:mod:`mltrail.data.remotes`; what they share in :mod:`mltrail.data.workspace`.
 
 Everything content-addressed goes through :mod:`mltrail.objects` (hashing, trees, the cache,
 checkout, transfers, gc); this module decides *what* to hash, move or keep from the pointer
@@ -16,55 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.data._edge import locked, os_errors
 from mltrail.data.pointer import POINTER_SUFFIX, Pointer, write_pointer
-from mltrail.errors import InvalidArgumentError, MltrailError, NotFoundError
+from mltrail.data.workspace import cache_missing, hash_workspace, open_cache, select_paths, wanted
+from mltrail.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mltrail.data.dvc import DvcOut
     from mltrail.data.repo import DataRepo, PointerEntry
     from mltrail.objects.cache import Cache
-    from mltrail.objects.index import HashIndex
     from mltrail.objects.tree import Tree
 
-__all__ = [
-    "AddResult",
-    "CheckoutResult",
-    "PointerStatus",
-    "StatusReport",
-    "add",
-    "checkout",
-    "hash_workspace",
-    "open_cache",
-    "status",
-]
-
-DVC_INDEX_FILE = "dvc-index.db"
-
-
-# -- the cache and the index --------------------------------------------------------------
-
-
-def open_cache(repo: DataRepo) -> Cache:
-    """The repository's cache (``.mltrail/cache``, with its hash index), created with
-    ``.mltrail/.gitignore``; close it when done."""
-    from mltrail.objects.cache import Cache
-
-    repo.ensure_meta()
-    return Cache(repo.cache_dir)
-
-
-def hash_workspace(repo: DataRepo, path: Path, cache: Cache) -> tuple[str, Tree | None, int]:
-    """The digest of the file or directory ``path`` as it is now, storing nothing (the hash
-    index answers for unchanged files).
-
-    Returns:
-        ``(digest, tree or None for a file, size)``.
-    """
-    from mltrail.objects.build import build
-
-    digest, tree, size, _count = build(path, cache, store=False)
-    return digest, tree, size
+__all__ = ["AddResult", "CheckoutResult", "add", "checkout", "checkout_locked"]
 
 
 # -- add --------------------------------------------------------------------------------
@@ -210,294 +173,6 @@ def _addable_target(repo: DataRepo, rel: str) -> Path:
     return target
 
 
-# -- status -----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class PointerStatus:
-    """The state of one tracked path.
-
-    Attributes:
-        data_path: The data's path relative to the git root.
-        pointer_file: The pointer (``.mltrail``, ``.dvc`` or ``dvc.lock``).
-        source: ``mltrail``, ``dvc`` or ``dvc.lock``.
-        state: ``unchanged``, ``modified``, ``missing`` (no data in the workspace),
-            ``not_in_cache`` (the workspace does not match and the recorded data cannot be
-            checked out from the cache), or ``error``.
-        digest: What the pointer records.
-        workspace_digest: What the workspace holds now (None if missing).
-        in_cache: The recorded data is complete in the cache (None: not checked, DVC).
-        changes: For directories: ``added``/``removed``/``modified`` paths inside.
-        detail: A note (what is missing from the cache, an error).
-    """
-
-    data_path: str
-    pointer_file: str
-    source: str
-    state: str
-    digest: str
-    workspace_digest: str | None = None
-    in_cache: bool | None = None
-    changes: dict[str, list[str]] | None = None
-    detail: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able."""
-        return {
-            "path": self.data_path,
-            "pointer_file": self.pointer_file,
-            "source": self.source,
-            "state": self.state,
-            "digest": self.digest,
-            "workspace_digest": self.workspace_digest,
-            "in_cache": self.in_cache,
-            "changes": self.changes,
-            "detail": self.detail,
-        }
-
-
-@dataclass(slots=True)
-class StatusReport:
-    """Every tracked path's state, and the pointer files that could not be read."""
-
-    entries: list[PointerStatus] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        """Everything is unchanged and nothing failed."""
-        return not self.errors and all(e.state == "unchanged" for e in self.entries)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able."""
-        return {
-            "clean": self.clean,
-            "entries": [e.to_dict() for e in self.entries],
-            "errors": self.errors,
-        }
-
-
-def _selected(repo: DataRepo, paths: Sequence[Path | str] | None) -> set[str] | None:
-    if not paths:
-        return None
-    out = set()
-    for p in paths:
-        rel = repo.rel(p)
-        out.add(rel[: -len(POINTER_SUFFIX)] if rel.endswith(POINTER_SUFFIX) else rel)
-    return out
-
-
-def _wanted(data_path: str, selected: set[str] | None) -> bool:
-    return selected is None or any(
-        data_path == s or data_path.startswith(s + "/") for s in selected
-    )
-
-
-def _cache_missing(
-    cache: Cache, digest: str, tree: Tree | None = None
-) -> tuple[Tree | None, list[str]]:
-    """The tree (if ``digest`` is one and is cached) and the object digests not cached.
-
-    ``tree``: the tree ``digest`` names when the caller holds it already (built from the
-    workspace, so its digest is the pointer's): the manifest is not read back then.
-    """
-    from mltrail.objects.digest import is_tree
-
-    if not is_tree(digest):
-        return None, [] if cache.exists(digest) else [digest]
-    if not cache.exists(digest):
-        return None, [digest]
-    if tree is None:
-        tree = cache.read_tree(digest)
-    # records the tree as complete when nothing is missing: the next status is cheap
-    return tree, cache.check_complete(digest, tree.digests())
-
-
-def _status_one(repo: DataRepo, entry: PointerEntry, cache: Cache) -> PointerStatus:
-    from mltrail.objects.digest import is_tree
-
-    p = entry.pointer
-    st = PointerStatus(entry.data_path, entry.pointer_file, "mltrail", "unchanged", p.digest)
-    target = repo.abspath(entry.data_path)
-    present = target.exists() or target.is_symlink()
-    ws_digest, ws_tree = None, None
-    if present:
-        from mltrail.objects.build import build
-
-        # need_tree=False: an unchanged directory answers from its snapshot (no Tree built)
-        ws_digest, ws_tree, _size, _n = build(target, cache, store=False, need_tree=False)
-        if ws_digest != p.digest and ws_tree is None and is_tree(ws_digest):
-            ws_digest, ws_tree, _size = hash_workspace(repo, target, cache)  # for the diff
-        st.workspace_digest = ws_digest
-    tree: Tree | None = None
-    missing: list[str]
-    try:
-        if ws_digest == p.digest and is_tree(p.digest) and cache.is_complete(p.digest):
-            missing = []  # every object was there and no object was removed since
-        elif ws_digest == p.digest and ws_tree is not None:
-            # unchanged: the workspace tree *is* the recorded one (same digest), so its
-            # entries say which objects to look for without reading the manifest back
-            _, missing = _cache_missing(cache, p.digest, ws_tree)
-        else:
-            tree, missing = _cache_missing(cache, p.digest)
-    except MltrailError as exc:
-        missing = [p.digest]
-        st.detail = f"cache: {exc}"
-    st.in_cache = not missing
-    if missing and st.detail is None:
-        st.detail = f"{len(missing)} object(s) not in the cache (run `mltrail data pull`)"
-    if not present:
-        st.state = "missing" if st.in_cache else "not_in_cache"
-        return st
-    if ws_digest == p.digest:
-        return st
-    st.state = "modified"
-    if ws_tree is not None and tree is not None:
-        d = tree.diff(ws_tree)
-        st.changes = {"added": d.added, "removed": d.removed, "modified": d.modified}
-    elif (ws_tree is None) != (p.kind == "file"):
-        st.detail = f"was a {p.kind}, now a {'file' if ws_tree is None else 'directory'}"
-    return st
-
-
-def _dvc_status(repo: DataRepo, out: DvcOut, index: HashIndex) -> PointerStatus:
-    from mltrail.data import dvc
-
-    st = PointerStatus(
-        out.path, out.source, "dvc.lock" if out.stage else "dvc", "unchanged", out.digest
-    )
-    target = repo.abspath(out.path)
-    cached = dvc.dvc_cache_path(repo.root, out.md5) is not None
-    st.in_cache = cached
-    if not target.exists():
-        st.state = "missing" if cached else "not_in_cache"
-        return st
-    if out.is_dir:
-        if not target.is_dir():
-            st.state, st.detail = "modified", "was a directory, now a file"
-            return st
-        now = _md5_dir(repo, target, out.legacy, index)
-        digest = "md5:" + dvc.dir_digest(now)
-        st.workspace_digest = digest
-        if digest != out.digest:
-            st.state = "modified"
-            before = dvc.read_dir_manifest(repo.root, out.md5)
-            if before is not None:
-                st.changes = {
-                    "added": sorted(now.keys() - before.keys()),
-                    "removed": sorted(before.keys() - now.keys()),
-                    "modified": sorted(
-                        k for k in now.keys() & before.keys() if now[k] != before[k]
-                    ),
-                }
-        return st
-    if not target.is_file():
-        st.state, st.detail = "modified", "was a file, now a directory"
-        return st
-    digest = "md5:" + _md5_cached(repo, target, out.legacy, index)
-    st.workspace_digest = digest
-    if digest != out.digest:
-        st.state = "modified"
-    return st
-
-
-def _md5_cached(repo: DataRepo, path: Path, legacy: bool, index: HashIndex) -> str:
-    import time
-
-    from mltrail.data.dvc import md5_file
-
-    key = ("legacy:" if legacy else "") + str(path)
-    st = path.stat()
-    got = index.get(key, st, "md5")
-    if got is not None:
-        return got.partition(":")[2]
-    started = time.time_ns()
-    hexd = md5_file(path, legacy)
-    index.put_many([(key, st, "md5:" + hexd)], hashed_at_ns=started)
-    return hexd
-
-
-def _md5_dir(repo: DataRepo, root: Path, legacy: bool, index: HashIndex) -> dict[str, str]:
-    import time
-
-    from mltrail.data.dvc import md5_file
-
-    files: list[tuple[str, Path, os.stat_result]] = []
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in names:
-            full = Path(folder) / name
-            files.append((full.relative_to(root).as_posix(), full, full.stat()))
-    keys = [(("legacy:" if legacy else "") + str(full), st) for _, full, st in files]
-    known = index.get_many(keys, "md5")
-    out: dict[str, str] = {}
-    fresh: list[tuple[str, os.stat_result, str]] = []
-    started = time.time_ns()
-    for (rel, full, st), (key, _) in zip(files, keys, strict=True):
-        got = known.get(key)
-        if got is None:
-            hexd = md5_file(full, legacy)
-            fresh.append((key, st, "md5:" + hexd))
-        else:
-            hexd = got.partition(":")[2]
-        out[rel] = hexd
-    if fresh:
-        index.put_many(fresh, hashed_at_ns=started)
-    return out
-
-
-@os_errors("data status")
-def status(
-    repo: DataRepo, paths: Sequence[Path | str] | None = None, *, dvc: bool = True
-) -> StatusReport:
-    """The state of every tracked path (or those under ``paths``) against its pointer."""
-    from mltrail.objects.index import HashIndex
-
-    report = StatusReport()
-    selected = _selected(repo, paths)
-    listed = repo.pointer_files()  # one git call for our pointers and DVC's files
-    entries = [
-        e
-        for e in repo.pointers(errors=report.errors, files=listed)
-        if _wanted(e.data_path, selected)
-    ]
-    if entries:
-        with open_cache(repo) as cache:
-            for entry in entries:
-                try:
-                    report.entries.append(_status_one(repo, entry, cache))
-                except MltrailError as exc:
-                    report.entries.append(
-                        PointerStatus(
-                            entry.data_path,
-                            entry.pointer_file,
-                            "mltrail",
-                            "error",
-                            entry.pointer.digest,
-                            detail=str(exc),
-                        )
-                    )
-    if dvc:
-        outs = [
-            o
-            for o in repo.dvc_outs(errors=report.errors, files=listed)
-            if _wanted(o.path, selected)
-        ]
-        if outs:
-            with HashIndex(repo.meta_dir / DVC_INDEX_FILE) as dindex:
-                for out in outs:
-                    try:
-                        report.entries.append(_dvc_status(repo, out, dindex))
-                    except (MltrailError, OSError) as exc:
-                        report.entries.append(
-                            PointerStatus(
-                                out.path, out.source, "dvc", "error", out.digest, detail=str(exc)
-                            )
-                        )
-    report.entries.sort(key=lambda e: e.data_path)
-    return report
-
-
 # -- checkout ---------------------------------------------------------------------------
 
 
@@ -514,11 +189,11 @@ class CheckoutResult:
 
 
 def _entries(repo: DataRepo, paths: Sequence[Path | str] | None) -> list[PointerEntry]:
-    selected = _selected(repo, paths)
-    entries = [e for e in repo.pointers() if _wanted(e.data_path, selected)]
+    selected = select_paths(repo, paths)
+    entries = [e for e in repo.pointers() if wanted(e.data_path, selected)]
     if selected is not None:
         for s in selected:
-            if not any(_wanted(e.data_path, {s}) or e.data_path.startswith(s) for e in entries):
+            if not any(wanted(e.data_path, {s}) or e.data_path.startswith(s) for e in entries):
                 raise NotFoundError(f"{s}: no pointer file ({s}{POINTER_SUFFIX}) tracks it")
     return entries
 
@@ -582,7 +257,7 @@ def checkout_locked(
     for entry in todo:
         target = _safe_target(repo, entry.data_path)
         digest = entry.pointer.digest
-        missing = [] if cache.is_complete(digest) else _cache_missing(cache, digest)[1]
+        missing = [] if cache.is_complete(digest) else cache_missing(cache, digest)[1]
         if missing:
             raise NotFoundError(
                 f"{entry.data_path}: {len(missing)} object(s) not in the cache, e.g. "

@@ -21,7 +21,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from mltrail.data.pointer import POINTER_SUFFIX, Pointer, parse_bytes
-from mltrail.errors import InvalidArgumentError, MltrailError, NotFoundError, UnsafePathError
+from mltrail.errors import (
+    GitError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsafePathError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,24 +41,18 @@ CACHE_DIR = "cache"
 _GIT_TIMEOUT_S = 60.0
 
 
-class GitError(MltrailError):
-    """A git command failed; the message is git's own."""
-
-    http_status = 500
-    code = "git_error"
-
-
 def git_bytes(root: Path, *args: str, ok_codes: Sequence[int] = (0,)) -> bytes:
     """Run ``git -C root ARGS`` and return its stdout.
 
     Raises:
         GitError: git is missing, timed out, or exited with a code not in ``ok_codes``.
     """
-    from mltrail._git import GitFailed, run_git
+    from mltrail._git import run_git
+    from mltrail.errors import GitError
 
     try:
         return run_git(root, *args, timeout_s=_GIT_TIMEOUT_S, ok_codes=ok_codes)
-    except GitFailed as exc:
+    except GitError as exc:
         raise GitError(exc.message) from None
 
 

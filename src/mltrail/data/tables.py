@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mltrail.errors import InvalidArgumentError, MltrailError
+from mltrail.errors import InvalidArgumentError, MissingExtraError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,13 +33,6 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".csv.gz", ".tsv.gz", ".csv
 FULL_READ_BYTES = 1 << 30
 DISTINCT_EXACT_ROWS = 5_000_000
 _SAMPLE_ROWS = 1_000_000
-
-
-class MissingExtraError(MltrailError):
-    """An optional dependency is not installed; the message names the extra to install."""
-
-    http_status = 501
-    code = "missing_extra"
 
 
 def require_pyarrow() -> Any:

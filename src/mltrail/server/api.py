@@ -21,13 +21,13 @@ from fastapi.responses import JSONResponse, Response
 from mltrail import _validation as v
 from mltrail.entities import RunRecord, RunStatus, json_safe
 from mltrail.errors import (
+    BadPageTokenError,
     InvalidArgumentError,
     NotFoundError,
     ParamConflictError,
     PayloadTooLargeError,
     RunFinishedError,
 )
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
 from mltrail.server import models as m
 from mltrail.server.auth import principal_of
 from mltrail.server.filestore import check_digest
@@ -36,12 +36,14 @@ from mltrail.server.responses import FILE_CSP
 from mltrail.server.scoping import read_blob, visible_run_ids
 from mltrail.server.scoping import resolve_run_id as resolve_visible_run_id
 from mltrail.server.series import downsample, pack_binary, raw_page
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
+from mltrail.store.optional import HasRunFiles
 
 if TYPE_CHECKING:
     from mltrail.server.filestore import FileStore
     from mltrail.server.limits import Limits
     from mltrail.store.base import TrackingStore
-    from mltrail.store.sql.run_files import SqlRunFiles
+    from mltrail.store.run_files import RunFiles
 
 __all__ = ["ERROR_RESPONSES", "BadPageTokenError", "router"]
 
@@ -65,13 +67,6 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 RUN_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,32}$"
 RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="the full run id")]
 _MAX_RESULTS = 10_000
-
-
-class BadPageTokenError(InvalidArgumentError):
-    """A ``page_token`` this server did not issue for this search."""
-
-    http_status = 400
-    code = "invalid_page_token"
 
 
 def _now_ms() -> int:
@@ -146,7 +141,7 @@ def _params_of(body: m.RunCreateBody) -> dict[str, Any]:
 @router.post("/runs", status_code=201, response_model=m.RunOut, tags=["runs"])
 def create_run(request: Request, body: m.RunCreateBody) -> JSONResponse:
     """Create a run (status running); config is flattened into params like the SDK does."""
-    from mltrail._fluent import new_run_id
+    from mltrail.ids import new_run_id
 
     if not principal_of(request).can_see(body.project):
         raise NotFoundError(f"project {body.project!r} does not exist")
@@ -284,7 +279,7 @@ def log_to_run(request: Request, run: VisibleRun, body: m.LogBody) -> JSONRespon
         params=dict(body.params),
         tags=dict(body.tags),
         metrics={
-            key: MetricColumns(
+            key: MetricSeries(
                 np.asarray(s, dtype=np.int64),
                 np.asarray(t, dtype=np.int64),
                 np.asarray(x, dtype=np.float64),
@@ -342,8 +337,8 @@ def _authorize_batch(request: Request, batch: Batch) -> None:
 
 @router.post("/ingest", response_model=m.IngestOut, tags=["ingest"], openapi_extra=_BATCH_BODY)
 async def ingest(request: Request) -> JSONResponse:
-    """Apply one SDK batch (``mltrail.events.wire`` encoding); idempotent by batch id."""
-    from mltrail.events.wire import decode_batch
+    """Apply one SDK batch (``mltrail.store.wire`` encoding); idempotent by batch id."""
+    from mltrail.store.wire import decode_batch
 
     body = await request.body()
     batch = await run_in_threadpool(decode_batch, body)
@@ -490,13 +485,11 @@ _UPLOAD_BODY = {
 PathQuery = Annotated[str, Query(min_length=1, description="logical path, e.g. logs/console.txt")]
 
 
-def _run_files(request: Request) -> SqlRunFiles:
+def _run_files(request: Request) -> RunFiles:
     store = _store(request)
-    accessor = getattr(store, "run_files", None)
-    if accessor is None:
+    if not isinstance(store, HasRunFiles):
         raise NotFoundError("this store keeps no run files")
-    files: SqlRunFiles = accessor()
-    return files
+    return store.run_files()
 
 
 @router.put(

@@ -1,6 +1,6 @@
 """``/api/v1/artifacts``, run inputs/outputs and ``/api/v1/lineage``: artifacts over a server.
 
-One route per :class:`~mltrail.store.artifacts.ArtifactStore` method, so
+One route per :class:`~mltrail.artifacts.records.ArtifactStore` method, so
 :class:`mltrail.store.http_artifacts.HttpArtifactStore` keeps the same contract as the SQL
 store (checked by :class:`mltrail.testing.ArtifactStoreContract` through a real server).
 Records travel as their ``to_dict()``; the bytes of artifacts never pass here: they are
@@ -27,14 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from mltrail import _validation as v
-from mltrail.entities import json_safe
-from mltrail.errors import InvalidArgumentError, NotFoundError
-from mltrail.server.api import ERROR_RESPONSES, RUN_ID_PATTERN, RunIdPath, visible_run
-from mltrail.server.auth import principal_of
-from mltrail.server.models import MAX_CONFIG_DEPTH, MAX_INT64, _check_depth
-from mltrail.server.objects_api import refer_project, tree_files
-from mltrail.server.scoping import readable_objects, visible_run_ids
-from mltrail.store.artifacts import (
+from mltrail.artifacts.records import (
     MAX_ALIAS_CHARS,
     MAX_NAME_CHARS,
     MAX_TYPE_CHARS,
@@ -45,11 +38,19 @@ from mltrail.store.artifacts import (
     check_artifact_type,
     parse_ref,
 )
+from mltrail.entities import json_safe
+from mltrail.errors import InvalidArgumentError, NotFoundError
+from mltrail.server.api import ERROR_RESPONSES, RUN_ID_PATTERN, RunIdPath, visible_run
+from mltrail.server.auth import principal_of
+from mltrail.server.models import MAX_CONFIG_DEPTH, MAX_INT64, _check_depth
+from mltrail.server.objects_api import refer_project, tree_files
+from mltrail.server.scoping import readable_objects, visible_run_ids
 
 if TYPE_CHECKING:
-    from mltrail.objects.odb import LocalObjectDB
+    from mltrail.artifacts.base import ArtifactStore
+    from mltrail.artifacts.records import ArtifactVersion, LineageGraph
+    from mltrail.objects.local import LocalObjectStore
     from mltrail.server.auth import Principal
-    from mltrail.store.artifacts import ArtifactStore, ArtifactVersion, LineageGraph
 
 __all__ = ["router"]
 
@@ -236,11 +237,12 @@ class LineageOut(BaseModel):
 
 
 def _arts(request: Request) -> ArtifactStore:
-    accessor = getattr(request.app.state.store, "artifacts", None)
-    if accessor is None:
+    from mltrail.store.optional import HasArtifacts
+
+    store = request.app.state.store
+    if not isinstance(store, HasArtifacts):
         raise NotFoundError("this store keeps no artifacts")
-    got: ArtifactStore = accessor()
-    return got
+    return store.artifacts()
 
 
 def _json(obj: Any) -> JSONResponse:
@@ -337,7 +339,7 @@ _SHOW_MISSING = 5
 def _held(request: Request, digests: set[str]) -> set[str]:
     """Those of ``digests`` this server holds and the principal may read (a project-scoped
     token is told "not on this server" for another project's objects, as on a read)."""
-    odb: LocalObjectDB = request.app.state.objects
+    odb: LocalObjectStore = request.app.state.objects
     present = odb.exists_many(digests)
     return present & readable_objects(
         principal_of(request), request.app.state.store, sorted(present)
@@ -362,7 +364,7 @@ def _check_objects(request: Request, body: NewVersionBody) -> None:
         )
     if not tree:
         return
-    odb: LocalObjectDB = request.app.state.objects
+    odb: LocalObjectStore = request.app.state.objects
     try:
         wanted = odb.read_tree(body.digest).digests()
     except InvalidArgumentError as exc:

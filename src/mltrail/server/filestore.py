@@ -22,7 +22,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mltrail.errors import InvalidArgumentError, NotFoundError, PayloadTooLargeError
+from mltrail.errors import (
+    DigestMismatchError,
+    InvalidArgumentError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -33,13 +38,6 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TMP_SUFFIX = ".part"
 #: temp files of another host's processes cannot be checked for liveness: kept this long
 _FOREIGN_TMP_MAX_AGE_S = 24 * 3600
-
-
-class DigestMismatchError(InvalidArgumentError):
-    """The uploaded bytes do not match the declared digest or size; nothing was stored."""
-
-    http_status = 400
-    code = "digest_mismatch"
 
 
 def check_digest(digest: object, field: str = "digest") -> str:

@@ -10,7 +10,8 @@ and must be narrowed *before* they match, or their answer would depend on other 
 - an object of the server's object store only if the project references it;
 - run ids met in other records (a version's producer, lineage) only if their run is visible.
 
-These need the store's :class:`ScopedReads` queries (``store.scoped_reads()``, SQL stores);
+These need the store's :class:`~mltrail.store.optional.ScopedReads` queries
+(``store.scoped_reads()``, SQL stores);
 on a store without them a project-scoped token gets the strict answer (an exact run id only;
 no blobs, no objects). Unscoped principals (``project`` None) see everything, as before.
 
@@ -21,21 +22,21 @@ itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import NotFoundError, PermissionDeniedError
 from mltrail.store.base import RunPage
+from mltrail.store.optional import HasScopedReads, ScopedReads
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mltrail.entities import Project, RunRecord
-    from mltrail.events.batch import Batch, BatchResult
     from mltrail.server.auth import Principal
     from mltrail.store.base import ConsoleLine, MetricSeries, TrackingStore
+    from mltrail.store.batch import Batch, BatchResult
 
 __all__ = [
-    "ScopedReads",
     "ScopedTrackingStore",
     "read_blob",
     "readable_objects",
@@ -45,49 +46,11 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class ScopedReads(Protocol):
-    """Project-scoped queries a store offers the server (see the module docstring).
-
-    Every method is an indexed lookup; none scans all runs.
-    """
-
-    def resolve_run_id(self, prefix: str, project: str) -> str:
-        """The one run of ``project`` whose id starts with ``prefix``.
-
-        Raises:
-            NotFoundError: none (the message names only ``prefix``).
-            AmbiguousIdError: several runs of the project match.
-        """
-        ...
-
-    def run_projects(self, run_ids: Iterable[str]) -> dict[str, str]:
-        """The project of each existing run of ``run_ids``."""
-        ...
-
-    def blob_readable(self, digest: str, project: str) -> bool:
-        """Whether a run of ``project`` carried the blob ``digest``."""
-        ...
-
-    def readable_objects(self, digests: Sequence[str], project: str) -> set[str]:
-        """Those of ``digests`` that ``project`` references."""
-        ...
-
-    def add_object_refs(self, project: str, digests: Iterable[str]) -> None:
-        """Record that ``project`` references the objects ``digests`` (idempotent)."""
-        ...
-
-    def is_version_digest(self, digest: str, project: str) -> bool:
-        """Whether an artifact version of ``project`` has the content ``digest``."""
-        ...
-
-
 def scoped_reads(store: Any) -> ScopedReads | None:
     """The store's scoped-read queries, or None when it has none."""
-    accessor = getattr(store, "scoped_reads", None)
-    if accessor is None:
+    if not isinstance(store, HasScopedReads):
         return None
-    found = accessor()
+    found = store.scoped_reads()
     return found if isinstance(found, ScopedReads) else None
 
 

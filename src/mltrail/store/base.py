@@ -28,27 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+from mltrail.store.batch import MetricSeries
 
+if TYPE_CHECKING:
     from mltrail.entities import Project, RunRecord
-    from mltrail.events.batch import Batch, BatchResult
+    from mltrail.store.batch import Batch, BatchResult
 
 __all__ = ["ConsoleLine", "MetricSeries", "RunPage", "TrackingStore"]
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSeries:
-    """A full metric series as NumPy arrays ordered by ``(step, timestamp)``."""
-
-    key: str
-    steps: npt.NDArray[np.int64]
-    timestamps: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return len(self.steps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 This is what ``init(store="https://host:port")`` (or ``MLTRAIL_STORE``) opens in the writer
 thread. The training loop never waits on it: the SDK spools every event locally, and the
 writer hands batches to :meth:`HttpTrackingStore.apply_batch`, which uploads them in the wire
-form of :mod:`mltrail.events.wire`. Batches are idempotent by ``(source, start, end)``, so a
+form of :mod:`mltrail.store.wire`. Batches are idempotent by ``(source, start, end)``, so a
 retry after a lost response never duplicates anything.
 
 Failure model (what the writer relies on):
@@ -15,7 +15,8 @@ Failure model (what the writer relies on):
   :class:`InvalidArgumentError`, ...), carrying the server's message.
 
 The token comes from ``MLTRAIL_TOKEN`` (or the ``token`` argument); HTTP is
-:class:`mltrail._http.ServerClient` (the standard library's ``http.client``, keep-alive).
+:class:`mltrail._http.ServerClient` (httpx, keep-alive; proxies, CA bundle and redirects as
+described there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mltrail.errors import StoreError
 from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 
 if TYPE_CHECKING:
-    from mltrail.events.batch import Batch, BatchResult
+    from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.http_artifacts import HttpArtifactStore
     from mltrail.store.registry import StoreLocation
 
@@ -66,8 +67,8 @@ class HttpTrackingStore:
     # -- TrackingStore --------------------------------------------------------------------
 
     def apply_batch(self, batch: Batch) -> BatchResult:
-        from mltrail.events.batch import BatchResult
-        from mltrail.events.wire import CONTENT_TYPE, encode_batch
+        from mltrail.store.batch import BatchResult
+        from mltrail.store.wire import CONTENT_TYPE, encode_batch
 
         out = self._json(
             "POST", "/api/v1/ingest", body=encode_batch(batch), content_type=CONTENT_TYPE
@@ -128,10 +129,10 @@ class HttpTrackingStore:
         if n < 0 or len(data) != 24 * n:
             raise StoreError(f"server {self.uri} sent a malformed series for {key!r}")
         return MetricSeries(
-            key,
             np.frombuffer(data, dtype="<i8", count=n).astype(np.int64),
             np.frombuffer(data, dtype="<i8", count=n, offset=8 * n).astype(np.int64),
             np.frombuffer(data, dtype="<f8", count=n, offset=16 * n).astype(np.float64),
+            key=key,
         )
 
     def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""``HttpArtifactStore``: the :class:`~mltrail.store.artifacts.ArtifactStore` of a server.
+"""``HttpArtifactStore``: the :class:`~mltrail.artifacts.records.ArtifactStore` of a server.
 
 Obtained with ``HttpTrackingStore.artifacts()``; it shares that store's
 :class:`mltrail._http.ServerClient` (keep-alive connections, ``MLTRAIL_TOKEN``) and calls one
@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mltrail._validation import _check_text, check_key
-from mltrail.errors import InvalidArgumentError, NotFoundError, StoreError
-from mltrail.store.artifacts import (
+from mltrail.artifacts.records import (
     MAX_ALIAS_CHARS,
     Artifact,
     ArtifactRef,
@@ -37,6 +36,7 @@ from mltrail.store.artifacts import (
     check_lineage_args,
     parse_ref,
 )
+from mltrail.errors import InvalidArgumentError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from mltrail._http import ServerClient
@@ -136,7 +136,7 @@ class HttpArtifactStore:
     # -- writes ---------------------------------------------------------------------------
 
     def log_version(self, new: NewVersion) -> ArtifactVersion:
-        from mltrail.store.artifacts import check_metadata
+        from mltrail.artifacts.records import check_metadata
 
         body = {
             "project": check_key(new.project, "project"),

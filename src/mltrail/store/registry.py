@@ -23,6 +23,7 @@ from mltrail.errors import InvalidArgumentError, StoreError
 from mltrail.settings import default_store_location, settings
 
 if TYPE_CHECKING:
+    from mltrail.artifacts.base import ArtifactStore
     from mltrail.store.base import TrackingStore
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "StoreLocation",
     "ignore_folder_in_git",
     "ignore_in_git",
+    "open_artifact_store",
     "open_store",
     "resolve_location",
 ]
@@ -176,3 +178,26 @@ def forget_open_stores() -> None:
         for store in _open_stores.values():
             store.close()
         _open_stores.clear()
+
+
+def open_artifact_store(location: StoreLocation | str | None = None) -> ArtifactStore:
+    """The artifact store of the tracking store at ``location`` (opened as :func:`open_store`).
+
+    SQL stores keep artifacts in their database; a server (``http(s)://``) through its
+    ``/api/v1/artifacts`` routes.
+
+    Raises:
+        ArtifactsUnsupportedError: the store has no artifact support.
+    """
+    from mltrail.errors import ArtifactsUnsupportedError
+    from mltrail.store.optional import HasArtifacts
+
+    if isinstance(location, StoreLocation) and location.scheme not in BACKENDS:
+        raise ArtifactsUnsupportedError(
+            f"artifacts are not supported for the {location.scheme} store {location.display}: "
+            "log artifacts to an embedded, sqlite:///, postgresql:// or http(s):// store"
+        )
+    store = open_store(location)
+    if not isinstance(store, HasArtifacts):
+        raise ArtifactsUnsupportedError(f"artifacts are not supported by the store {store.uri}")
+    return store.artifacts()

@@ -1,8 +1,8 @@
 """Read helpers the UI needs beyond the :class:`TrackingStore` protocol.
 
-The column chooser lists every param, metric and tag key of a project. On an SQL store this
-is three ``DISTINCT`` queries over indexed columns; on any other store the keys of the most
-recent runs are used (bounded, so a page never reads a whole project into memory).
+The column chooser lists every param, metric and tag key of a project: asked of the store
+when it can (``HasProjectKeys``: three ``DISTINCT`` queries on SQL stores), else taken from the
+most recent runs (bounded, so a page never reads a whole project into memory). No SQL here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mltrail.api import Api
 from mltrail.errors import NotFoundError
@@ -25,7 +25,7 @@ MAX_KEYS = 2000
 _SAMPLE_RUNS = 500
 #: How long the keys of a project are reused.
 KEYS_TTL_S = 5.0
-_cache: dict[tuple[int, str], tuple[float, ProjectKeys]] = {}
+_cache: dict[tuple[str, str], tuple[float, ProjectKeys]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -63,45 +63,26 @@ def project_keys(store: TrackingStore, project: str) -> ProjectKeys:
 
     Cached for :data:`KEYS_TTL_S` per store and project: a table re-sorted or re-filtered
     does not scan the project's keys again (a key logged meanwhile shows a few seconds late).
+    A store that lists keys itself (:class:`~mltrail.store.optional.HasProjectKeys`) does it
+    with one query per kind; any other is sampled from its most recent runs.
     """
+    from mltrail.store.optional import HasProjectKeys
+
     now = time.monotonic()
-    cache_key = (id(store), project)
+    cache_key = (store.uri, project)
     with _cache_lock:
         hit = _cache.get(cache_key)
         if hit is not None and now - hit[0] < KEYS_TTL_S:
             return hit[1]
-    engine = getattr(store, "_engine", None)
-    keys = _sql_keys(engine, project) if engine is not None else _sampled_keys(store, project)
+    if isinstance(store, HasProjectKeys):
+        keys = ProjectKeys(**store.project_keys(project, MAX_KEYS))
+    else:
+        keys = _sampled_keys(store, project)
     with _cache_lock:
         if len(_cache) > 1000:
             _cache.clear()
         _cache[cache_key] = (now, keys)
     return keys
-
-
-def _sql_keys(engine: Any, project: str) -> ProjectKeys:
-    import sqlalchemy as sa
-
-    from mltrail.errors import StoreError
-    from mltrail.store.sql.schema import metric_summaries, params, projects, runs, tags
-
-    pid = sa.select(projects.c.project_id).where(projects.c.name == project).scalar_subquery()
-    in_project = sa.select(runs.c.run_id).where(runs.c.project_id == pid)
-    out: dict[str, list[str]] = {}
-    try:
-        with engine.connect() as conn:
-            for name, table in (("params", params), ("metrics", metric_summaries), ("tags", tags)):
-                stmt = (
-                    sa.select(table.c.key)
-                    .where(table.c.run_id.in_(in_project))
-                    .distinct()
-                    .order_by(table.c.key)
-                    .limit(MAX_KEYS)
-                )
-                out[name] = [str(k) for k in conn.execute(stmt).scalars()]
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"listing the keys of project {project!r} failed") from exc
-    return ProjectKeys(**out)
 
 
 def _sampled_keys(store: TrackingStore, project: str) -> ProjectKeys:

@@ -9,7 +9,6 @@ marked ``U+XXXX`` badge instead of silently reordering or hiding what is display
 from __future__ import annotations
 
 import json
-import math
 import unicodedata
 from datetime import UTC, datetime
 from functools import cache
@@ -19,7 +18,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from mltrail.cli._common import fmt_duration, fmt_float, fmt_time
+from mltrail.formatting import fmt_bytes, fmt_duration, fmt_float, fmt_time
 from mltrail.server.ui import _plotly
 
 if TYPE_CHECKING:
@@ -96,18 +95,6 @@ def fmt_iso(ms: int | None) -> str:
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
-
-
-def fmt_bytes(n: Any) -> str:
-    """A byte count for people (``1.5 MiB``)."""
-    if not isinstance(n, int | float) or isinstance(n, bool) or not math.isfinite(n):
-        return "unknown"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"  # pragma: no cover - the loop always returns
 
 
 def order_ident(column: str) -> str:

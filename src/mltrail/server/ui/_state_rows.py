@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mltrail.cli.state_view import KEY_PACKAGES
-from mltrail.server.ui._render import fmt_bytes
+from mltrail.formatting import KEY_PACKAGES, fmt_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mltrail._validation import check_key
-from mltrail.errors import AmbiguousIdError, InvalidArgumentError, NotFoundError
-from mltrail.store.artifacts import (
+from mltrail.artifacts.records import (
     ALIAS_LATEST,
     ARTIFACT_KINDS,
     Artifact,
@@ -37,6 +36,8 @@ from mltrail.store.artifacts import (
     dedupe,
     parse_ref,
 )
+from mltrail.errors import AmbiguousIdError, InvalidArgumentError, NotFoundError
+from mltrail.store.sql.driver import dialect_insert, driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import (
     artifact_aliases,
@@ -46,7 +47,6 @@ from mltrail.store.sql.schema import (
     run_inputs,
     runs,
 )
-from mltrail.store.sql.store import _dialect_insert, _driver_errors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -102,7 +102,7 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 
 class SqlArtifactStore:
-    """The :class:`~mltrail.store.artifacts.ArtifactStore` of an SQL tracking store.
+    """The :class:`~mltrail.artifacts.records.ArtifactStore` of an SQL tracking store.
 
     Obtain it with ``SqlTrackingStore.artifacts()``; it shares the tracking store's engine.
     """
@@ -123,7 +123,7 @@ class SqlArtifactStore:
             sort_keys=True,
         )
         now = new.created_ms if new.created_ms is not None else _now_ms()
-        with _driver_errors(f"logging artifact {name!r}"), write_connection(self._engine) as conn:
+        with driver_errors(f"logging artifact {name!r}"), write_connection(self._engine) as conn:
             project_id = _ensure_project(conn, project, now)
             if new.run_id is not None:
                 run_project = conn.execute(
@@ -160,7 +160,7 @@ class SqlArtifactStore:
 
     def set_alias(self, project: str, name: str, alias: str, version: int) -> ArtifactVersion:
         alias = check_alias(alias)
-        with _driver_errors(f"setting alias {alias!r}"), write_connection(self._engine) as conn:
+        with driver_errors(f"setting alias {alias!r}"), write_connection(self._engine) as conn:
             artifact_id = self._artifact_id(conn, project, name)
             exists = conn.execute(
                 sa.select(vc.version).where(vc.artifact_id == artifact_id, vc.version == version)
@@ -171,7 +171,7 @@ class SqlArtifactStore:
             return self._load_one(conn, artifact_id, version)
 
     def remove_alias(self, project: str, name: str, alias: str) -> bool:
-        with _driver_errors(f"removing alias {alias!r}"), write_connection(self._engine) as conn:
+        with driver_errors(f"removing alias {alias!r}"), write_connection(self._engine) as conn:
             artifact_id = self._artifact_id(conn, project, name)
             result = conn.execute(
                 artifact_aliases.delete().where(lc.artifact_id == artifact_id, lc.alias == alias)
@@ -180,7 +180,7 @@ class SqlArtifactStore:
 
     def record_input(self, run_id: str, version: ArtifactVersion) -> None:
         with (
-            _driver_errors(f"recording an input of run {run_id}"),
+            driver_errors(f"recording an input of run {run_id}"),
             write_connection(self._engine) as conn,
         ):
             if conn.execute(sa.select(rc.run_id).where(rc.run_id == run_id)).first() is None:
@@ -193,7 +193,7 @@ class SqlArtifactStore:
             ).scalar()
             if found is None:
                 raise NotFoundError(f"artifact version {version.qualified} does not exist")
-            ins = _dialect_insert(conn)(run_inputs).on_conflict_do_nothing(
+            ins = dialect_insert(conn)(run_inputs).on_conflict_do_nothing(
                 index_elements=["run_id", "artifact_id", "version"]
             )
             conn.execute(
@@ -210,7 +210,7 @@ class SqlArtifactStore:
     def resolve(self, ref: str | ArtifactRef, project: str | None = None) -> ArtifactVersion:
         parsed = ref if isinstance(ref, ArtifactRef) else parse_ref(ref)
         scope = parsed.project or project
-        with _driver_errors(f"resolving artifact {str(parsed)!r}"), self._engine.connect() as conn:
+        with driver_errors(f"resolving artifact {str(parsed)!r}"), self._engine.connect() as conn:
             if parsed.digest is not None:
                 return self._resolve_digest(conn, parsed.digest, scope)
             assert parsed.name is not None
@@ -268,7 +268,7 @@ class SqlArtifactStore:
         )
         if project is not None:
             stmt = stmt.where(pc.name == project)
-        with _driver_errors("listing artifacts"), self._engine.connect() as conn:
+        with driver_errors("listing artifacts"), self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
             aliases = self._aliases(conn, [r.artifact_id for r in rows])
         return [
@@ -290,7 +290,7 @@ class SqlArtifactStore:
         ]
 
     def list_versions(self, project: str, name: str) -> list[ArtifactVersion]:
-        with _driver_errors(f"listing versions of {name!r}"), self._engine.connect() as conn:
+        with driver_errors(f"listing versions of {name!r}"), self._engine.connect() as conn:
             artifact_id = self._artifact_id(conn, project, name)
             rows = conn.execute(
                 _versions_select().where(vc.artifact_id == artifact_id).order_by(vc.version)
@@ -303,11 +303,11 @@ class SqlArtifactStore:
         Raises:
             NotFoundError: no such artifact or version.
         """
-        with _driver_errors(f"reading {name}:v{version}"), self._engine.connect() as conn:
+        with driver_errors(f"reading {name}:v{version}"), self._engine.connect() as conn:
             return self._load_one(conn, self._artifact_id(conn, project, name), version, name)
 
     def run_inputs(self, run_id: str) -> list[ArtifactVersion]:
-        with _driver_errors(f"reading the inputs of run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"reading the inputs of run {run_id}"), self._engine.connect() as conn:
             rows = conn.execute(
                 _versions_select()
                 .join(
@@ -320,7 +320,7 @@ class SqlArtifactStore:
             return self._records(conn, rows)
 
     def run_outputs(self, run_id: str) -> list[ArtifactVersion]:
-        with _driver_errors(f"reading the outputs of run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"reading the outputs of run {run_id}"), self._engine.connect() as conn:
             rows = conn.execute(
                 _versions_select()
                 .where(vc.run_id == run_id)
@@ -330,7 +330,7 @@ class SqlArtifactStore:
 
     def consumers(self, version: ArtifactVersion) -> list[str]:
         with (
-            _driver_errors(f"reading the users of {version.qualified}"),
+            driver_errors(f"reading the users of {version.qualified}"),
             self._engine.connect() as conn,
         ):
             artifact_id = self._artifact_id(conn, version.project, version.name)
@@ -354,7 +354,7 @@ class SqlArtifactStore:
         from mltrail.store.sql.lineage import lineage_graph
 
         check_lineage_args(run_id, version, direction, max_depth)
-        with _driver_errors("reading lineage"), self._engine.connect() as conn:
+        with driver_errors("reading lineage"), self._engine.connect() as conn:
             return lineage_graph(conn, self, run_id, version, direction, max_depth)
 
     # -- helpers --------------------------------------------------------------------------
@@ -453,7 +453,7 @@ def _ensure_project(conn: sa.Connection, name: str, now_ms: int) -> str:
     found = conn.execute(sa.select(pc.project_id).where(pc.name == name)).scalar()
     if found is not None:
         return str(found)
-    ins = _dialect_insert(conn)(projects).on_conflict_do_nothing(index_elements=["name"])
+    ins = dialect_insert(conn)(projects).on_conflict_do_nothing(index_elements=["name"])
     conn.execute(ins.values(project_id=secrets.token_hex(8), name=name, created_ms=now_ms))
     return str(conn.execute(sa.select(pc.project_id).where(pc.name == name)).scalar_one())
 
@@ -464,7 +464,7 @@ def _ensure_artifact(
     where = sa.and_(ac.project_id == project_id, ac.name == name)
     row = conn.execute(sa.select(ac.artifact_id, ac.type).where(where)).first()
     if row is None:
-        ins = _dialect_insert(conn)(artifacts).on_conflict_do_nothing(
+        ins = dialect_insert(conn)(artifacts).on_conflict_do_nothing(
             index_elements=["project_id", "name"]
         )
         conn.execute(
@@ -489,7 +489,7 @@ def _ensure_artifact(
 
 
 def _upsert_alias(conn: sa.Connection, artifact_id: str, alias: str, version: int) -> None:
-    ins = _dialect_insert(conn)(artifact_aliases).values(
+    ins = dialect_insert(conn)(artifact_aliases).values(
         artifact_id=artifact_id, alias=alias, version=version
     )
     conn.execute(

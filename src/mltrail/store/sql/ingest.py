@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import ParamValue, RunStatus
 from mltrail.errors import IntegrityError, NotFoundError
-from mltrail.events.batch import Batch, BatchResult, StatusChange
+from mltrail.store.batch import Batch, BatchResult, StatusChange
 from mltrail.store.sql import series
 from mltrail.store.sql import statements as q
 from mltrail.store.sql.params import decode_param, encode_param

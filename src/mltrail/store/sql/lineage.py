@@ -2,7 +2,7 @@
 
 Runs consume versions (``run_inputs``) and produce them (``artifact_versions.run_id``); the
 walk follows those edges upstream and/or downstream, one query per level and direction, up to
-:data:`~mltrail.store.artifacts.MAX_LINEAGE_NODES` nodes.
+:data:`~mltrail.artifacts.records.MAX_LINEAGE_NODES` nodes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mltrail.errors import NotFoundError
-from mltrail.store.artifacts import (
+from mltrail.artifacts.records import (
     MAX_LINEAGE_NODES,
     LineageEdge,
     LineageGraph,
@@ -20,13 +19,14 @@ from mltrail.store.artifacts import (
     run_node_id,
     version_node_id,
 )
+from mltrail.errors import NotFoundError
 from mltrail.store.sql.artifacts import _chunks, _versions_select, ic, pc, rc, vc
 from mltrail.store.sql.schema import projects
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mltrail.store.artifacts import ArtifactVersion, Direction
+    from mltrail.artifacts.records import ArtifactVersion, Direction
     from mltrail.store.sql.artifacts import SqlArtifactStore
 
 __all__ = ["LineageWalk", "lineage_graph"]

@@ -1,47 +1,22 @@
-"""The ``run_files`` index: a run's files by logical path, each pointing at a content digest.
-
-The bytes live in a content-addressed file store (:mod:`mltrail.server.filestore`); this
-table only maps ``(run_id, path)`` to ``(digest, size)``. The path is a name chosen by the
-client and is never used to locate anything on a disk.
-"""
+"""The ``run_files`` table: :class:`~mltrail.store.run_files.RunFiles` in SQL."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from mltrail.errors import NotFoundError
+from mltrail.store.run_files import RunFile
+from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import run_files, runs
-from mltrail.store.sql.store import _driver_errors
 
 if TYPE_CHECKING:
     import builtins
 
-__all__ = ["RunFile", "SqlRunFiles"]
-
-
-@dataclass(frozen=True, slots=True)
-class RunFile:
-    """One file of a run: its logical path, content digest (``sha256:<hex>``) and size."""
-
-    run_id: str
-    path: str
-    digest: str
-    size: int
-    created_ms: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The REST form (without the run id)."""
-        return {
-            "path": self.path,
-            "digest": self.digest,
-            "size": self.size,
-            "created_ms": self.created_ms,
-        }
+__all__ = ["SqlRunFiles"]
 
 
 def _record(row: Any) -> RunFile:
@@ -63,7 +38,7 @@ class SqlRunFiles:
         fc = run_files.c
         now = time.time_ns() // 1_000_000
         row = {"run_id": run_id, "path": path, "digest": digest, "size": size, "created_ms": now}
-        with _driver_errors(f"recording file {path!r}"), write_connection(self._engine) as conn:
+        with driver_errors(f"recording file {path!r}"), write_connection(self._engine) as conn:
             if (
                 conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
                 is None
@@ -84,7 +59,7 @@ class SqlRunFiles:
         """The run's files, by path."""
         fc = run_files.c
         stmt = sa.select(run_files).where(fc.run_id == run_id).order_by(fc.path)
-        with _driver_errors(f"listing the files of run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"listing the files of run {run_id}"), self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt)]
 
     def get(self, run_id: str, path: str) -> RunFile:
@@ -95,7 +70,7 @@ class SqlRunFiles:
         """
         fc = run_files.c
         stmt = sa.select(run_files).where(fc.run_id == run_id, fc.path == path)
-        with _driver_errors(f"reading file {path!r}"), self._engine.connect() as conn:
+        with driver_errors(f"reading file {path!r}"), self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotFoundError(f"run {run_id!r} has no file {path!r}")
@@ -104,6 +79,6 @@ class SqlRunFiles:
     def is_referenced(self, digest: str) -> bool:
         """Whether any run's file points at ``digest``."""
         fc = run_files.c
-        with _driver_errors("checking a file digest"), self._engine.connect() as conn:
+        with driver_errors("checking a file digest"), self._engine.connect() as conn:
             stmt = sa.select(fc.run_id).where(fc.digest == digest).limit(1)
             return conn.execute(stmt).first() is not None

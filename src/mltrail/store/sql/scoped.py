@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from mltrail.errors import AmbiguousIdError, NotFoundError
+from mltrail.store.sql.driver import dialect_insert, driver_errors
 from mltrail.store.sql.schema import (
     artifact_versions,
     artifacts,
@@ -27,7 +28,6 @@ from mltrail.store.sql.schema import (
     run_blobs,
     runs,
 )
-from mltrail.store.sql.store import _dialect_insert, _driver_errors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -45,7 +45,7 @@ def link_blobs(conn: sa.Connection, run_id: str, digests: Iterable[str]) -> None
     """Record that ``run_id`` carried the blobs ``digests`` (in the caller's transaction)."""
     rows = [{"digest": d, "run_id": run_id} for d in dict.fromkeys(digests)]
     if rows:
-        insert = _dialect_insert(conn)(run_blobs).on_conflict_do_nothing()
+        insert = dialect_insert(conn)(run_blobs).on_conflict_do_nothing()
         conn.execute(insert, rows)
 
 
@@ -74,7 +74,7 @@ class SqlScopedReads:
             # search (LIKE alone would read every run of the project)
             where += [rc.run_id >= prefix, rc.run_id < prefix + "\U0010ffff"]
         stmt = sa.select(rc.run_id).where(*where).order_by(rc.run_id).limit(2)
-        with _driver_errors("resolving a run id"), self._engine.connect() as conn:
+        with driver_errors("resolving a run id"), self._engine.connect() as conn:
             found = [str(r) for r in conn.execute(stmt).scalars()]
         if not found:
             raise NotFoundError(f"no run id starts with {prefix!r}")
@@ -90,7 +90,7 @@ class SqlScopedReads:
         """The project (name) of each of ``run_ids`` that exists."""
         wanted = list(dict.fromkeys(run_ids))
         out: dict[str, str] = {}
-        with _driver_errors("reading the projects of runs"), self._engine.connect() as conn:
+        with driver_errors("reading the projects of runs"), self._engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
                 stmt = (
                     sa.select(runs.c.run_id, projects.c.name)
@@ -109,14 +109,14 @@ class SqlScopedReads:
             .where(run_blobs.c.digest == digest, runs.c.project_id == _project_id(project))
             .limit(1)
         )
-        with _driver_errors(f"checking blob {digest}"), self._engine.connect() as conn:
+        with driver_errors(f"checking blob {digest}"), self._engine.connect() as conn:
             return conn.execute(stmt).first() is not None
 
     def readable_objects(self, digests: Sequence[str], project: str) -> set[str]:
         """Those of ``digests`` that ``project`` references."""
         oc = object_refs.c
         out: set[str] = set()
-        with _driver_errors("checking objects"), self._engine.connect() as conn:
+        with driver_errors("checking objects"), self._engine.connect() as conn:
             for i in range(0, len(digests), _CHUNK):
                 chunk = list(digests[i : i + _CHUNK])
                 stmt = sa.select(oc.digest).where(oc.project == project, oc.digest.in_(chunk))
@@ -130,9 +130,9 @@ class SqlScopedReads:
             return
         from mltrail.store.sql.engine import write_connection
 
-        with _driver_errors("recording object references"), write_connection(self._engine) as conn:
+        with driver_errors("recording object references"), write_connection(self._engine) as conn:
             for i in range(0, len(rows), _CHUNK):
-                insert = _dialect_insert(conn)(object_refs).on_conflict_do_nothing()
+                insert = dialect_insert(conn)(object_refs).on_conflict_do_nothing()
                 conn.execute(insert, rows[i : i + _CHUNK])
 
     def is_version_digest(self, digest: str, project: str) -> bool:
@@ -145,5 +145,5 @@ class SqlScopedReads:
             .where(vc.digest == digest, ac.project_id == _project_id(project))
             .limit(1)
         )
-        with _driver_errors(f"checking object {digest}"), self._engine.connect() as conn:
+        with driver_errors(f"checking object {digest}"), self._engine.connect() as conn:
             return conn.execute(stmt).first() is not None

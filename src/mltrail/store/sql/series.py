@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from mltrail.events.batch import MetricColumns
+    from mltrail.store.batch import MetricSeries
 
 __all__ = ["append_metrics", "read_series"]
 
@@ -70,7 +70,7 @@ def _summaries(conn: sa.Connection, run_id: str, keys: Sequence[str]) -> dict[st
     return found
 
 
-def _stats(col: MetricColumns) -> tuple[int, float | None, float | None]:
+def _stats(col: MetricSeries) -> tuple[int, float | None, float | None]:
     """Index of the last point (highest step, latest on ties), and min/max skipping NaN."""
     s, v = col.steps, col.values
     if len(s) <= 32:  # Python beats NumPy's per-call overhead on a few points
@@ -85,7 +85,7 @@ def _stats(col: MetricColumns) -> tuple[int, float | None, float | None]:
     return top, float(finite_v.min()), float(finite_v.max())
 
 
-def _merge_summary(old: Any, col: MetricColumns) -> dict[str, Any]:
+def _merge_summary(old: Any, col: MetricSeries) -> dict[str, Any]:
     s, t, v = col.steps, col.timestamps, col.values
     top, lo, hi = _stats(col)
     row = {
@@ -120,7 +120,7 @@ def _fill_open_chunk(open_n: int, adding: int) -> bool:
 
 
 def append_metrics(
-    x: q.Executor, run_id: str, metrics: Mapping[str, MetricColumns], fresh: bool = False
+    x: q.Executor, run_id: str, metrics: Mapping[str, MetricSeries], fresh: bool = False
 ) -> None:
     """Append every key's points of a batch to its chunks and update its summary.
 

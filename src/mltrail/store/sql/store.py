@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -10,18 +9,16 @@ from collections import ChainMap
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import sqlalchemy.exc as sa_exc
 
 from mltrail._validation import normalize_key
 from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
     AmbiguousIdError,
-    MltrailError,
     NotFoundError,
-    StoreError,
 )
 from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 from mltrail.store.sql import ingest, series
+from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
 from mltrail.store.sql.params import decode_param
 from mltrail.store.sql.schema import (
@@ -37,9 +34,7 @@ from mltrail.store.sql.schema import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from mltrail.events.batch import Batch, BatchResult
+    from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
     from mltrail.store.sql.artifacts import SqlArtifactStore
     from mltrail.store.sql.run_files import SqlRunFiles
@@ -51,18 +46,6 @@ __all__ = ["SqlTrackingStore"]
 _CRASH_INTERVALS = 3
 
 
-@contextlib.contextmanager
-def _driver_errors(action: str) -> Iterator[None]:
-    """Wrap driver exceptions in StoreError, chaining the original."""
-    try:
-        yield
-    except MltrailError:
-        raise
-    except sa_exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"{action} failed: {detail}") from exc
-
-
 class SqlTrackingStore:
     """Runs in an SQL database. See :mod:`mltrail.store.base` for the contract.
 
@@ -72,7 +55,7 @@ class SqlTrackingStore:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        with _driver_errors(f"opening {sa.make_url(uri).render_as_string(hide_password=True)}"):
+        with driver_errors(f"opening {sa.make_url(uri).render_as_string(hide_password=True)}"):
             self._engine = create_engine(uri)
             upgrade_schema(self._engine)
         self._project_ids: dict[str, str] = {}
@@ -109,6 +92,12 @@ class SqlTrackingStore:
 
         return SqlScopedReads(self._engine)
 
+    def project_keys(self, project: str, limit: int) -> dict[str, list[str]]:
+        """The distinct param, metric and tag keys of ``project``'s runs (see HasProjectKeys)."""
+        from mltrail.store.sql.keys import project_keys
+
+        return project_keys(self._engine, project, limit)
+
     def run_files(self) -> SqlRunFiles:
         """The index of run files (logical path -> content digest) in this database."""
         from mltrail.store.sql.run_files import SqlRunFiles
@@ -119,7 +108,7 @@ class SqlTrackingStore:
 
     def apply_batch(self, batch: Batch) -> BatchResult:
         with (
-            _driver_errors(f"applying batch {batch.batch_id}"),
+            driver_errors(f"applying batch {batch.batch_id}"),
             write_connection(self._engine) as conn,
         ):
             # project ids learnt in this transaction are cached only once it commits
@@ -136,12 +125,12 @@ class SqlTrackingStore:
 
     def ingest_position(self, source: str) -> int:
         ic = ingest_cursors.c
-        with _driver_errors("reading an ingest position"), self._engine.connect() as conn:
+        with driver_errors("reading an ingest position"), self._engine.connect() as conn:
             pos = conn.execute(sa.select(ic.position).where(ic.source == source)).scalar()
         return int(pos or 0)
 
     def get_run(self, run_id: str) -> RunRecord:
-        with _driver_errors(f"reading run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"reading run {run_id}"), self._engine.connect() as conn:
             records = self._load_runs(conn, [run_id])
         if not records:
             raise NotFoundError(f"run {run_id!r} does not exist")
@@ -150,7 +139,7 @@ class SqlTrackingStore:
     def resolve_run_id(self, prefix: str) -> str:
         if not prefix or any(ch in prefix for ch in "%_\\"):
             raise NotFoundError(f"no run id starts with {prefix!r}")
-        with _driver_errors("resolving a run id"), self._engine.connect() as conn:
+        with driver_errors("resolving a run id"), self._engine.connect() as conn:
             found = (
                 conn.execute(
                     sa.select(runs.c.run_id).where(runs.c.run_id.startswith(prefix)).limit(2)
@@ -176,7 +165,7 @@ class SqlTrackingStore:
     ) -> RunPage:
         from mltrail.store.sql.search import search_run_ids
 
-        with _driver_errors("searching runs"), self._engine.connect() as conn:
+        with driver_errors("searching runs"), self._engine.connect() as conn:
             project_id = None
             if project is not None:
                 project_id = conn.execute(
@@ -206,13 +195,13 @@ class SqlTrackingStore:
             .outerjoin(counts, counts.c.project_id == pc.project_id)
             .order_by(pc.name)
         )
-        with _driver_errors("listing projects"), self._engine.connect() as conn:
+        with driver_errors("listing projects"), self._engine.connect() as conn:
             return [Project(str(a), str(b), int(c), int(d)) for a, b, c, d in conn.execute(stmt)]
 
     def metric_history(self, run_id: str, key: str) -> MetricSeries:
         key = normalize_key(key)  # stored keys are NFC: find one typed in NFD too
         with (
-            _driver_errors(f"reading metric {key!r} of run {run_id}"),
+            driver_errors(f"reading metric {key!r} of run {run_id}"),
             self._engine.connect() as conn,
         ):
             got = series.read_series(conn, run_id, key)
@@ -222,17 +211,17 @@ class SqlTrackingStore:
                 ).first():
                     raise NotFoundError(f"run {run_id!r} does not exist")
                 raise NotFoundError(f"run {run_id!r} has no metric {key!r}")
-        return MetricSeries(key, *got)
+        return MetricSeries(*got, key=key)
 
     def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:
         sc = run_state.c
-        with _driver_errors(f"reading the state of run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"reading the state of run {run_id}"), self._engine.connect() as conn:
             self._require_run(conn, run_id)
             rows = conn.execute(sa.select(sc.kind, sc.data).where(sc.run_id == run_id))
             return {r.kind: json.loads(r.data) for r in rows}
 
     def get_blob(self, digest: str) -> bytes:
-        with _driver_errors(f"reading blob {digest}"), self._engine.connect() as conn:
+        with driver_errors(f"reading blob {digest}"), self._engine.connect() as conn:
             data = conn.execute(sa.select(blobs.c.data).where(blobs.c.digest == digest)).scalar()
         if data is None:
             raise NotFoundError(f"no blob {digest!r}")
@@ -245,7 +234,7 @@ class SqlTrackingStore:
             stmt = stmt.order_by(cc.id.desc()).limit(max(0, tail))
         else:
             stmt = stmt.order_by(cc.id)
-        with _driver_errors(f"reading the console of run {run_id}"), self._engine.connect() as conn:
+        with driver_errors(f"reading the console of run {run_id}"), self._engine.connect() as conn:
             self._require_run(conn, run_id)
             rows = list(conn.execute(stmt).all())
         if tail is not None:
@@ -331,13 +320,3 @@ def _record(r: Any, extra: dict[str, Any], now_ms: int) -> RunRecord:
         config=json.loads(r.config),
         metrics=extra["metrics"],
     )
-
-
-def _dialect_insert(conn: sa.Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from mltrail import _validation as v
 from mltrail.errors import InvalidArgumentError, NotFoundError
+from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import api_tokens
-from mltrail.store.sql.store import _driver_errors
 from mltrail.store.tokens import (
     Scope,
     Token,
@@ -90,14 +90,14 @@ class SqlTokenStore:
         token_id, secret, plaintext = new_token_parts()
         token = Token(token_id, name, checked_scope, project, now, expires_ms)
         row = {**token.to_dict(), "secret_hash": hash_secret(secret)}
-        with _driver_errors("creating a token"), write_connection(self._engine) as conn:
+        with driver_errors("creating a token"), write_connection(self._engine) as conn:
             conn.execute(sa.insert(api_tokens), row)
         return token, plaintext
 
     def verify(self, plaintext: str) -> Token:
         token_id, secret = parse_token(plaintext)
         tc = api_tokens.c
-        with _driver_errors("verifying a token"), self._engine.connect() as conn:
+        with driver_errors("verifying a token"), self._engine.connect() as conn:
             row = conn.execute(sa.select(api_tokens).where(tc.token_id == token_id)).first()
         if not secret_matches(secret, None if row is None else row.secret_hash):
             raise invalid_token()
@@ -112,12 +112,12 @@ class SqlTokenStore:
         stmt = sa.select(api_tokens).order_by(tc.created_ms, tc.token_id)
         if not include_revoked:
             stmt = stmt.where(tc.revoked_ms.is_(None))
-        with _driver_errors("listing tokens"), self._engine.connect() as conn:
+        with driver_errors("listing tokens"), self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt)]
 
     def revoke(self, token_id: str) -> Token:
         tc = api_tokens.c
-        with _driver_errors("revoking a token"), write_connection(self._engine) as conn:
+        with driver_errors("revoking a token"), write_connection(self._engine) as conn:
             row = conn.execute(sa.select(api_tokens).where(tc.token_id == token_id)).first()
             if row is None:
                 raise NotFoundError(f"no token with id {token_id!r}")

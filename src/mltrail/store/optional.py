@@ -1,0 +1,115 @@
+"""Optional capabilities of a tracking store, each a small protocol checked with ``isinstance``.
+
+The core :class:`~mltrail.store.base.TrackingStore` is what every backend offers. Some stores
+can do more: keep artifact versions (SQL stores and servers), API tokens and run files (SQL
+stores, for ``mltrail server``), answer project-scoped reads (SQL stores). A caller asks with
+``isinstance(store, HasArtifacts)`` and gets a typed accessor; nothing probes attributes by
+name and no method raises ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mltrail.artifacts.base import ArtifactStore
+    from mltrail.store.run_files import RunFiles
+    from mltrail.store.tokens import TokenStore
+
+__all__ = [
+    "HasArtifacts",
+    "HasProjectKeys",
+    "HasRunFiles",
+    "HasScopedReads",
+    "HasTokens",
+    "ScopedReads",
+]
+
+
+@runtime_checkable
+class HasArtifacts(Protocol):
+    """A store that keeps artifact versions, aliases and lineage."""
+
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class HasTokens(Protocol):
+    """A store that keeps the API tokens of ``mltrail server``."""
+
+    def tokens(self) -> TokenStore:
+        """The token store sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class HasProjectKeys(Protocol):
+    """A store that lists a project's param, metric and tag keys with one query each."""
+
+    def project_keys(self, project: str, limit: int) -> dict[str, list[str]]:
+        """``{"params", "metrics", "tags"}``: the distinct keys of ``project``'s runs, sorted,
+        at most ``limit`` of each.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        ...
+
+
+@runtime_checkable
+class HasRunFiles(Protocol):
+    """A store that indexes run files (logical path to content digest)."""
+
+    def run_files(self) -> RunFiles:
+        """The run-file index sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class ScopedReads(Protocol):
+    """Project-scoped queries a store offers the server (see :mod:`mltrail.server.scoping`).
+
+    Every method is an indexed lookup; none scans all runs.
+    """
+
+    def resolve_run_id(self, prefix: str, project: str) -> str:
+        """The one run of ``project`` whose id starts with ``prefix``.
+
+        Raises:
+            NotFoundError: none (the message names only ``prefix``).
+            AmbiguousIdError: several runs of the project match.
+        """
+        ...
+
+    def run_projects(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The project of each existing run of ``run_ids``."""
+        ...
+
+    def blob_readable(self, digest: str, project: str) -> bool:
+        """Whether a run of ``project`` carried the blob ``digest``."""
+        ...
+
+    def readable_objects(self, digests: Sequence[str], project: str) -> set[str]:
+        """Those of ``digests`` that ``project`` references."""
+        ...
+
+    def add_object_refs(self, project: str, digests: Iterable[str]) -> None:
+        """Record that ``project`` references the objects ``digests`` (idempotent)."""
+        ...
+
+    def is_version_digest(self, digest: str, project: str) -> bool:
+        """Whether an artifact version of ``project`` has the content ``digest``."""
+        ...
+
+
+@runtime_checkable
+class HasScopedReads(Protocol):
+    """A store that answers project-scoped reads (:class:`ScopedReads`)."""
+
+    def scoped_reads(self) -> ScopedReads:
+        """The scoped queries sharing this store's connection."""
+        ...
