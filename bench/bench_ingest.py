@@ -152,7 +152,7 @@ def drain_only(calls: int, uri: str | None) -> dict:
 def small_batches(uri: str | None, keys: int = 100, per: int = 2) -> dict:
     import numpy as np
 
-    from mltrail.events.batch import Batch, MetricColumns, RunCreate
+    from mltrail.store.batch import Batch, MetricSeries, RunCreate
     from mltrail.store.registry import open_store, resolve_location
 
     root = uri or tempfile.mkdtemp(prefix="mltrail-bench-small-")
@@ -165,7 +165,7 @@ def small_batches(uri: str | None, keys: int = 100, per: int = 2) -> dict:
 
         def batch(n: int) -> Batch:
             s = np.arange(step, step + n, dtype=np.int64)
-            cols = {f"k{j}": MetricColumns(s, s + now, s * 0.5) for j in range(keys)}
+            cols = {f"k{j}": MetricSeries(s, s + now, s * 0.5) for j in range(keys)}
             return Batch("small", source="s", start=pos, end=pos + 1, metrics=cols)
 
         for fill in (0, 8000, 16000):

@@ -26,7 +26,7 @@ RUN_ID = "benchread0001"
 def build(store) -> None:
     import numpy as np
 
-    from mltrail.events.batch import Batch, MetricColumns, RunCreate
+    from mltrail.store.batch import Batch, MetricSeries, RunCreate
 
     now = time.time_ns() // 1_000_000
     create = RunCreate(project="bench", name="read", created_ms=now, heartbeat_s=5.0)
@@ -36,7 +36,7 @@ def build(store) -> None:
         for lo in range(0, n, BATCH):
             hi = min(n, lo + BATCH)
             steps = np.arange(lo, hi, dtype=np.int64)
-            cols = MetricColumns(steps, now + steps, np.sin(steps / 1000.0))
+            cols = MetricSeries(steps, now + steps, np.sin(steps / 1000.0))
             batch = Batch(RUN_ID, source="read", start=pos, end=pos + 1, metrics={key: cols})
             store.apply_batch(batch)
             pos += 1

@@ -69,9 +69,9 @@ def sdk(n: int, uri: str | None, bare: bool = False) -> dict:
 def store_level(n: int, uri: str | None) -> dict:
     import numpy as np
 
-    from mltrail._fluent import new_run_id
     from mltrail.entities import RunStatus
-    from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
+    from mltrail.ids import new_run_id
+    from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
     from mltrail.store.registry import open_store, resolve_location
 
     root = uri or tempfile.mkdtemp(prefix="mltrail-bench-runs-store-")
@@ -84,7 +84,7 @@ def store_level(n: int, uri: str | None) -> dict:
             step = np.zeros(1, dtype=np.int64)
             stamp = np.full(1, now, dtype=np.int64)
             metrics = {
-                k: MetricColumns(step, stamp, np.array([v], dtype=np.float64))
+                k: MetricSeries(step, stamp, np.array([v], dtype=np.float64))
                 for k, v in run_metrics(i).items()
             }
             batches.append(

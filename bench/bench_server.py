@@ -184,8 +184,8 @@ async def concurrent(url: str, token: str, clients: int = 50) -> dict[str, objec
 def ingest(url: str, token: str) -> dict[str, object]:
     import numpy as np
 
-    from mltrail.events.batch import Batch, MetricColumns, RunCreate
-    from mltrail.events.wire import CONTENT_TYPE, encode_batch
+    from mltrail.store.batch import Batch, MetricSeries, RunCreate
+    from mltrail.store.wire import CONTENT_TYPE, encode_batch
 
     headers = {"Authorization": f"Bearer {token}"}
     keys, per_key, batches = 10, 5_000, 20
@@ -197,7 +197,7 @@ def ingest(url: str, token: str) -> dict[str, object]:
     for b in range(batches):
         steps = np.arange(b * per_key, (b + 1) * per_key, dtype=np.int64)
         cols = {
-            f"k{k}": MetricColumns(steps, now + steps, np.sin(steps / 100.0 + k))
+            f"k{k}": MetricSeries(steps, now + steps, np.sin(steps / 100.0 + k))
             for k in range(keys)
         }
         create = RunCreate(project="bench", name="ingest", created_ms=now, heartbeat_s=60.0)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mltrail.entities import RunStatus
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 from mltrail.store.registry import open_store
 
 T0 = 1_700_000_000_000
@@ -131,7 +131,7 @@ def seed_curves(store: Any, keys: int, points: int) -> str:
     store.apply_batch(Batch(run_id, create=_create("curves", "long-run", T0)))
     for k in range(keys):
         values = 1.0 / (1.0 + steps / 1000.0) + rng.normal(0, 0.05, points)
-        cols = MetricColumns(steps, stamps, values.astype(np.float64))
+        cols = MetricSeries(steps, stamps, values.astype(np.float64))
         store.apply_batch(Batch(run_id, metrics={f"metric_{k:02d}": cols}))
     store.apply_batch(Batch(run_id, status=StatusChange(RunStatus.FINISHED, T0 + points * 50)))
     return run_id

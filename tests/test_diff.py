@@ -15,7 +15,7 @@ import pytest
 import mltrail
 from mltrail.diff import KINDS, diff_runs
 from mltrail.errors import NotFoundError
-from mltrail.events.batch import Batch, MetricColumns
+from mltrail.store.batch import Batch, MetricSeries
 from mltrail.store.registry import open_store
 from mltrail.testing.repos import git, init_repo
 
@@ -387,7 +387,7 @@ def test_system_metrics_left_out_unless_asked(repo: Path, store: str) -> None:
     a = make_run(store, {"lr": 0.1})
     b = make_run(store, {"lr": 0.1})
     for run_id, value in ((a, 10.0), (b, 90.0)):
-        cols = MetricColumns(
+        cols = MetricSeries(
             np.array([0], dtype=np.int64),
             np.array([1], dtype=np.int64),
             np.array([value], dtype=np.float64),

@@ -72,7 +72,7 @@ def test_fluent_acts_on_active_run(tmp_path):
 
 def test_run_ids_short_unique_url_safe(tmp_path):
     """Run ids are 12 URL-safe characters and do not repeat."""
-    from mltrail._fluent import new_run_id
+    from mltrail.ids import new_run_id
 
     ids = {new_run_id() for _ in range(10_000)}
     assert len(ids) == 10_000

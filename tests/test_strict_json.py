@@ -67,8 +67,8 @@ def test_sdk_batch_header_with_nan_config_still_decodes():
     """The SDK's own wire header (bare NaN from json.dumps in a config) is still accepted."""
     import math
 
-    from mltrail.events.batch import Batch, RunCreate
-    from mltrail.events.wire import decode_batch, encode_batch
+    from mltrail.store.batch import Batch, RunCreate
+    from mltrail.store.wire import decode_batch, encode_batch
 
     create = RunCreate(
         project="p",

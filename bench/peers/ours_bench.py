@@ -45,9 +45,9 @@ def latency(run, calls: int, keys: tuple[str, ...], base: int) -> dict:
 def search_store(root: str, n: int) -> tuple[float, str]:
     import numpy as np
 
-    from mltrail._fluent import new_run_id
     from mltrail.entities import RunStatus
-    from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
+    from mltrail.ids import new_run_id
+    from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
     from mltrail.store.registry import open_store, resolve_location
 
     store = open_store(resolve_location(root))
@@ -57,7 +57,7 @@ def search_store(root: str, n: int) -> tuple[float, str]:
     for i in range(n):
         run_id = new_run_id()
         metrics = {
-            k: MetricColumns(step, stamp, np.array([v], np.float64))
+            k: MetricSeries(step, stamp, np.array([v], np.float64))
             for k, v in run_metrics(i).items()
         }
         create = RunCreate("search", f"run-{i}", now + i, 5.0)

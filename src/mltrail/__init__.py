@@ -15,75 +15,45 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from mltrail._fluent import (
-        active_run,
-        finish,
-        init,
-        log,
-        log_artifact,
-        log_params,
-        log_reference,
-        seed_everything,
-        set_tags,
-        use_artifact,
-    )
-    from mltrail.api import Api
-    from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
-    from mltrail.errors import (
-        DirtyWorkingTreeError,
-        FilterSyntaxError,
-        InvalidArgumentError,
-        MltrailError,
-        NotFoundError,
-        ParamConflictError,
-        RunFinishedError,
-        StoreError,
-    )
-    from mltrail.run import Run
+if TYPE_CHECKING:  # the same names as _PUBLIC (a test checks), for type checkers
+    from mltrail.api import Api as Api
+    from mltrail.entities import MetricSummary as MetricSummary
+    from mltrail.entities import Project as Project
+    from mltrail.entities import RunRecord as RunRecord
+    from mltrail.entities import RunStatus as RunStatus
+    from mltrail.errors import DirtyWorkingTreeError as DirtyWorkingTreeError
+    from mltrail.errors import FilterSyntaxError as FilterSyntaxError
+    from mltrail.errors import InvalidArgumentError as InvalidArgumentError
+    from mltrail.errors import MltrailError as MltrailError
+    from mltrail.errors import NotFoundError as NotFoundError
+    from mltrail.errors import ParamConflictError as ParamConflictError
+    from mltrail.errors import RunFinishedError as RunFinishedError
+    from mltrail.errors import StoreError as StoreError
+    from mltrail.sdk.fluent import active_run as active_run
+    from mltrail.sdk.fluent import finish as finish
+    from mltrail.sdk.fluent import log as log
+    from mltrail.sdk.fluent import log_artifact as log_artifact
+    from mltrail.sdk.fluent import log_params as log_params
+    from mltrail.sdk.fluent import log_reference as log_reference
+    from mltrail.sdk.fluent import seed_everything as seed_everything
+    from mltrail.sdk.fluent import set_tags as set_tags
+    from mltrail.sdk.fluent import use_artifact as use_artifact
+    from mltrail.sdk.init import init as init
+    from mltrail.sdk.run import Run as Run
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Api",
-    "DirtyWorkingTreeError",
-    "FilterSyntaxError",
-    "InvalidArgumentError",
-    "MetricSummary",
-    "MltrailError",
-    "NotFoundError",
-    "ParamConflictError",
-    "Project",
-    "Run",
-    "RunFinishedError",
-    "RunRecord",
-    "RunStatus",
-    "StoreError",
-    "__version__",
-    "active_run",
-    "finish",
-    "init",
-    "log",
-    "log_artifact",
-    "log_params",
-    "log_reference",
-    "seed_everything",
-    "set_tags",
-    "use_artifact",
-]
-
-
-#: public name -> the module that defines it; loaded on first use (PEP 562), so that
-#: ``import mltrail`` (and every ``mltrail.sub.module``, e.g. the CLI's fast paths) costs
-#: almost nothing until the SDK is actually used
-_LAZY = {
+#: The public face, in one place: name -> the module that defines it. ``__all__`` is made from
+#: it, and each name loads on first use (PEP 562), so that ``import mltrail`` (and every
+#: ``mltrail.sub.module``, e.g. the CLI's fast paths) costs almost nothing until the SDK is used.
+_PUBLIC: dict[str, str] = {
     "Api": "mltrail.api",
-    "Run": "mltrail.run",
+    "Run": "mltrail.sdk.run",
+    "init": "mltrail.sdk.init",
     **dict.fromkeys(
         (
             "active_run",
             "finish",
-            "init",
             "log",
             "log_artifact",
             "log_params",
@@ -92,7 +62,7 @@ _LAZY = {
             "set_tags",
             "use_artifact",
         ),
-        "mltrail._fluent",
+        "mltrail.sdk.fluent",
     ),
     **dict.fromkeys(("MetricSummary", "Project", "RunRecord", "RunStatus"), "mltrail.entities"),
     **dict.fromkeys(
@@ -110,9 +80,11 @@ _LAZY = {
     ),
 }
 
+__all__ = sorted([*_PUBLIC, "__version__"])
+
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'mltrail' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -121,4 +93,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(__all__)

@@ -12,24 +12,13 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
+from mltrail.errors import GitError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["GitFailed", "run_git"]
-
-
-class GitFailed(Exception):
-    """git could not run, timed out, or exited with an unexpected code.
-
-    ``message`` names the subcommand and git's own first ``fatal:``/``error:`` line; callers
-    turn it into their own error or recorded reason.
-    """
-
-    def __init__(self, message: str, returncode: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.returncode = returncode
+__all__ = ["run_git"]
 
 
 def run_git(
@@ -51,7 +40,7 @@ def run_git(
             ``worktree add`` or ``apply``, want the normal behaviour).
 
     Raises:
-        GitFailed: git missing, timed out, failed to start, or exited with another code.
+        GitError: git missing, timed out, failed to start, or exited with another code.
     """
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     if not optional_locks:
@@ -68,14 +57,14 @@ def run_git(
             stdin=None if stdin is not None else subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise GitFailed("git executable not found") from None
+        raise GitError("git executable not found") from None
     except subprocess.TimeoutExpired:
-        raise GitFailed(f"git {args[0]} timed out after {timeout_s:g} s") from None
+        raise GitError(f"git {args[0]} timed out after {timeout_s:g} s") from None
     except OSError as exc:
-        raise GitFailed(f"git could not run: {exc}") from None
+        raise GitError(f"git could not run: {exc}") from None
     if proc.returncode not in ok_codes:
         lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
         detail = (fatal or lines or [f"exit status {proc.returncode}"])[0]
-        raise GitFailed(f"git {args[0]} failed: {detail}", proc.returncode)
+        raise GitError(f"git {args[0]} failed: {detail}", proc.returncode)
     return proc.stdout

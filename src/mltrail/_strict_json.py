@@ -19,18 +19,9 @@ import json
 import math
 from typing import Any
 
-from mltrail.errors import InvalidArgumentError
+from mltrail.errors import JsonValueError
 
 __all__ = ["JsonValueError", "loads"]
-
-
-class JsonValueError(InvalidArgumentError):
-    """JSON that parses but would be read misleadingly; ``field`` says where (``body.a.0``)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class _Refused:

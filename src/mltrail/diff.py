@@ -378,11 +378,12 @@ def _metrics(ra: RunRecord, rb: RunRecord, include_system: bool) -> KindDiff:
 
 
 def _git(root: str, *args: str) -> bytes | None:
-    from mltrail._git import GitFailed, run_git
+    from mltrail._git import run_git
+    from mltrail.errors import GitError
 
     try:
         return run_git(root, *args, timeout_s=_GIT_TIMEOUT_S)
-    except GitFailed:
+    except GitError:
         return None
 
 

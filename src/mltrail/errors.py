@@ -1,26 +1,52 @@
-"""The mltrail exception tree.
+"""The mltrail exception tree: every error mltrail raises on purpose, in one module.
 
 Every error a user can see is an :class:`MltrailError`; each class carries the HTTP status a
-server answers with, so the mapping lives in one place::
+server answers with (and a stable ``code``), so the mapping lives in one place::
 
     MltrailError (500)
-    ├── InvalidArgumentError (422)   bad input at an edge (SDK call, CLI, REST)
-    │   └── FilterSyntaxError (400)  a filter/order_by string that does not parse
-    ├── NotFoundError (404)          no such project / run / key
-    ├── AmbiguousIdError (409)       a run id prefix that matches several runs
+    ├── InvalidArgumentError (422)       bad input at an edge (SDK call, CLI, REST); also ValueError
+    │   ├── FilterSyntaxError (400)      a filter/order_by string that does not parse
+    │   ├── UnsafePathError (400)        a path that would leave its root (``..``, a symlink out)
+    │   ├── PayloadTooLargeError (413)   a body, batch or value over its limit
+    │   ├── JsonValueError (422)         JSON that parses but misleads (1e309, a repeated key)
+    │   ├── BadPageTokenError (400)      a page token this server did not issue
+    │   └── DigestMismatchError (400)    uploaded bytes that do not match their digest or size
+    ├── NotFoundError (404)              no such project / run / key / object; also LookupError
+    ├── AmbiguousIdError (409)           a run id prefix or name that matches several
     ├── AlreadyExistsError (409)
-    │   └── ParamConflictError (409) a param re-logged with a different value
-    ├── RunFinishedError (409)       logging to a run that has ended
-    ├── DirtyWorkingTreeError (409)  uncommitted changes and no allow_dirty override
-    ├── StoreError (503)             the backing store failed (driver errors are chained)
-    │   └── IntegrityError (500)     stored data fails a consistency check
-    └── SpoolError (507)             the local spool cannot be written (disk full, read-only)
+    │   └── ParamConflictError (409)     a param re-logged with a different value
+    ├── RunFinishedError (409)           logging to a run that has ended
+    ├── DirtyWorkingTreeError (409)      uncommitted changes and no allow_dirty override
+    ├── EnvironmentBuildError (500)      a recorded environment could not be rebuilt (uv, venv)
+    ├── LaunchError (500)                a command ``mltrail run`` could not start (exit 127)
+    ├── NotReproducibleError (409)       a run that cannot be re-run (no command recorded)
+    ├── GitError (500)                   git missing, timed out or failed (git's own message)
+    │   └── CodeRestoreError (409)       a recorded commit or diff that cannot be checked out
+    ├── StoreError (503)                 the backing store failed (driver errors are chained)
+    │   └── IntegrityError (500)         stored data fails a consistency check
+    ├── SpoolError (507)                 the local spool cannot be written (disk full, read-only)
+    ├── CorruptObjectError (500)         stored bytes that do not hash to their digest
+    ├── AuthenticationError (401)        no token, or a bad, expired or revoked one
+    ├── PermissionDeniedError (403)      a token without the scope for the operation
+    ├── ArtifactsUnsupportedError (501)  a kind of store that keeps no artifacts
+    └── MissingExtraError (501)          an optional dependency is not installed (names the extra)
+
+A test walks every subclass of :class:`MltrailError` in the package and checks it is drawn here.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactsUnsupportedError",
     "AuthenticationError",
+    "BadPageTokenError",
+    "CodeRestoreError",
+    "DigestMismatchError",
+    "EnvironmentBuildError",
+    "GitError",
+    "JsonValueError",
+    "LaunchError",
+    "MissingExtraError",
     "CorruptObjectError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -33,6 +59,7 @@ __all__ = [
     "InvalidArgumentError",
     "MltrailError",
     "NotFoundError",
+    "NotReproducibleError",
     "ParamConflictError",
     "RunFinishedError",
     "SpoolError",
@@ -178,3 +205,84 @@ class PayloadTooLargeError(InvalidArgumentError):
 
     http_status = 413
     code = "payload_too_large"
+
+
+class ArtifactsUnsupportedError(MltrailError):
+    """Artifacts are not available for this kind of store."""
+
+    http_status = 501
+    code = "not_implemented"
+
+
+class MissingExtraError(MltrailError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    http_status = 501
+    code = "missing_extra"
+
+
+class GitError(MltrailError):
+    """git is missing, timed out, or exited with an unexpected code; the message is git's own
+    first ``fatal:``/``error:`` line, with the subcommand."""
+
+    http_status = 500
+    code = "git_error"
+
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+class CodeRestoreError(GitError):
+    """The recorded code could not be checked out or its diff did not apply."""
+
+    http_status = 409
+    code = "code_restore_failed"
+
+
+class BadPageTokenError(InvalidArgumentError):
+    """A ``page_token`` this server did not issue for this search."""
+
+    http_status = 400
+    code = "invalid_page_token"
+
+
+class DigestMismatchError(InvalidArgumentError):
+    """The uploaded bytes do not match the declared digest or size; nothing was stored."""
+
+    http_status = 400
+    code = "digest_mismatch"
+
+
+class JsonValueError(InvalidArgumentError):
+    """JSON that parses but would be read misleadingly; ``field`` says where (``body.a.0``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class EnvironmentBuildError(MltrailError):
+    """A virtual environment for a reproduction could not be created."""
+
+    http_status = 500
+    code = "environment_failed"
+
+
+class LaunchError(MltrailError):
+    """The command could not be started (not found, not executable); its run ended ``failed``.
+
+    A shell exits 127 for this; ``mltrail run`` does too (:attr:`exit_code`).
+    """
+
+    http_status = 500
+    code = "launch_failed"
+    exit_code = 127
+
+
+class NotReproducibleError(MltrailError):
+    """The run cannot be re-run at all (no command recorded, ``python -c``)."""
+
+    http_status = 409
+    code = "not_reproducible"

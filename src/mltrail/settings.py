@@ -6,14 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mltrail.errors import InvalidArgumentError
+
 __all__ = [
     "DEFAULT_STORE_DIRNAME",
+    "SERVER_CONFIG_ENV",
     "Settings",
     "default_store_location",
     "settings",
 ]
 
 DEFAULT_STORE_DIRNAME = ".mltrail"
+#: Where ``mltrail server --workers N`` passes its config to the worker processes.
+SERVER_CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
 
 
 def _env_float(name: str, default: float) -> float:
@@ -23,9 +28,9 @@ def _env_float(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise InvalidArgumentError(f"{name}={raw!r} is not a number") from None
     if not value > 0:
-        raise ValueError(f"{name}={raw!r} must be > 0")
+        raise InvalidArgumentError(f"{name}={raw!r} must be > 0")
     return value
 
 
@@ -55,10 +60,31 @@ class Settings:
         artifacts: ``MLTRAIL_ARTIFACTS``: where artifact bytes are kept for ``sqlite:///`` and
             ``postgresql://`` stores: a directory or an fsspec URL (``s3://bucket/prefix``);
             empty: ``<cache_dir>/objects`` (an embedded store keeps its own ``objects/``).
+        pin_inputs: ``MLTRAIL_PIN_INPUTS``: set by ``mltrail reproduce``: JSON
+            ``{"project/name": version}`` of the artifact versions the original run used, so
+            ``use_artifact("name:latest")`` gets those even if the alias has moved.
+        spool_max_bytes: ``MLTRAIL_SPOOL_MAX_MB`` (in MiB, default 4096): unsent events a run
+            may hold while its store is unreachable; past it metric points are dropped and
+            counted (the tag ``mltrail.dropped_points``).
         finish_timeout_s: ``MLTRAIL_FINISH_TIMEOUT_S``: how long ``finish()`` waits for the
             store to take the rest of a run before leaving it in the spool for
             ``mltrail sync`` (default 60; 0: do not wait). A store already known to be
             unreachable is waited for 5 s at most.
+        s3_endpoint: ``MLTRAIL_S3_ENDPOINT``: the endpoint URL of an S3-compatible server
+            (SeaweedFS, MinIO, ...) that ``s3://`` object stores talk to (empty: AWS).
+        token: ``MLTRAIL_TOKEN``: the API token sent to a server store (``Authorization:
+            Bearer``) when none is passed in code.
+        ca_bundle: ``MLTRAIL_CA_BUNDLE``, else ``REQUESTS_CA_BUNDLE``: a PEM file (or a
+            directory of hashed certificates) of the CAs trusted for ``https://`` servers,
+            instead of the system's trust store (which OpenSSL finds through
+            ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``). Proxies come from ``HTTPS_PROXY``,
+            ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (:mod:`mltrail._http`).
+        seed: ``MLTRAIL_SEED`` as written: the seed ``seed_everything()`` uses when called
+            without one (it says so when the value is not an integer in range).
+        image_digest: ``MLTRAIL_IMAGE_DIGEST``: the container image digest to record with
+            the environment (the process cannot see it from inside the container).
+        server_config: ``MLTRAIL_SERVER_CONFIG`` (:data:`SERVER_CONFIG_ENV`), internal: the
+            JSON config ``mltrail server --workers N`` hands to its worker processes.
     """
 
     store: str
@@ -74,6 +100,14 @@ class Settings:
     preflight_steps: int | None = None
     artifacts: str = ""
     finish_timeout_s: float = 60.0
+    token: str = ""
+    ca_bundle: str = ""
+    seed: str = ""
+    image_digest: str = ""
+    server_config: str = ""
+    s3_endpoint: str = ""
+    spool_max_bytes: int = 4096 << 20
+    pin_inputs: str = ""
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -84,7 +118,7 @@ def _env_bool(name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+    raise InvalidArgumentError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -95,9 +129,9 @@ def _env_seconds(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+        raise InvalidArgumentError(f"{name}={raw!r} is not a number of seconds") from None
     if not 0 <= value < float("inf"):
-        raise ValueError(f"{name}={raw!r} must be >= 0 and finite")
+        raise InvalidArgumentError(f"{name}={raw!r} must be >= 0 and finite")
     return value
 
 
@@ -106,7 +140,7 @@ def _env_steps(name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name}={raw!r} must be a positive integer")
+        raise InvalidArgumentError(f"{name}={raw!r} must be a positive integer")
     return int(raw)
 
 
@@ -130,12 +164,24 @@ def settings() -> Settings:
         else _env_float("MLTRAIL_SYSTEM_METRICS_S", 10.0),
         console=_env_bool("MLTRAIL_CONSOLE", True),
         code_repos=tuple(
-            p for p in os.environ.get("MLTRAIL_CODE_REPOS", "").split(os.pathsep) if p
+            p.strip()
+            for p in os.environ.get("MLTRAIL_CODE_REPOS", "").split(os.pathsep)
+            if p.strip()
         ),
         run_id=os.environ.get("MLTRAIL_RUN_ID", "").strip(),
         preflight_steps=_env_steps("MLTRAIL_PREFLIGHT_STEPS"),
         artifacts=os.environ.get("MLTRAIL_ARTIFACTS", "").strip(),
         finish_timeout_s=_env_seconds("MLTRAIL_FINISH_TIMEOUT_S", 60.0),
+        s3_endpoint=os.environ.get("MLTRAIL_S3_ENDPOINT", "").strip(),
+        pin_inputs=os.environ.get("MLTRAIL_PIN_INPUTS", "").strip(),
+        spool_max_bytes=int(_env_float("MLTRAIL_SPOOL_MAX_MB", 4096.0) * (1 << 20)),
+        token=os.environ.get("MLTRAIL_TOKEN", ""),
+        ca_bundle=(
+            os.environ.get("MLTRAIL_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE") or ""
+        ).strip(),
+        seed=os.environ.get("MLTRAIL_SEED", "").strip(),
+        image_digest=os.environ.get("MLTRAIL_IMAGE_DIGEST", ""),
+        server_config=os.environ.get(SERVER_CONFIG_ENV, ""),
     )
 
 

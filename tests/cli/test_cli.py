@@ -19,9 +19,9 @@ from clihelp import cli, strict_json
 from typer.testing import Result
 
 import mltrail
-from mltrail import _fluent
 from mltrail.api import Api
 from mltrail.events.codec import FRAME_HEADER
+from mltrail.sdk import init as sdk_init
 from mltrail.testing import user_tags
 
 ID_A = "abcd00000001"
@@ -72,7 +72,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     path = str(tmp_path_factory.mktemp("cli") / "store")
     ids = iter([ID_A, ID_B, ID_C])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_fluent, "new_run_id", lambda: next(ids))
+        mp.setattr(sdk_init, "new_run_id", lambda: next(ids))
         a = mltrail.init(
             project="vision",
             name="resnet-a",

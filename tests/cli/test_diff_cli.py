@@ -18,7 +18,7 @@ from rich.console import Console
 import mltrail
 from mltrail.cli.diff_cmd import print_diff
 from mltrail.diff import KINDS, diff_runs
-from mltrail.events.batch import Batch, MetricColumns
+from mltrail.store.batch import Batch, MetricSeries
 from mltrail.store.registry import open_store
 from mltrail.testing.repos import git, init_repo
 
@@ -148,7 +148,7 @@ def test_all_adds_system_metrics(repo: Path, tmp_path: Path) -> None:
     a = make_run(store, {"lr": 0.1}, 3, [1.0])
     b = make_run(store, {"lr": 0.1}, 3, [1.0])
     for run_id, value in ((a, 10.0), (b, 30.0)):
-        cols = MetricColumns(
+        cols = MetricSeries(
             np.array([0], dtype=np.int64),
             np.array([1], dtype=np.int64),
             np.array([value], dtype=np.float64),

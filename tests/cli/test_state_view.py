@@ -14,7 +14,7 @@ import pytest
 from clihelp import cli, strict_json
 
 import mltrail
-from mltrail.events.batch import Batch
+from mltrail.store.batch import Batch
 from mltrail.store.registry import open_store
 from mltrail.testing.repos import git, init_repo
 

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 import mltrail
+from mltrail.artifacts.records import NewVersion
 from mltrail.cli.main import app
 from mltrail.errors import CorruptObjectError, NotFoundError, PermissionDeniedError
 from mltrail.objects.digest import hash_file
-from mltrail.store.artifacts import NewVersion
 from mltrail.store.http import HttpTrackingStore
 from mltrail.store.registry import forget_open_stores
 from mltrail.testing import ArtifactStoreContract

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import mltrail
-from mltrail.events.batch import MetricColumns
-from mltrail.events.wire import CONTENT_TYPE, encode_batch
+from mltrail.store.batch import MetricSeries
+from mltrail.store.wire import CONTENT_TYPE, encode_batch
 from mltrail.testing import make_batch
 from mltrail.testing.server import ThreadedServer
 
@@ -42,7 +42,7 @@ def test_full_disk_is_503_json_and_nothing_half_applied(tmp_path: Path) -> None:
         cap = _cap(srv.app.state.store._engine)
         steps = np.arange(50_000, dtype=np.int64)
         batch = make_batch("r1", source="r1.s", start=0, end=10)
-        batch.metrics = {"m": MetricColumns(steps, steps, steps.astype(np.float64))}
+        batch.metrics = {"m": MetricSeries(steps, steps, steps.astype(np.float64))}
         headers = {"Authorization": f"Bearer {token}", "Content-Type": CONTENT_TYPE}
         with httpx.Client(base_url=srv.url, headers=headers) as c:
             r = c.post("/api/v1/ingest", content=encode_batch(batch))

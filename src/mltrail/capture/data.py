@@ -38,12 +38,13 @@ _ITEM_RE = re.compile(r"^(- |  )([a-z0-9_]+):[ \t]*(.*?)[ \t]*$")
 
 
 def _ls_files(root: Path) -> list[str]:
-    from mltrail._git import GitFailed, run_git
+    from mltrail._git import run_git
+    from mltrail.errors import GitError
 
     args = ["ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     try:
         out = run_git(root, *args, "--", "*.mltrail", "*.dvc", "*dvc.lock", timeout_s=_TIMEOUT_S)
-    except GitFailed as exc:
+    except GitError as exc:
         raise RuntimeError(exc.message) from None
     names = dict.fromkeys(os.fsdecode(p) for p in out.split(b"\0") if p)
     return sorted(names)

@@ -12,9 +12,13 @@ import platform
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 from mltrail.capture.base import Captured, blob_digest
+from mltrail.settings import settings
 
 __all__ = [
     "ENV_ALLOWLIST",
@@ -164,7 +168,7 @@ def _containerenv() -> dict[str, str]:
 
 def _container() -> dict[str, Any] | None:
     info: dict[str, Any] = {}
-    if digest := os.environ.get(IMAGE_DIGEST_ENV):
+    if digest := settings().image_digest:
         info["image_digest"] = digest
     for var in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER"):
         if image := os.environ.get(var):
@@ -236,10 +240,13 @@ def _requirements(packages: dict[str, str]) -> bytes:
     return "".join(f"{name}=={version}\n" for name, version in packages.items()).encode()
 
 
-def capture_environment(repo_root: Path | None = None) -> Captured:
+def capture_environment(
+    repo_root: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Captured:
     """Capture the software environment a run executes in.
 
     Args:
+        environ: The environment variables the run executes with (None: this process's).
         repo_root: Where to look for lock and requirement files (uv.lock, poetry.lock,
             pylock.toml, requirements*.txt, Pipfile.lock, environment.yml/.yaml,
             conda-lock.yml, pixi.lock); None skips the search.
@@ -273,7 +280,7 @@ def capture_environment(repo_root: Path | None = None) -> Captured:
         "requirements": blob_digest(requirements),
         "container": _container(),
         "nix": _nix(),
-        "env": allowed_env(),
+        "env": allowed_env(None if environ is None else dict(environ)),
     }
     if errors:
         data["errors"] = errors

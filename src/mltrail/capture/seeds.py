@@ -13,10 +13,14 @@ import importlib.util
 import os
 import random
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 from mltrail.capture.base import Captured, imported
 from mltrail.errors import InvalidArgumentError
+from mltrail.settings import settings
 
 __all__ = [
     "SEED_ENV",
@@ -36,7 +40,7 @@ _last: dict[str, Any] | None = None
 
 def _resolve_seed(seed: int | None) -> tuple[int, str]:
     if seed is None:
-        raw = os.environ.get(SEED_ENV, "").strip()
+        raw = settings().seed
         if not raw:
             return random.SystemRandom().randrange(_SEED_LIMIT), "random"
         try:
@@ -201,8 +205,10 @@ def _torch_state(torch: Any) -> dict[str, Any]:
     return state
 
 
-def determinism_state() -> dict[str, Any]:
+def determinism_state(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The determinism switches as they are now, however they were set.
+
+    ``environ`` is the environment the run executes in (None: this process's).
 
     Returns:
         ``{"env": {PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, TF_DETERMINISTIC_OPS: value or
@@ -213,19 +219,22 @@ def determinism_state() -> dict[str, Any]:
     """
     torch = imported("torch")
     return {
-        "env": {name: os.environ.get(name) for name in _STATE_ENV},
+        "env": {
+            name: (os.environ if environ is None else environ).get(name) for name in _STATE_ENV
+        },
         "python_hash_randomization": bool(sys.flags.hash_randomization),
         "torch": None if torch is None else _torch_state(torch),
     }
 
 
-def capture_seeds() -> Captured:
-    """Capture seeding and determinism.
+def capture_seeds(environ: Mapping[str, str] | None = None) -> Captured:
+    """Capture seeding and determinism (``environ``: the run's environment, None: ours).
 
     Returns:
         Kind ``"seeds"``: ``{"seeding": last_seeding(), "state": determinism_state()}``.
     """
-    return Captured(kind="seeds", data={"seeding": last_seeding(), "state": determinism_state()})
+    state = determinism_state(environ)
+    return Captured(kind="seeds", data={"seeding": last_seeding(), "state": state})
 
 
 class SeedsCapturer:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,6 +17,7 @@ import typer
 
 from mltrail.entities import json_safe
 from mltrail.errors import MltrailError, NotFoundError
+from mltrail.formatting import fmt_duration, fmt_float, fmt_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -168,43 +167,6 @@ def print_json(obj: Any) -> None:
     """Write ``obj`` to stdout as strict JSON (non-finite floats as strings), then a newline."""
     sys.stdout.write(json.dumps(json_safe(obj), allow_nan=False, indent=2) + "\n")
     sys.stdout.flush()
-
-
-def fmt_float(x: float | None) -> str:
-    """A float for a table: 6 significant digits; ``nan``/``inf``/``-inf`` as such."""
-    if x is None:
-        return ""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.6g}"
-
-
-def fmt_time(ms: int | None) -> str:
-    """Epoch milliseconds as local time ``YYYY-mm-dd HH:MM:SS``; empty when unknown."""
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_duration(ms: int | None) -> str:
-    """A duration for people: ``850ms``, ``12.3s``, ``4m 05s``, ``2h 03m``, ``3d 04h``."""
-    if ms is None:
-        return ""
-    if ms < 1000:
-        return f"{max(ms, 0)}ms"
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.1f}s"
-    m, sec = divmod(int(s), 60)
-    if m < 60:
-        return f"{m}m {sec:02d}s"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h {m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d {h:02d}h"
 
 
 def status_text(status: str) -> Text:

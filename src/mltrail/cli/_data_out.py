@@ -13,8 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from mltrail.data.ops import AddResult, CheckoutResult, StatusReport
+    from mltrail.data.ops import AddResult, CheckoutResult
     from mltrail.data.remotes import GcResult, TransferResult
+    from mltrail.data.status import StatusReport
     from mltrail.data.verify import VerifyResult
 
 __all__ = [

@@ -144,10 +144,10 @@ def _add(paths: list[Path], opts: dict[str, Any]) -> None:
 
 def _status(paths: list[Path], opts: dict[str, Any]) -> None:
     from mltrail.cli._data_out import print_status
-    from mltrail.data import ops
+    from mltrail.data import status as data_status
     from mltrail.data.repo import DataRepo
 
-    report = ops.status(DataRepo.discover(), paths or None, dvc=opts.get("dvc", True))
+    report = data_status.status(DataRepo.discover(), paths or None, dvc=opts.get("dvc", True))
     if opts.get("as_json"):
         _json(report.to_dict())
     else:

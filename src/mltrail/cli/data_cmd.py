@@ -24,8 +24,8 @@ from mltrail.cli._data_out import (
 
 if TYPE_CHECKING:
     from mltrail.data.diff import DataDiff
-    from mltrail.data.ops import StatusReport
     from mltrail.data.repo import DataRepo
+    from mltrail.data.status import StatusReport
 
 __all__ = ["app"]
 
@@ -102,10 +102,10 @@ def status(
 
     Directories list the files added, removed and modified inside them.
     """
-    from mltrail.data import ops
+    from mltrail.data import status as data_status
 
     with cli_errors():
-        report = ops.status(_repo(), paths or None, dvc=dvc)
+        report = data_status.status(_repo(), paths or None, dvc=dvc)
     if as_json:
         print_json(report.to_dict())
     else:

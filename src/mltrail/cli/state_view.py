@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from mltrail.cli._common import fmt_time
+from mltrail.formatting import KEY_PACKAGES, fmt_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -23,17 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["CONSOLE_TAIL", "KEY_PACKAGES", "console_tail_dicts", "print_state"]
 
 CONSOLE_TAIL = 20
-KEY_PACKAGES = (
-    "numpy",
-    "torch",
-    "jax",
-    "jaxlib",
-    "tensorflow",
-    "scikit-learn",
-    "pandas",
-    "transformers",
-    "lightning",
-)
 _LISTED = 10
 
 

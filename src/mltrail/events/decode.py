@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import RunStatus
 from mltrail.events import codec
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
 from mltrail.events.frames import ParsedWindow, parse_window
 from mltrail.events.resync import Damage
 from mltrail.events.spool import MAX_FRAME_BYTES, read_frames
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -195,7 +195,7 @@ class SpoolDecoder:
                 s, t, v, q = (np.concatenate(c) for c in zip(*chunks, strict=True))
                 by_frame = np.argsort(q, kind="stable")
                 s, t, v = s[by_frame], t[by_frame], v[by_frame]
-            batch.metrics[key] = MetricColumns(
+            batch.metrics[key] = MetricSeries(
                 np.ascontiguousarray(s, np.int64),
                 np.ascontiguousarray(t, np.int64),
                 np.ascontiguousarray(v, np.float64),

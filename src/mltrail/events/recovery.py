@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mltrail.entities import RunStatus
 from mltrail.errors import IntegrityError, MltrailError, StoreError
-from mltrail.events.batch import Batch, StatusChange
 from mltrail.events.decode import SpoolDecoder
 from mltrail.events.spool import SPOOL_SUFFIX, TEMP_SUFFIX, try_lock
+from mltrail.store.batch import Batch, StatusChange
 
 if TYPE_CHECKING:
     from collections.abc import Container
@@ -35,6 +36,7 @@ __all__ = [
     "drain_spool",
     "leftover_spools",
     "recover_spools",
+    "recovery_due",
 ]
 
 log = logging.getLogger("mltrail")
@@ -110,6 +112,24 @@ def damage_summary(damage: list[Damage] | tuple[Damage, ...], kept: str | None) 
     if len(text) > _TAG_MAX:
         text = text[: _TAG_MAX - 40] + f" ... ({len(parts)} ranges in all)"
     return text
+
+
+#: A process recovers orphaned spools of a store at most this often (runs started in a
+#: tight loop must not rescan the spool folder each time).
+RECOVERY_INTERVAL_S = 30.0
+_last_recovery: dict[str, float] = {}
+_recovery_lock = threading.Lock()
+
+
+def recovery_due(uri: str) -> bool:
+    """Whether this process should scan ``uri``'s spool folder now (and note that it did)."""
+    now = time.monotonic()
+    with _recovery_lock:
+        last = _last_recovery.get(uri)
+        if last is not None and now - last < RECOVERY_INTERVAL_S:
+            return False
+        _last_recovery[uri] = now
+        return True
 
 
 def drain_spool(

@@ -1,11 +1,12 @@
 """The writer thread: moves a run's spool into the store, off the training loop's path.
 
-It opens the store (importing the backend there, not in ``init()``), recovers orphaned spools,
-then loops: wake on a flush request or every ``flush_interval_s``, append a heartbeat frame
-when one is due, and apply whatever whole frames the spool holds past the store's position,
-about 4 MB per transaction. Store failures never reach the training loop: the spool grows, one
-warning is printed, and the backlog drains when the store comes back. Errors surface on
-:meth:`Writer.flush` and at finish.
+It opens the store through the opener it was given (importing the backend there, not in
+``init()``; the SDK's opener also recovers orphaned spools), then loops: wake on a flush
+request or every ``flush_interval_s``, append a heartbeat frame when one is due, and apply
+whatever whole frames the spool holds past the store's position, about 4 MB per transaction.
+Store failures never reach the training loop: the spool grows, one warning is printed, and
+the backlog drains when the store comes back. Errors surface on :meth:`Writer.flush` and at
+finish.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from mltrail.events.decode import SpoolDecoder
     from mltrail.events.resync import Damage
     from mltrail.store.base import TrackingStore
-    from mltrail.store.registry import StoreLocation
 
 __all__ = ["Writer"]
 
@@ -33,28 +33,15 @@ log = logging.getLogger("mltrail")
 _MAX_BACKOFF_S = 5.0
 #: ``close`` says what it waits for when a drain takes longer than this.
 SAY_WAITING_AFTER_S = 1.0
-#: A process recovers orphaned spools of a store at most this often (runs started in a
-#: tight loop must not rescan the spool folder each time).
-RECOVERY_INTERVAL_S = 30.0
-_last_recovery: dict[str, float] = {}
-_recovery_lock = threading.Lock()
-
-
-def _recovery_due(uri: str) -> bool:
-    now = time.monotonic()
-    with _recovery_lock:
-        last = _last_recovery.get(uri)
-        if last is not None and now - last < RECOVERY_INTERVAL_S:
-            return False
-        _last_recovery[uri] = now
-        return True
 
 
 class Writer(threading.Thread):
     """Applies one spool to the store.
 
     Args:
-        location: the store.
+        open_store: opens the store (called on this thread, once, and again after a failure):
+            the SDK passes one that also recovers orphaned spools.
+        display: the store's URI for messages (no password).
         spool_path: the run's spool file; its name (less ``.spool``) is the ingest source.
         spool_size: returns how many bytes have been appended so far.
         heartbeat: appends a heartbeat frame (called from this thread).
@@ -64,7 +51,8 @@ class Writer(threading.Thread):
 
     def __init__(
         self,
-        location: StoreLocation,
+        open_store: Callable[[], TrackingStore],
+        display: str,
         spool_path: Path,
         spool_size: Callable[[], int],
         heartbeat: Callable[[], None],
@@ -72,7 +60,8 @@ class Writer(threading.Thread):
         flush_interval_s: float,
     ) -> None:
         super().__init__(name=f"mltrail-writer-{spool_path.stem}", daemon=True)
-        self.location = location
+        self._open_store = open_store
+        self.display = display
         self.spool_path = spool_path
         self.source = spool_path.name.removesuffix(".spool")
         self._spool_size = spool_size
@@ -169,10 +158,10 @@ class Writer(threading.Thread):
         size = f"{left / 1024:.0f} KiB" if left < 1 << 20 else f"{left / (1 << 20):.1f} MiB"
         down = self.store_down
         if down is not None:
-            return f"the store {self.location.display} to come back ({down}); {size} to apply"
+            return f"the store {self.display} to come back ({down}); {size} to apply"
         if self.store is None:
-            return f"the store {self.location.display} to open; {size} to apply"
-        return f"the store {self.location.display} to apply {size}"
+            return f"the store {self.display} to open; {size} to apply"
+        return f"the store {self.display} to apply {size}"
 
     def _raise_error(self) -> None:
         err, self.error = self.error, None
@@ -236,13 +225,7 @@ class Writer(threading.Thread):
 
     def _open(self) -> TrackingStore:
         if self.store is None:
-            from mltrail.store.registry import open_store
-
-            store = open_store(self.location)
-            if _recovery_due(self.location.uri):
-                from mltrail.events.recovery import recover_spools
-
-                recover_spools(store, self.location.spool_dir, exclude={self.spool_path.name})
+            store = self._open_store()
             self.position = 0  # a writer's spool is always new: its source name is unique
             self.store = store
         return self.store
@@ -275,7 +258,7 @@ class Writer(threading.Thread):
         if self.store_down is not None:
             log.warning(
                 "mltrail: store %s is back; the spool backlog has been applied",
-                self.location.display,
+                self.display,
             )
             self.store_down = None
             self._warned = False
@@ -286,8 +269,8 @@ class Writer(threading.Thread):
         fresh = decoder.damage[len(self.damage) :]
         if not fresh or self.store is None:
             return
-        from mltrail.events.batch import Batch
         from mltrail.events.recovery import DAMAGE_TAG, damage_summary
+        from mltrail.store.batch import Batch
 
         self.damage.extend(fresh)
         for d in fresh:
@@ -306,7 +289,7 @@ class Writer(threading.Thread):
             log.warning(
                 "mltrail: store %s unavailable (%s); logging continues into the spool %s "
                 "and will be applied when it returns",
-                self.location.display,
+                self.display,
                 exc,
                 self.spool_path,
             )

@@ -1,7 +1,7 @@
-"""The ArtifactStore contract as a pytest suite (see :mod:`mltrail.store.artifacts`).
+"""The ArtifactStore contract as a pytest suite (see :mod:`mltrail.artifacts.base`).
 
 Subclass :class:`ArtifactStoreContract` and provide a ``store`` fixture yielding a fresh
-tracking store whose ``artifacts()`` returns its :class:`~mltrail.store.artifacts.ArtifactStore`.
+tracking store whose ``artifacts()`` returns its :class:`~mltrail.artifacts.records.ArtifactStore`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mltrail.artifacts.records import NewVersion, version_node_id
 from mltrail.errors import AmbiguousIdError, InvalidArgumentError, NotFoundError
-from mltrail.store.artifacts import NewVersion, version_node_id
 from mltrail.testing.contract import make_batch
 
 if TYPE_CHECKING:
-    from mltrail.store.artifacts import ArtifactStore, ArtifactVersion
+    from mltrail.artifacts.base import ArtifactStore
+    from mltrail.artifacts.records import ArtifactVersion
 
 __all__ = ["ArtifactStoreContract", "fake_content", "fake_digest"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from mltrail.entities import RunStatus
 from mltrail.errors import AmbiguousIdError, IntegrityError, NotFoundError
-from mltrail.events.batch import Batch, MetricColumns, RunCreate, StatusChange
+from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 
 if TYPE_CHECKING:
     from mltrail.store.base import TrackingStore
@@ -52,7 +52,7 @@ def make_batch(
             config=fields.pop("config", {}),
         )
     cols = {
-        key: MetricColumns(
+        key: MetricSeries(
             np.array([s for s, _ in pts], dtype=np.int64),
             np.full(len(pts), stamp, dtype=np.int64),
             np.array([x for _, x in pts], dtype=np.float64),

@@ -8,8 +8,8 @@ session stops in the reverse order and flushes, before the run's status is writt
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from mltrail.errors import DirtyWorkingTreeError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from mltrail.capture.base import Captured
     from mltrail.capture.console import ConsoleTee
     from mltrail.capture.system import SystemSampler
-    from mltrail.run import Run
+    from mltrail.sdk.recorder import Recorder
 
 __all__ = [
     "ALL_KINDS",
@@ -31,8 +31,8 @@ __all__ = [
     "CaptureSession",
     "check_code",
     "entry_dir",
-    "invocation",
-    "wrapping",
+    "own_invocation",
+    "wrapped_invocation",
 ]
 
 ALL_KINDS = ("code", "data", "environment", "hardware", "config", "seeds", "invocation")
@@ -45,23 +45,17 @@ log = logging.getLogger("mltrail")
 _MAX_LISTED = 20
 _console_owner: ConsoleTee | None = None
 _console_lock = threading.Lock()
-#: set by ``mltrail run`` around its ``init()``: the command it runs, in place of its own argv
-_wrapped: dict[str, Any] | None = None
 
 
-def invocation() -> dict[str, Any]:
+def own_invocation() -> dict[str, Any]:
     """How this run's program was started, for ``mltrail reproduce`` (kind ``invocation``).
 
-    ``{"argv": [...], "cwd", "executable", "wrapped"}``: the interpreter's full command line
-    (``sys.orig_argv``, values of secret-looking options redacted) and working directory; for a
-    command run by ``mltrail run``, the wrapped command instead (``wrapped: true``).
+    ``{"argv": [...], "cwd", "executable", "wrapped": false}``: the interpreter's full command
+    line (``sys.orig_argv``, values of secret-looking options redacted) and working directory.
+    ``mltrail run`` records the command it wraps instead (:func:`wrapped_invocation`).
     """
-    import os
-
     from mltrail.capture.config import redact_args
 
-    if _wrapped is not None:
-        return dict(_wrapped)
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     try:
         cwd: str | None = os.getcwd()
@@ -70,24 +64,16 @@ def invocation() -> dict[str, Any]:
     return {"argv": redact_args(argv), "cwd": cwd, "executable": sys.executable, "wrapped": False}
 
 
-@contextlib.contextmanager
-def wrapping(command: Sequence[str]) -> Iterator[None]:
-    """Within the block, runs record ``command`` as their invocation (``mltrail run``)."""
-    import os
-
+def wrapped_invocation(command: Sequence[str], cwd: str | os.PathLike[str]) -> dict[str, Any]:
+    """The invocation of a command ``mltrail run`` starts (``wrapped: true``)."""
     from mltrail.capture.config import redact_args
 
-    global _wrapped
-    _wrapped = {
+    return {
         "argv": redact_args(list(command)),
-        "cwd": os.getcwd(),
+        "cwd": os.fspath(cwd),
         "executable": sys.executable,
         "wrapped": True,
     }
-    try:
-        yield
-    finally:
-        _wrapped = None
 
 
 def entry_dir() -> Path:
@@ -102,7 +88,7 @@ def entry_dir() -> Path:
         if path.is_file():
             resolved = path.resolve()
             prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
-            prefixes.add(Path(__file__).resolve().parent)  # python -m mltrail
+            prefixes.add(Path(__file__).resolve().parent.parent)  # python -m mltrail
             if not any(resolved.is_relative_to(p) for p in prefixes):
                 return resolved.parent
     return Path.cwd()
@@ -153,7 +139,7 @@ class CaptureSession:
     """Captures state for one run and samples while it lives.
 
     Args:
-        run: the run to record into.
+        recorder: the run to record into.
         config: the user's config object as given to ``init()``.
         entry: folder of the entry point (its repository is the code of the run).
         code_repos: more repositories to record.
@@ -162,11 +148,14 @@ class CaptureSession:
         console: tee stdout/stderr into the run's console log.
         kinds: the state kinds to capture (default all); a process attached to a
             ``mltrail run`` wrapper captures only what the wrapper cannot see.
+        invocation: the command to record (kind ``invocation``); default this process's.
+        environ: the environment the run's program executes with (``mltrail run`` and
+            ``reproduce`` give the command's); default this process's.
     """
 
     def __init__(
         self,
-        run: Run,
+        recorder: Recorder,
         *,
         config: Any,
         entry: Path,
@@ -175,8 +164,11 @@ class CaptureSession:
         system_metrics_s: float,
         console: bool,
         kinds: Sequence[str] = ALL_KINDS,
+        invocation: dict[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.run = run
+        self._environ = environ
+        self.recorder = recorder
         self._kinds = set(kinds)
         self._config = config
         self._entry = entry
@@ -187,20 +179,23 @@ class CaptureSession:
         self._thread: threading.Thread | None = None
         self._sampler: SystemSampler | None = None
         self._tee: ConsoleTee | None = None
-        # taken now, in the caller's thread: ``mltrail run`` sets what to record around init()
-        self._invocation = invocation() if "invocation" in self._kinds else None
+        # taken now, in the caller's thread (the working directory may change later)
+        wants = "invocation" in self._kinds
+        self._invocation = (invocation or own_invocation()) if wants else None
 
     def start(self) -> None:
         """Start capturing in the background; returns at once."""
         if self._capture_state:
             self._thread = threading.Thread(
-                target=self._capture_all, name=f"mltrail-capture-{self.run.run_id}", daemon=True
+                target=self._capture_all,
+                name=f"mltrail-capture-{self.recorder.run_id}",
+                daemon=True,
             )
             self._thread.start()
         if self._system_s > 0:
             from mltrail.capture.system import SystemSampler
 
-            self._sampler = SystemSampler(self.run._log_system, interval_s=self._system_s)
+            self._sampler = SystemSampler(self.recorder.system, interval_s=self._system_s)
             self._sampler.start()
         if self._console:
             self._start_console()
@@ -212,7 +207,7 @@ class CaptureSession:
         with _console_lock:
             if _console_owner is not None:
                 return  # another live run of this process already keeps the console
-            self._tee = _console_owner = ConsoleTee(self.run._log_console)
+            self._tee = _console_owner = ConsoleTee(self.recorder.console)
         self._tee.start()
 
     def wait_captured(self, timeout: float = 30.0) -> bool:
@@ -244,7 +239,7 @@ class CaptureSession:
             if self._thread.is_alive():
                 log.warning(
                     "mltrail: state capture of run %s did not finish in %.0f s",
-                    self.run.run_id,
+                    self.recorder.run_id,
                     timeout,
                 )
             self._thread = None
@@ -256,10 +251,13 @@ class CaptureSession:
         steps: list[tuple[str, Callable[[], Captured]]] = [
             ("code", lambda: git.capture_code(self._entry, self._code_repos, reuse_status=True)),
             ("data", lambda: data.capture_data(git.find_repo(self._entry))),
-            ("environment", lambda: environment.capture_environment(git.find_repo(self._entry))),
+            (
+                "environment",
+                lambda: environment.capture_environment(git.find_repo(self._entry), self._environ),
+            ),
             ("hardware", hardware.capture_hardware),
             ("config", lambda: config.capture_config(self._config)),
-            ("seeds", seeds.capture_seeds),
+            ("seeds", lambda: seeds.capture_seeds(self._environ)),
             ("invocation", lambda: Captured("invocation", self._invocation or {})),
         ]
         for kind, fn in steps:
@@ -269,6 +267,6 @@ class CaptureSession:
                 got = fn()
             except Exception as exc:  # capture must never break a run
                 log.warning("mltrail: capturing %s failed: %s", kind, exc)
-                self.run._log_state(kind, {"error": f"{type(exc).__name__}: {exc}"}, {})
+                self.recorder.state(kind, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
-            self.run._log_state(got.kind, got.data, got.blobs)
+            self.recorder.state(got.kind, got.data, got.blobs)

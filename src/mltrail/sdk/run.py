@@ -7,6 +7,7 @@ type check per value, one ``struct.pack``, one CRC, one system call.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from mltrail.errors import (
     RunFinishedError,
 )
 from mltrail.events import codec
+from mltrail.settings import settings
 
 if TYPE_CHECKING:
     import os
@@ -29,10 +31,11 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-    from mltrail._session import CaptureSession
+    from mltrail.artifacts.records import ArtifactVersion
     from mltrail.events.spool import SpoolAppender
     from mltrail.events.writer import Writer
-    from mltrail.store.artifacts import ArtifactVersion
+    from mltrail.sdk.recorder import Recorder
+    from mltrail.sdk.session import CaptureSession
     from mltrail.store.registry import StoreLocation
 
 __all__ = ["Run"]
@@ -40,22 +43,6 @@ __all__ = ["Run"]
 _MAX = v.MAX_STEP
 #: How long ``finish`` waits for a store already known to be down before leaving the spool.
 _DOWN_CLOSE_S = 5.0
-_DEFAULT_SPOOL_MAX_MB = 4096
-_ERROR_TAG_CHARS = 1000
-
-
-def _backlog_cap() -> int:
-    """Bytes of not-yet-stored events a run may hold (``MLTRAIL_SPOOL_MAX_MB``, default 4 GiB)."""
-    import os
-
-    raw = os.environ.get("MLTRAIL_SPOOL_MAX_MB", "").strip()
-    try:
-        mb = float(raw) if raw else _DEFAULT_SPOOL_MAX_MB
-    except ValueError:
-        raise InvalidArgumentError(f"MLTRAIL_SPOOL_MAX_MB={raw!r} is not a number") from None
-    if mb <= 0:
-        raise InvalidArgumentError(f"MLTRAIL_SPOOL_MAX_MB={raw!r} must be > 0")
-    return int(mb * (1 << 20))
 
 
 _frame = codec.frame
@@ -103,7 +90,7 @@ class Run:
         #: metric points not written because the unsent backlog passed its cap
         #: (``MLTRAIL_SPOOL_MAX_MB``); recorded on the run as the tag ``mltrail.dropped_points``
         self.dropped_points = 0
-        self._backlog_cap = _backlog_cap()
+        self._backlog_cap = settings().spool_max_bytes
         #: True in a process started by ``mltrail run``: it logs into the wrapper's run, and
         #: the wrapper sets the final status from the exit code.
         self.attached = False
@@ -112,6 +99,12 @@ class Run:
         self.artifacts_location: str | None = None
         self._inputs: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, dict[str, Any]] = {}
+        self._recorder: Recorder | None = None
+
+    @property
+    def id(self) -> str:
+        """The run id (``run_id``; the name other trackers' users type)."""
+        return self.run_id
 
     def __repr__(self) -> str:
         return (
@@ -202,36 +195,6 @@ class Run:
             self._steps_seen += 1
             self._last_counted = step
 
-    def _log_system(self, data: Mapping[str, float]) -> None:
-        """Log a system-metrics sample on its own step counter (never the user's)."""
-        keys = tuple(data)
-        values = [float(x) for x in data.values()]
-        ts = time.time_ns() // 1_000_000
-        with self._lock:
-            if self._status is not None:
-                return
-            ks = self._keysets.get(keys) or self._new_keyset(keys)
-            step = self._system_step
-            self._system_step += 1
-            self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
-
-    def _log_state(self, kind: str, data: Mapping[str, Any], blobs: Mapping[str, bytes]) -> None:
-        """Record captured state (and the blobs it refers to) unless the run has finished."""
-        frames = [_frame(codec.encode_blob(d, b)) for d, b in blobs.items()]
-        frames.append(_frame(codec.encode_json(codec.KIND_STATE, {"kind": kind, "data": data})))
-        with self._lock:
-            if self._status is None:
-                for f in frames:
-                    self._spool.append(f)
-
-    def _log_console(self, lines: list[tuple[int, str, str]]) -> None:
-        """Record console lines unless the run has finished."""
-        if lines:
-            payload = codec.encode_json(codec.KIND_CONSOLE, {"lines": lines})
-            with self._lock:
-                if self._status is None:
-                    self._spool.append(_frame(payload))
-
     def _new_keyset(self, keys: tuple[str, ...]) -> tuple[int, struct.Struct, tuple[str, ...]]:
         if not keys:
             raise InvalidArgumentError("log() needs at least one metric")
@@ -308,13 +271,15 @@ class Run:
         """Store a file or directory as a version ``name:vN`` produced by this run.
 
         Same content, same version; changed content, ``vN+1`` (and ``latest``). See
-        :func:`mltrail.artifacts.sdk.log_artifact` for the arguments and errors.
+        `mltrail.sdk.artifacts.log_artifact` for the arguments and errors.
         """
-        from mltrail.artifacts import sdk
+        from mltrail.sdk import artifacts
 
         self._check_open()
-        version = sdk.log_artifact(self, path, name, type, aliases, metadata, reference=reference)
-        self._note_output(version)
+        version = artifacts.log_artifact(
+            self.recorder, path, name, type, aliases, metadata, reference=reference
+        )
+        self.recorder.artifact_logged(version)
         return version
 
     def log_reference(
@@ -326,68 +291,25 @@ class Run:
         metadata: Mapping[str, Any] | None = None,
     ) -> ArtifactVersion:
         """Record ``s3://...`` or a local path by digest, without copying the bytes."""
-        from mltrail.artifacts import sdk
+        from mltrail.sdk import artifacts
 
         self._check_open()
-        version = sdk.log_reference(self, target, name, type, aliases, metadata)
-        self._note_output(version)
+        version = artifacts.log_reference(self.recorder, target, name, type, aliases, metadata)
+        self.recorder.artifact_logged(version)
         return version
 
     def use_artifact(self, ref: str, root: str | os.PathLike[str] | None = None) -> Path:
         """Fetch ``name:alias`` / ``name:vN`` / a digest (verified) and record it as an input.
 
         Returns the checked-out file or directory. See
-        :func:`mltrail.artifacts.sdk.use_artifact`.
+        `mltrail.sdk.artifacts.use_artifact`.
         """
-        from mltrail.artifacts import sdk
+        from mltrail.sdk import artifacts
 
         self._check_open()
-        return sdk.use_artifact(self, ref, root)
-
-    def _note_input(self, version: ArtifactVersion) -> None:
-        """Record a used artifact in the run's captured state (kind ``inputs``).
-
-        Keyed by artifact (``artifact:project/name``) so that ``mltrail diff`` shows a run that
-        used another version of the same artifact as a changed digest.
-        """
-        key = f"artifact:{version.project}/{version.name}"
-        self._inputs[key] = {
-            "name": key,
-            "version": version.version,
-            "digest": version.digest,
-            "kind": version.kind,
-        }
-        self._log_state("inputs", {"inputs": list(self._inputs.values())}, {})
-
-    def _note_output(self, version: ArtifactVersion) -> None:
-        """Record a logged artifact in the run's captured state (kind ``outputs``).
-
-        The store keeps one version per content, produced by the first run that logged it;
-        this record says what *this* run logged, so a reproduction that wrote the same bytes
-        can be compared digest for digest (``mltrail reproduce``).
-        """
-        key = f"artifact:{version.project}/{version.name}"
-        self._outputs[key] = {
-            "name": key,
-            "version": version.version,
-            "digest": version.digest,
-            "kind": version.kind,
-        }
-        self._log_state("outputs", {"outputs": list(self._outputs.values())}, {})
+        return artifacts.use_artifact(self.recorder, ref, root)
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    def _attach(self, writer: Writer) -> None:
-        self._writer = writer
-        writer.start()
-
-    def _heartbeat(self) -> None:
-        with self._lock:
-            if self._status is None:
-                self._spool.append(_frame(codec.encode_heartbeat(time.time_ns() // 1_000_000)))
-
-    def _spool_size(self) -> int:
-        return self._spool.size
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far is in the store.
@@ -417,7 +339,7 @@ class Run:
             SpoolError: the final status could not be written (a full disk); nothing was
                 ended, and ``finish`` may be called again.
         """
-        from mltrail import _fluent
+        from mltrail.sdk import active
 
         status = RunStatus(status)
         with self._lock:
@@ -438,7 +360,7 @@ class Run:
         except BaseException:
             self._finishing = False  # nothing ended: a later finish() tries again
             raise
-        _fluent._forget(self)
+        active.forget(self)
         self._close(timeout)
 
     def _close(self, timeout: float | None) -> None:
@@ -508,21 +430,19 @@ class Run:
         """Keep what made the run fail (state kind ``error``): type, message, traceback."""
         from mltrail.capture.errors import describe_exception
 
-        self._note_error(describe_exception(exc, tb))
+        with contextlib.suppress(MltrailError):  # an unwritable spool: the status says failed
+            self.recorder.error(describe_exception(exc, tb))
 
-    def _note_error(self, doc: Mapping[str, Any]) -> None:
-        """Record an ``error`` document, and its one-line form as the tag ``mltrail.error``."""
-        from mltrail.capture.errors import ERROR_KIND, ERROR_TAG, one_line
+    @property
+    def recorder(self) -> Recorder:
+        """mltrail's own write interface to this run (capture, console, system samples,
+        errors, artifacts; see :mod:`mltrail.sdk.recorder`). Not for training code."""
+        rec = self._recorder
+        if rec is None:
+            from mltrail.sdk.recorder import Recorder
 
-        line = one_line(dict(doc))[:_ERROR_TAG_CHARS]
-        try:
-            self._log_state(ERROR_KIND, doc, {})
-            with self._lock:
-                if self._status is None:
-                    body = {ERROR_TAG: line}
-                    self._spool.append(_frame(codec.encode_json(codec.KIND_TAGS, body)))
-        except MltrailError:  # the spool is unwritable: the status still says failed
-            pass
+            rec = self._recorder = Recorder(self)
+        return rec
 
 
 def _status_for(exc: BaseException | None) -> RunStatus:
