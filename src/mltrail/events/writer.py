@@ -31,6 +31,8 @@ __all__ = ["Writer"]
 log = logging.getLogger("mltrail")
 
 _MAX_BACKOFF_S = 5.0
+WINDOW = 4 << 20
+BIG_WINDOW = 16 << 20
 #: ``close`` says what it waits for when a drain takes longer than this.
 SAY_WAITING_AFTER_S = 1.0
 
@@ -235,7 +237,7 @@ class Writer(threading.Thread):
         self._fatal = False
         try:
             store = self._open()
-            while (batch := decoder.next_batch(self.position)) is not None:
+            while (batch := decoder.next_batch(self.position, self._window())) is not None:
                 result = store.apply_batch(batch)
                 with self._cond:
                     self.position = batch.end
@@ -263,6 +265,11 @@ class Writer(threading.Thread):
             self.store_down = None
             self._warned = False
         return True
+
+    def _window(self) -> int:
+        """Bytes of spool per batch: 4 MiB, 16 MiB for a big backlog (fewer, larger
+        transactions and requests while catching up)."""
+        return BIG_WINDOW if self._spool_size() - self.position > BIG_WINDOW else WINDOW
 
     def _note_damage(self, decoder: SpoolDecoder) -> None:
         """Warn about, and tag the run with, damage the decoder skipped since last time."""
