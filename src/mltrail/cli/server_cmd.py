@@ -75,7 +75,7 @@ def _config(
 def _serve(config: ServerConfig, port: int, workers: int, banner: str) -> None:
     import uvicorn
 
-    from mltrail.server.app import CONFIG_ENV, create_app
+    from mltrail.server.app import CONFIG_ENV, KEEP_ALIVE_S, create_app
 
     with cli_errors():
         app = create_app(config)  # opens the store: refuse to start when it is unreachable
@@ -95,6 +95,7 @@ def _serve(config: ServerConfig, port: int, workers: int, banner: str) -> None:
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -33,8 +33,10 @@ log = logging.getLogger("mltrail")
 _MAX_BACKOFF_S = 5.0
 WINDOW = 4 << 20
 BIG_WINDOW = 16 << 20
-#: ``close`` says what it waits for when a drain takes longer than this.
-SAY_WAITING_AFTER_S = 1.0
+#: ``close`` says what it waits for when a healthy store's drain takes longer than this (a
+#: store that is down is reported at once). Short enough that a user never wonders why the
+#: process hangs, long enough that a store busy with other writers does not print noise.
+SAY_WAITING_AFTER_S = 5.0
 
 
 class Writer(threading.Thread):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,10 @@ _DOWN_CLOSE_S = 5.0
 
 
 _frame = codec.frame
+_HEADER = codec.FRAME_HEADER
+_KIND_METRICS = codec.KIND_METRICS
+_time_ns = time.time_ns
+_crc32 = zlib.crc32
 
 
 class Run:
@@ -142,13 +147,13 @@ class Run:
             RunFinishedError: the run has finished.
             SpoolError: the spool cannot be written (disk full, read-only).
         """
-        ts = time.time_ns() // 1_000_000
+        ts = _time_ns() // 1_000_000
         if type(data) is not dict and not isinstance(data, Mapping):
             raise InvalidArgumentError(
                 f"log() takes a mapping of metrics, got {type(data).__name__}"
             )
         keys = tuple(data)
-        values = list(data.values())
+        values: Any = data.values()
         for x in values:
             if type(x) is not float and type(x) is not int:
                 values = [v.check_metric_value(k, x) for k, x in zip(keys, values, strict=True)]
@@ -156,9 +161,7 @@ class Run:
         with self._lock:
             if self._status is not None:
                 raise RunFinishedError(f"run {self.run_id} has finished; it takes no more metrics")
-            ks = self._keysets.get(keys)
-            if ks is None:
-                ks = self._new_keyset(keys)
+            ks = self._keysets.get(keys) or self._new_keyset(keys)
             if step is None:
                 step = self._step
             elif type(step) is not int or step < 0 or step > _MAX:
@@ -166,11 +169,13 @@ class Run:
             if self._stop_after is not None:
                 self._count_step(step)
             self._step = step + 1
+            spool = self._spool
             w = self._writer
-            if w is not None and self._spool.size - w.position > self._backlog_cap:
+            if w is not None and spool.size - w.position > self._backlog_cap:
                 self._drop(len(keys))
                 return
-            self._spool.append(_frame(ks[1].pack(codec.KIND_METRICS, ks[0], step, ts, *values)))
+            payload = ks[1].pack(_KIND_METRICS, ks[0], step, ts, *values)
+            spool.append(_HEADER.pack(len(payload), _crc32(payload)) + payload)
 
     def _drop(self, points: int) -> None:
         """The store has been unreachable so long that the backlog hit its cap: count, warn once."""

@@ -41,6 +41,10 @@ log = logging.getLogger("mltrail.server")
 #: Where ``mltrail server --workers N`` passes the config to its worker processes
 #: (read through :attr:`mltrail.settings.Settings.server_config`).
 CONFIG_ENV = SERVER_CONFIG_ENV
+#: Seconds an idle keep-alive connection stays open. Longer than a client pool's idle expiry
+#: (httpx: 5 s), so the server never closes a connection a client is about to reuse (that race
+#: reaches the client as a reset request under load).
+KEEP_ALIVE_S = 75
 
 _HTTP_CODES = {
     400: "bad_request",

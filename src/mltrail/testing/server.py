@@ -33,7 +33,7 @@ class ThreadedServer:
     ) -> None:
         import uvicorn
 
-        from mltrail.server.app import ServerConfig, create_app
+        from mltrail.server.app import KEEP_ALIVE_S, ServerConfig, create_app
 
         self.app = create_app(ServerConfig(store=store, artifacts=artifacts, auth=auth))
         self._sock = socket.socket()
@@ -47,6 +47,7 @@ class ThreadedServer:
             lifespan="on",
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
