@@ -8,8 +8,10 @@ files changed. Every failure is recorded as data, never raised.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mltrail._git import run_git
 from mltrail.capture.base import Captured, blob_digest
 from mltrail.errors import GitError
-from mltrail.settings import settings
+from mltrail.settings import DEFAULT_STORE_DIRNAME, settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -152,6 +154,7 @@ def _parse_status(raw: bytes) -> dict[str, Any]:
     branch: str | None = None
     changed: list[str] = []
     untracked: list[str] = []
+    ignored: list[str] = []
     entries = _text(raw).split("\0")
     i = 0
     while i < len(entries):
@@ -174,7 +177,150 @@ def _parse_status(raw: bytes) -> dict[str, Any]:
             changed.append(entry.split(" ", 10)[10])
         elif entry.startswith("? "):
             untracked.append(entry[2:])
-    return {"sha": sha, "branch": branch, "changed": changed, "untracked": untracked}
+        elif entry.startswith("! "):
+            ignored.append(entry[2:])
+    return {
+        "sha": sha,
+        "branch": branch,
+        "changed": changed,
+        "untracked": untracked,
+        "ignored": ignored,
+    }
+
+
+# -- the working-tree stamp: an unchanged tree skips `git status` --------------------------
+#
+# A stamp is the stat (mtime, ctime, size, inode) of every file git would look at, the names
+# in every folder (ignored paths pruned, as the last status listed them) and the repository's
+# HEAD, index, refs and exclude file. Taken *before* a `git status`, it stands for that
+# status: any change after the walk, even one racing the status, makes the next stamp differ
+# and git runs again. A stamp holding a time stamp within _RACY_NS of its walk is not trusted
+# (file times are coarse: a second write in the same tick would keep the stamp), nor is one
+# of a tree with submodules or a linked worktree (their state lives outside this walk), nor
+# one of more than _STAMP_MAX_ENTRIES paths (git is faster than Python at stat-ing a big
+# tree). Not covered: a change to the user's global excludes file (core.excludesFile).
+
+_STAMP_MAX_ENTRIES = 4096
+_RACY_NS = 50_000_000
+
+
+@dataclass(frozen=True)
+class _Stamped:
+    stamp: tuple[Any, ...]
+    ignored: frozenset[str]
+    status: dict[str, Any]
+
+
+_stamped: dict[Path, _Stamped] = {}
+_last_ignored: dict[Path, frozenset[str]] = {}
+
+
+def _stat_key(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (max(st.st_mtime_ns, st.st_ctime_ns), st.st_size, st.st_ino, st.st_mode)
+
+
+def _own_folder(path: str) -> bool:
+    """An mltrail folder whose ``.gitignore`` is still ours: all but config.toml ignored."""
+    from mltrail._gitignore import GITIGNORE_TEXT
+
+    try:
+        with open(os.path.join(path, ".gitignore"), encoding="utf-8") as f:
+            return f.read(4096) == GITIGNORE_TEXT
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _tree_stamp(root: Path, ignored: frozenset[str]) -> tuple[Any, ...] | None:
+    """The stamp of ``root``'s working tree, or None where a stamp cannot be trusted."""
+    top = str(root)
+    git_dir = os.path.join(top, ".git")
+    if not os.path.isdir(git_dir) or os.path.exists(os.path.join(top, ".gitmodules")):
+        return None
+    start_ns = time.time_ns()
+    try:
+        with open(os.path.join(git_dir, "HEAD"), "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    meta: list[Any] = [head]
+    for name in ("index", "packed-refs", os.path.join("info", "exclude")):
+        meta.append(_stat_key(os.path.join(git_dir, name)))
+    if head.startswith(b"ref: "):
+        ref = head[5:].strip().decode("utf-8", "replace")
+        meta.append(_stat_key(os.path.join(git_dir, ref)))
+    # folders are stamped by the names they hold (not their mtime: an ignored file that
+    # comes and goes, such as a database's -wal file, must not count), files by their stat
+    entries: list[tuple[Any, ...]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        here = os.path.join(top, rel) if rel else top
+        try:
+            with os.scandir(here) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return None
+        names: list[str] = []
+        for child in children:
+            if child.name == ".git":
+                continue
+            sub = f"{rel}/{child.name}" if rel else child.name
+            try:
+                is_dir = child.is_dir(follow_symlinks=False)
+            except OSError:
+                return None
+            if (sub + "/" if is_dir else sub) in ignored or sub in ignored:
+                continue
+            names.append(child.name)
+            if is_dir:
+                if child.name == DEFAULT_STORE_DIRNAME and _own_folder(child.path):
+                    for kept in (".gitignore", "config.toml"):
+                        entries.append((f"{sub}/{kept}", _stat_key(f"{child.path}/{kept}")))
+                else:
+                    stack.append(sub)
+                continue
+            try:
+                cst = child.stat(follow_symlinks=False)
+            except OSError:
+                return None
+            entries.append((sub, cst.st_mtime_ns, cst.st_ctime_ns, cst.st_size, cst.st_ino))
+        entries.append((rel, tuple(names)))
+        if len(entries) > _STAMP_MAX_ENTRIES:
+            return None
+    stamps = [max(e[1], e[2]) for e in entries if len(e) == 5]
+    stamps += [m[0] for m in meta[1:] if m is not None]
+    if any(t >= start_ns - _RACY_NS for t in stamps):
+        return None  # touched a moment ago: the same tick may hold another write
+    return (tuple(meta), tuple(entries))
+
+
+def _git_status(root: Path) -> dict[str, Any]:
+    """``git status`` of ``root``, skipped when the tree's stamp shows nothing changed."""
+    known = _stamped.get(root)
+    ignored = known.ignored if known is not None else _last_ignored.get(root)
+    stamp = _tree_stamp(root, ignored) if ignored is not None else None
+    if known is not None and stamp is not None and stamp == known.stamp:
+        return known.status
+    out = _git(
+        root,
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "-z",
+        "--untracked-files=normal",
+        "--ignored=matching",
+    )
+    status = _parse_status(out)
+    now_ignored = frozenset(status.pop("ignored"))
+    _last_ignored[root] = now_ignored
+    _stamped.pop(root, None)
+    if stamp is not None and now_ignored == ignored:
+        _stamped[root] = _Stamped(stamp, now_ignored, status)
+    return status
 
 
 def _status(root: Path, reuse: bool = False) -> dict[str, Any]:
@@ -183,8 +329,7 @@ def _status(root: Path, reuse: bool = False) -> dict[str, Any]:
         recent = _recent_status.get(root)
         if recent is not None and time.monotonic() - recent[0] < _STATUS_REUSE_S:
             return recent[1]
-    out = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal")
-    status = _parse_status(out)
+    status = _git_status(root)
     _recent_status[root] = (time.monotonic(), status)
     return status
 
