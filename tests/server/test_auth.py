@@ -198,6 +198,37 @@ def test_cross_origin_write_is_refused(srv: Server) -> None:
     assert same.post("/api/v1/runs", json={"project": "p"}).status_code == 201
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null"},  # an opaque origin (sandboxed frame, file:, data:): not trusted
+        {"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # the browser says another site sent it
+    ],
+)
+def test_writes_a_browser_marks_as_foreign_are_refused(
+    srv: Server, headers: dict[str, str]
+) -> None:
+    r = srv.client(srv.write_token, **headers).post("/api/v1/runs", json={"project": "p"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "cross_origin"
+    r = srv.client(**headers).post("/login", data={"token": srv.read_token})
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
+def test_same_origin_browser_write_is_allowed(srv: Server) -> None:
+    headers = {"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"}
+    r = srv.client(srv.write_token, **headers).post("/api/v1/runs", json={"project": "p"})
+    assert r.status_code == 201
+
+
+def test_the_login_stylesheet_is_public_and_nothing_else(srv: Server) -> None:
+    anon = srv.client()
+    css = anon.get("/ui/static/ui.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+    for path in ("/ui/static/ui.js", "/ui/static/../static/ui.js", "/ui/static/ui.css/x"):
+        assert anon.get(path).status_code == 401, path
+
+
 def test_host_header_check(srv: Server) -> None:
     """DNS rebinding: a request naming another host is refused, on /health too."""
     for host in ("evil.example", "127.0.0.1.evil.example", "localhost.evil"):
@@ -211,7 +242,8 @@ def test_host_header_check(srv: Server) -> None:
 def test_security_headers_everywhere(srv: Server, api: Client) -> None:
     for r in (srv.client().get("/health"), api.get("/api/v1/projects"), srv.client().get("/x")):
         assert r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer"
+        # not no-referrer: under it Chromium posts our own forms with ``Origin: null``
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["x-frame-options"] == "DENY"
         csp = r.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp

@@ -175,10 +175,13 @@ def test_project_scoped_token_sees_only_its_project(
 
 
 def test_login_page_html_for_the_middleware() -> None:
-    """The page the auth middleware can show: a form, the error escaped, nothing to fetch."""
+    """The page the auth middleware can show: a form, the error escaped, the app's (public)
+    stylesheet and no script; ``next`` is kept only when it is a path on this site."""
     from mltrail.server.ui import login_page_html
 
-    page = login_page_html("<b>bad</b> token")
+    page = login_page_html("<b>bad</b> token", "/p/vision?filter=a")
     assert 'action="/login"' in page and 'name="token"' in page
     assert "&lt;b&gt;bad&lt;/b&gt; token" in page
-    assert "<script" not in page and "stylesheet" not in page
+    assert "<script" not in page and 'href="/ui/static/ui.css' in page
+    assert 'name="next" value="/p/vision?filter=a"' in page
+    assert 'name="next" value="/"' in login_page_html(None, "//evil.example/x")

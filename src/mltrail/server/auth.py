@@ -3,12 +3,13 @@
 :class:`SecurityMiddleware` is the outermost layer of the app. For every HTTP request, in
 order:
 
-1. **Security headers** on every response it lets out (``nosniff``, ``no-referrer``,
+1. **Security headers** on every response it lets out (``nosniff``, ``same-origin`` referrer,
    ``DENY`` framing, a strict Content-Security-Policy unless the response set a stricter
    one), and any ``Access-Control-*`` header removed: the server never speaks CORS.
 2. **Host check** against DNS rebinding: the ``Host`` header must name loopback, the bound
    host or a configured name (400 ``invalid_host`` otherwise), with or without auth.
-3. **Default-deny auth** (``mltrail server``): every path but ``GET /health`` needs
+3. **Default-deny auth** (``mltrail server``): every path but ``GET /health`` and the UI's
+   stylesheet (``GET /ui/static/ui.css``: the login page is styled; no data in it) needs
    ``Authorization: Bearer mlt_<id>_<secret>`` or the ``mltrail_token`` cookie; a token in
    the query string counts for nothing. Missing/invalid → 401 (an HTML login form for a
    browser's page request). ``POST /login`` with a valid token in its form field ``token``
@@ -16,8 +17,12 @@ order:
    request acts as a local admin, and the Host check still applies.
 4. **Scope:** GET/HEAD/OPTIONS need ``read``, anything else ``write`` (403 otherwise);
    ``POST /login`` and ``/logout`` need only ``read``.
-5. **Cross-origin writes** (a page elsewhere posting to us): a non-GET request whose
-   ``Origin`` names another host gets 403.
+5. **Cross-origin writes** (a page elsewhere posting to us): a non-GET request gets 403
+   ``cross_origin`` when its ``Origin`` names another host, when it is ``null`` (an opaque
+   origin: a sandboxed frame, a ``file:`` or ``data:`` page, which may be anyone's; our own
+   pages never send it, as the ``same-origin`` referrer policy lets the browser send the
+   real origin), or when the browser's ``Sec-Fetch-Site`` says the request came from
+   another site. No ``Origin`` at all is a non-browser client (SDK, CLI, curl): allowed.
 6. **Last resort:** an exception no handler turned into a response becomes a 500 JSON error
    without a traceback (logged here).
 
@@ -63,7 +68,8 @@ __all__ = [
 log = logging.getLogger("mltrail.server")
 
 COOKIE_NAME = "mltrail_token"
-PUBLIC_PATHS = frozenset({"/health"})
+#: GET/HEAD without a token: the health check, and the stylesheet of the login page
+PUBLIC_PATHS = frozenset({"/health", "/ui/static/ui.css"})
 #: POSTs that only need a read scope (a read-only user must be able to log in and out)
 READ_POSTS = frozenset({"/login", "/logout"})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -164,7 +170,7 @@ def _wants_html(scope: AsgiScope) -> bool:
     return scope.get("method") == "GET" and "text/html" in (_header(scope, b"accept") or "")
 
 
-def login_page(error: str | None = None) -> str:
+def login_page(error: str | None = None, next_path: str = "/") -> str:
     """The minimal sign-in form shown to a browser without a valid token (no script)."""
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return (
@@ -175,6 +181,7 @@ def login_page(error: str | None = None) -> str:
         "(<code>mltrail token create --scope read</code>).</p>"
         f"{message}"
         '<form method="post" action="/login">'
+        f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
         '<label for="token">Token</label> '
         '<input id="token" name="token" type="password" autocomplete="off" required> '
         '<button type="submit">Sign in</button></form></main></body></html>\n'
@@ -188,8 +195,9 @@ class SecurityMiddleware:
         app: the ASGI app it guards.
         verifier: token verification; None turns auth off (``mltrail ui``: local admin).
         allowed_hosts: accepted ``Host`` names (lowercase, no port); ``"*"`` accepts any.
-        login_page: ``(error) -> HTML``: the sign-in page a browser without a valid token
-            gets (401); the UI supplies its own, the default is a minimal form.
+        login_page: ``(error, next_path) -> HTML``: the sign-in page a browser without a
+            valid token gets (401), ``next_path`` the page it asked for; the UI supplies its
+            own, the default is a minimal form.
     """
 
     def __init__(
@@ -198,7 +206,7 @@ class SecurityMiddleware:
         *,
         verifier: TokenVerifier | None,
         allowed_hosts: frozenset[str],
-        login_page: Callable[[str | None], str] = login_page,
+        login_page: Callable[[str | None, str], str] = login_page,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -293,9 +301,14 @@ class SecurityMiddleware:
 
     @staticmethod
     def _same_origin(scope: AsgiScope, host: str) -> bool:
+        site = _header(scope, b"sec-fetch-site")  # set by the browser; a page cannot forge it
+        if site is not None and site.strip().lower() not in ("same-origin", "none"):
+            return False
         origin = _header(scope, b"origin")
-        if origin is None:  # not a browser, or a same-origin GET-like navigation
+        if origin is None:  # not a browser (SDK, CLI, curl)
             return True
+        if origin.strip().lower() == "null":  # an opaque origin: could be anyone's page
+            return False
         rest = origin.partition("://")[2]
         return bool(rest) and rest.lower() == host.strip().lower()
 
@@ -332,7 +345,7 @@ class SecurityMiddleware:
         challenge = ((b"www-authenticate", b'Bearer realm="mltrail"'),)
         if _wants_html(scope) or (scope["method"] == "POST" and scope["path"] == "/login"):
             error = "That token is not valid." if scope["path"] == "/login" else None
-            await send_html(send, 401, self.login_page(error), challenge)
+            await send_html(send, 401, self.login_page(error, _next_path(scope)), challenge)
             return
         await send_error(
             send,
@@ -341,6 +354,18 @@ class SecurityMiddleware:
             "a valid API token is required: Authorization: Bearer mlt_<id>_<secret>",
             challenge,
         )
+
+
+def _next_path(scope: AsgiScope) -> str:
+    """Where to go after logging in: the page asked for (a path on this site), else ``/``."""
+    path = str(scope.get("path") or "/")
+    if scope.get("method") != "GET" or path in ("/login", "/logout"):
+        return "/"
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    target = path + ("?" + query if query else "")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
 
 
 def _cookie(scope: AsgiScope) -> str | None:

@@ -26,7 +26,9 @@ CSP = (
 FILE_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # not no-referrer: under it Chromium sends ``Origin: null`` on our own form posts, and
+    # the same-origin check must see the real origin; other sites still get no referrer
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )

@@ -39,16 +39,18 @@ def install_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
 
-def login_page_html(error: str | None = None) -> str:
+def login_page_html(error: str | None = None, next_path: str = "/") -> str:
     """The UI's login page as HTML, for ``SecurityMiddleware(login_page=...)``.
 
-    It links no stylesheet or script: without a token those would be refused too.
+    It links the app's stylesheet (public: the middleware serves ``/ui/static/ui.css``
+    without a token) and no script; after logging in the browser goes to ``next_path``.
     """
     from mltrail import __version__
     from mltrail.server.ui._render import environment
+    from mltrail.server.ui.pages import _safe_next
 
     return (
         environment()
         .get_template("login.html")
-        .render(version=__version__, login_enabled=False, bare=True, error=error, next="/")
+        .render(version=__version__, login_enabled=False, error=error, next=_safe_next(next_path))
     )
