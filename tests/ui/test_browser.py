@@ -7,16 +7,18 @@ dialog (an ``alert`` from user text) fails it (see ``conftest.watched``).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 from uihelp import LiveServer, Watched, screenshot
-from uiseed import RTL, SCRIPT, Seeded
+from uiseed import RTL, SCRIPT, T0, Seeded
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from playwright.sync_api import Page
 
 
@@ -269,3 +271,135 @@ def test_diff_page(watched: Watched, seeded: Seeded, shots: Path) -> None:
     assert "identical" in (page.locator("#kind-code").get_attribute("class") or "")
     assert page.locator("#kind-outcome .metrics-diff tr.differs").count() >= 2
     screenshot(page, shots, "diff")
+
+
+def _line_pitch(page: Page, selector: str) -> tuple[float, float]:
+    """(distance between the tops of the first two lines, height of one line) in pixels."""
+    pitch: list[float] = page.locator(selector).evaluate_all(
+        "els => [els[1].getBoundingClientRect().top - els[0].getBoundingClientRect().top,"
+        " els[0].getBoundingClientRect().height]"
+    )
+    return pitch[0], pitch[1]
+
+
+def test_console_and_diff_are_single_spaced(watched: Watched, seeded: Seeded) -> None:
+    """One console line (or diff line) below the next, no blank line between (server-rendered
+    and after a search), and copying the text gives one line per line."""
+    page = watched.page
+    page.goto(f"/runs/{seeded.a}")
+    for selector in ("#console-lines .ln", "#code pre.diff > span"):
+        step, height = _line_pitch(page, selector)
+        assert height > 0 and abs(step - height) < 1.0, (selector, step, height)
+    text = page.locator("#console-lines").inner_text()
+    assert "\n\n" not in text and len(text.splitlines()) == 200
+    diff = page.locator("#code pre.diff").inner_text()
+    assert "\n\n" not in diff and "-lr = 0.01\n+lr = 0.1" in diff
+    page.fill("#console-q", "epoch")
+    page.click("#console-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('console-lines').dataset.query")
+    step, height = _line_pitch(page, "#console-lines .ln")
+    assert abs(step - height) < 1.0, (step, height)
+
+
+def test_system_charts_plot_against_time(watched: Watched, seeded: Seeded) -> None:
+    """System metrics are sampled on a clock: their x axis is time, not the sample index."""
+    page = watched.page
+    page.goto(f"/runs/{seeded.a}")
+    _wait_charts(page)
+    assert page.locator("#system .ctl-x").input_value() == "time"
+    chart = page.locator("#system .chart[data-key='system/cpu_percent']")
+    axis, xs = chart.evaluate(
+        "e => [e.layout.xaxis.type, e.data.find(t => t.hoverinfo !== 'skip').x.slice(0, 2)]"
+    )
+    assert axis == "date"
+    assert xs == [T0, T0 + 100]  # the samples' timestamps (ms), not steps 0 and 1
+    # the training metrics keep steps, and the system x axis can still be switched
+    assert page.locator("#metrics .ctl-x").input_value() == "step"
+    page.select_option("#system .ctl-x", "step")
+    page.wait_for_function(
+        "() => document.querySelector(\"#system .chart\").layout.xaxis.type === 'linear'"
+    )
+
+
+def test_compare_many_runs(watched: Watched, seeded: Seeded) -> None:
+    """Selecting every run of a page (100, past the old limit of 20) compares them all."""
+    page = watched.page
+    page.goto("/p/bulk")
+    page.check("#select-all")
+    assert page.locator("#selected-count").inner_text() == "100 selected"
+    page.click("#compare-btn")
+    page.wait_for_url(re.compile(r"/compare\?"))
+    assert page.locator("h1").inner_text() == "Compare 100 runs"
+    assert page.locator("#compared-runs tbody tr").count() == 100
+    _wait_charts(page)
+    names = page.locator(".chart[data-key='acc']").evaluate(
+        "e => e.data.filter(t => t.hoverinfo !== 'skip').length"
+    )
+    assert names == 100
+
+
+def test_compare_past_the_limit_says_so_in_the_table(watched: Watched, seeded: Seeded) -> None:
+    """More runs than a compare takes: the button is disabled with the limit named."""
+    page = watched.page
+    page.goto("/p/bulk")
+    limit = int(page.locator("#compare-btn").get_attribute("data-max") or 0)
+    assert limit >= 100
+    page.evaluate(
+        "n => { const t = document.querySelector('#runs tbody');"
+        " const row = t.querySelector('tr[data-run]');"
+        " for (let i = 0; i < n; i++) { const c = row.cloneNode(true);"
+        " c.querySelector('input.pick').value = 'x' + i; t.appendChild(c); } }",
+        limit,
+    )
+    page.check("#select-all")
+    assert page.locator("#compare-btn").is_disabled()
+    assert f"at most {limit}" in page.locator("#selected-count").inner_text()
+
+
+def _failed_sdk_run(store: Path) -> str:
+    """A run whose ``with mltrail.init(...)`` block raised, made by the real SDK."""
+    script = (
+        "import mltrail, sys\n"
+        "try:\n"
+        "    with mltrail.init(project='failing', name='boom', store=sys.argv[1],"
+        " capture=False) as run:\n"
+        "        print(run.run_id, flush=True)\n"
+        "        run.log({'x': 1.0})\n"
+        "        1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(MLTRAIL_ALLOW_DIRTY="1", MLTRAIL_CAPTURE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(store)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.split()[0]
+
+
+def test_a_failed_run_shows_its_error(watched: Watched, seeded: Seeded) -> None:
+    """The SDK's recorded error: at the top of the run page, on hover in the runs table."""
+    run_id = _failed_sdk_run(seeded.root / "store")
+    page = watched.page
+    page.goto(f"/runs/{run_id}")
+    error = page.locator("#run-error")
+    assert error.is_visible()
+    assert "ZeroDivisionError: division by zero" in error.inner_text()
+    top = error.bounding_box()
+    overview = page.locator("#overview").bounding_box()
+    assert top is not None and overview is not None and top["y"] < overview["y"]
+    assert top["y"] < 200  # at the top, without scrolling
+    page.click("#run-error summary")
+    assert "Traceback (most recent call last)" in page.locator("#run-error pre").inner_text()
+
+    page.goto("/p/failing")
+    badge = page.locator(f"tr[data-run='{run_id}'] .badge")
+    assert badge.inner_text() == "failed"
+    badge.hover()
+    tip = badge.evaluate("e => e.closest('[title]') && e.closest('[title]').title")
+    assert tip is not None and tip.startswith("ZeroDivisionError: division by zero")

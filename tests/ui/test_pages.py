@@ -49,6 +49,16 @@ def test_status_codes(client: httpx.Client, path: str, status: int) -> None:
         assert r.headers["content-type"].startswith("text/html")
 
 
+def test_compare_past_its_limit_names_the_limit(client: httpx.Client) -> None:
+    """More runs than a compare page takes: a 422 page that names the limit (not a crash)."""
+    from mltrail.server.ui.pages import MAX_COMPARE
+
+    ids = [f"{i:032x}" for i in range(MAX_COMPARE + 1)]
+    r = client.get("/compare", params={"runs": ",".join(ids)})
+    assert r.status_code == 422
+    assert f"pick 1 to {MAX_COMPARE} runs, got {MAX_COMPARE + 1}" in r.text
+
+
 def test_filter_error_names_field_and_position(client: httpx.Client) -> None:
     """A bad order_by is reported against order_by, with its position."""
     r = client.get("/p/vision", params={"order_by": "metrics.loss; --"})

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["COOKIE", "render_login", "render_page", "router"]
 
 COOKIE = "mltrail_token"
-MAX_COMPARE = 20
+#: runs on one compare page: every run of a table page (100) and more; each chart asks for
+#: one downsampled series per run, and 200 ids keep the URL well under 16 KB
+MAX_COMPARE = 200
 _MAX_FORM_BYTES = 8192
 
 router = APIRouter(include_in_schema=False)
@@ -117,7 +119,9 @@ def runs_page(
         store, project, keys, filter=filter, order_by=order_by, cols=cols or [], group=group
     )
     status = 400 if view.error else 200
-    return render_page(request, "runs.html", status, view=view, page_size=PAGE_SIZE)
+    return render_page(
+        request, "runs.html", status, view=view, page_size=PAGE_SIZE, max_compare=MAX_COMPARE
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

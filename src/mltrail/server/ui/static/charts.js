@@ -58,14 +58,17 @@
     return Number.isFinite(lo) ? [lo, hi] : null;
   }
 
+  /* The x values of a series: its steps, or its timestamps (ms) on a time axis. */
+  function xOf(chart, s) { return chart.group.xmode === "time" ? s.timestamps : s.steps; }
+
   function traces(chart) {
     const g = chart.group, out = [];
     chart.data.forEach(function (s, i) {
       if (!s) return;
       const color = PALETTE[i % PALETTE.length];
       const name = g.runs[i].name || g.runs[i].id.slice(0, 8);
-      const x = g.xmode === "time" ? s.timestamps : s.steps;
-      if (s.downsampled && s.min && s.max) {
+      const x = xOf(chart, s);
+      if (s.downsampled && s.min && s.max && g.runs.length <= 10) {  // bands: a few runs only
         out.push({ x: x, y: s.min, mode: "lines", line: { width: 0, color: color }, hoverinfo: "skip", showlegend: false, name: name + " min" });
         out.push({ x: x, y: s.max, mode: "lines", line: { width: 0, color: color }, fill: "tonexty",
           fillcolor: rgba(color, g.runs.length > 1 ? 0.1 : 0.18), hoverinfo: "skip", showlegend: false, name: name + " max" });
@@ -116,7 +119,9 @@
 
   async function load(chart, steps) {
     const el = chart.el, g = chart.group;
-    const points = Math.max(200, Math.min(2000, Math.round(el.clientWidth || 500)));
+    let points = Math.max(200, Math.min(2000, Math.round(el.clientWidth || 500)));
+    // many runs (compare): fewer buckets each, so a chart stays a few 10k points in all
+    if (g.runs.length > 10) points = Math.max(50, Math.round(points * 10 / g.runs.length));
     el.dataset.requests = String(Number(el.dataset.requests || 0) + g.runs.length);
     const results = await Promise.all(g.runs.map(function (run) {
       return M.getJSON(seriesUrl(run.id, chart.key, points, steps)).then(parseSeries, function (e) {
@@ -136,7 +141,8 @@
       if (!s) return;
       const ys = (s.min || s.values).concat(s.max || s.values);
       ys.forEach(function (y) { if (y !== null && Number.isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); } });
-      if (s.steps.length) { x0 = Math.min(x0, s.steps[0]); x1 = Math.max(x1, s.steps[s.steps.length - 1]); }
+      const xs = xOf(chart, s);
+      if (xs.length) { x0 = Math.min(x0, xs[0]); x1 = Math.max(x1, xs[xs.length - 1]); }
     });
     if (!Number.isFinite(lo) || !Number.isFinite(x0)) return;
     const sx = function (x) { return pad + (x - x0) / ((x1 - x0) || 1) * (w - 2 * pad); };
@@ -150,7 +156,7 @@
       const color = PALETTE[i % PALETTE.length];
       const pts = function (ys) {
         const out = [];
-        s.steps.forEach(function (x, k) { if (ys[k] !== null && Number.isFinite(ys[k])) out.push(sx(x).toFixed(1) + "," + sy(ys[k]).toFixed(1)); });
+        xOf(chart, s).forEach(function (x, k) { if (ys[k] !== null && Number.isFinite(ys[k])) out.push(sx(x).toFixed(1) + "," + sy(ys[k]).toFixed(1)); });
         return out;
       };
       if (s.min && s.max) {
@@ -220,7 +226,8 @@
 
   function setup(container) {
     const group = {
-      runs: JSON.parse(container.dataset.runs || "[]"), xmode: "step", smoothing: 0, log: false, charts: [],
+      runs: JSON.parse(container.dataset.runs || "[]"), smoothing: 0, log: false, charts: [],
+      xmode: container.dataset.x === "time" ? "time" : "step",  // system metrics: time
     };
     container.querySelectorAll(".chart").forEach(function (el) {
       group.charts.push({ el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false });
@@ -232,6 +239,7 @@
     const smooth = container.querySelector(".ctl-smooth");
     const smoothOut = container.querySelector(".ctl-smooth-out");
     const logBox = container.querySelector(".ctl-log");
+    if (xSel) xSel.value = group.xmode;  // not what the browser restored on a reload
     if (xSel) xSel.addEventListener("change", function () {
       group.xmode = xSel.value;
       group.charts.forEach(function (c) { c.range = null; });

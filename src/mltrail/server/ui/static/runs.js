@@ -125,11 +125,13 @@
   const count = document.getElementById("selected-count");
   const all = document.getElementById("select-all");
   function picked() { return tbody.querySelectorAll("input.pick:checked").length; }
+  const maxCompare = Number(compareBtn.dataset.max || 0) || Infinity;
   function updatePicked() {
     const n = picked();
-    compareBtn.disabled = n < 1;
+    compareBtn.disabled = n < 1 || n > maxCompare;
     diffBtn.disabled = n !== 2;
-    count.textContent = n + " selected";
+    count.textContent = n + " selected" + (n > maxCompare ? " (compare takes at most " + maxCompare + " runs)" : "");
+    count.classList.toggle("error", n > maxCompare);
   }
   tbody.addEventListener("change", function (e) { if (e.target.classList.contains("pick")) updatePicked(); });
   all.addEventListener("change", function () {
