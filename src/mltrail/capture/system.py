@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["SystemSampler"]
+__all__ = ["SharedSampler", "SystemSampler", "shared_sampler"]
 
 PRIME_S = 0.1
 """Seconds between priming the CPU counters and the first sample of a started sampler."""
@@ -345,3 +345,128 @@ class SystemSampler:
                 for key, value in values.items():
                     out[f"system/gpu/{index}/{key}"] = value
         return out
+
+
+_IO_KEYS = frozenset(key for fields in _IO_COUNTERS.values() for key, _ in fields)
+
+
+class SharedSampler:
+    """One sampling thread for every live run of a process at one interval.
+
+    A run subscribes when it starts and unsubscribes when it finishes, both at the cost of a
+    lock: the thread starts with the first subscriber, sleeps without waking while none is
+    subscribed, and is a daemon that lives as long as the process (it is never joined, so a
+    finishing run never waits for a sample in progress). A new subscriber gets its first
+    sample at once (after :data:`PRIME_S` when the thread was idle, so CPU shares cover a real
+    interval), then one every ``interval_s`` with the others. I/O counters count from each
+    subscriber's own start, as a sampler of its own would.
+    """
+
+    def __init__(self, interval_s: float, sampler: SystemSampler | None = None) -> None:
+        self.interval_s = float(interval_s)
+        self.sampler = sampler or SystemSampler(lambda values: None, interval_s=interval_s)
+        self._cond = threading.Condition()
+        self._subs: dict[int, tuple[Callable[[dict[str, float]], None], dict[str, float]]] = {}
+        self._fresh: set[int] = set()
+        self._ids = 0
+        self._io_now: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, log: Callable[[dict[str, float]], None]) -> int:
+        """Start delivering samples to ``log``; returns the subscription's id."""
+        with self._cond:
+            self._ids += 1
+            self._subs[self._ids] = (log, dict(self._io_now))
+            self._fresh.add(self._ids)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="mltrail-system-shared", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+            return self._ids
+
+    def unsubscribe(self, sub: int) -> None:
+        """Stop delivering to a subscription; returns at once (idempotent)."""
+        with self._cond:
+            self._subs.pop(sub, None)
+            self._fresh.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        """How many subscriptions are live."""
+        with self._cond:
+            return len(self._subs)
+
+    def _loop(self) -> None:
+        idle = True
+        next_at = 0.0
+        while True:
+            with self._cond:
+                while not self._subs:
+                    idle = True
+                    self._cond.wait()
+                if not idle and not self._fresh:
+                    self._cond.wait(max(0.0, next_at - time.monotonic()))
+                    if not self._fresh and time.monotonic() < next_at:
+                        continue  # woken early, by a subscription that has already ended
+            if idle:
+                self._sample()  # primes the counters; CPU shares need an interval behind them
+                time.sleep(PRIME_S)
+                idle = False
+                next_at = time.monotonic()
+            values = self._sample()
+            now = time.monotonic()
+            with self._cond:
+                due = now >= next_at
+                targets = [
+                    (log, base)
+                    for sub, (log, base) in self._subs.items()
+                    if due or sub in self._fresh
+                ]
+                self._fresh.clear()
+                if due:
+                    next_at = max(next_at + self.interval_s, now)
+            for log, base in targets:
+                self._deliver(log, base, values)
+
+    def _sample(self) -> dict[str, float] | None:
+        try:
+            values = self.sampler.sample()
+        except Exception as exc:  # psutil missing or broken: nothing to deliver
+            if self.sampler.error is None:
+                self.sampler.error = exc
+            return None
+        with self._cond:
+            self._io_now = {k: v for k, v in values.items() if k in _IO_KEYS}
+        return values
+
+    def _deliver(
+        self,
+        log: Callable[[dict[str, float]], None],
+        base: dict[str, float],
+        values: dict[str, float] | None,
+    ) -> None:
+        if values is None:
+            return
+        own = {
+            k: (max(0.0, v - base.get(k, 0.0)) if k in _IO_KEYS else v) for k, v in values.items()
+        }
+        try:
+            log(own)
+        except Exception as exc:  # one run's failing sink must not stop the others
+            if self.sampler.error is None:
+                self.sampler.error = exc
+
+
+_shared: dict[float, SharedSampler] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_sampler(interval_s: float) -> SharedSampler:
+    """The process's :class:`SharedSampler` for ``interval_s`` (created on first use)."""
+    with _shared_lock:
+        found = _shared.get(interval_s)
+        if found is None:
+            found = _shared[interval_s] = SharedSampler(interval_s)
+        return found

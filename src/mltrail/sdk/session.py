@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from mltrail.capture.base import Captured
     from mltrail.capture.console import ConsoleTee
-    from mltrail.capture.system import SystemSampler
+    from mltrail.capture.system import SharedSampler
     from mltrail.sdk.recorder import Recorder
 
 __all__ = [
@@ -177,7 +177,7 @@ class CaptureSession:
         self._system_s = system_metrics_s
         self._console = console
         self._thread: threading.Thread | None = None
-        self._sampler: SystemSampler | None = None
+        self._sampler: tuple[SharedSampler, int] | None = None
         self._tee: ConsoleTee | None = None
         # taken now, in the caller's thread (the working directory may change later)
         wants = "invocation" in self._kinds
@@ -193,10 +193,10 @@ class CaptureSession:
             )
             self._thread.start()
         if self._system_s > 0:
-            from mltrail.capture.system import SystemSampler
+            from mltrail.capture.system import shared_sampler
 
-            self._sampler = SystemSampler(self.recorder.system, interval_s=self._system_s)
-            self._sampler.start()
+            shared = shared_sampler(self._system_s)  # one thread for every run of the process
+            self._sampler = (shared, shared.subscribe(self.recorder.system))
         if self._console:
             self._start_console()
 
@@ -232,7 +232,8 @@ class CaptureSession:
                     _console_owner = None
             self._tee = None
         if self._sampler is not None:
-            self._sampler.stop()
+            shared, sub = self._sampler
+            shared.unsubscribe(sub)  # at once: the shared thread is never joined
             self._sampler = None
         if self._thread is not None:
             self._thread.join(timeout)
