@@ -1,4 +1,6 @@
-"""The ``mltrail`` console script: a fast path for the hot ``mltrail data`` verbs, else Typer.
+"""The ``mltrail`` console script: a fast path for the hot commands, else Typer.
+
+(``runs list``, ``runs show`` and ``metrics`` take theirs in :mod:`mltrail.cli._fast`.)
 
 Building the Typer app costs more than a no-op ``mltrail data status`` over 10,000 files
 should take in total (Typer, pydantic — Typer coerces parameters through pydantic
@@ -219,7 +221,13 @@ _COMMANDS: dict[str, Callable[[list[Path], dict[str, Any]], None]] = {
 
 def main() -> None:
     """The console script: the fast path when it applies, else the Typer app."""
-    code = run_fast(sys.argv[1:])
+    argv = sys.argv[1:]
+    if argv[:1] in (["runs"], ["metrics"]):
+        from mltrail.cli._fast import run_fast as run_fast_runs
+
+        code = run_fast_runs(argv)
+    else:
+        code = run_fast(argv)
     if code is not None:
         sys.exit(code)
     from mltrail.cli.main import main as typer_main

@@ -20,6 +20,8 @@ from mltrail.cli._common import (
     print_json,
     stdout_console,
 )
+from mltrail.cli.runs_view import aliases_text as _aliases_text
+from mltrail.cli.runs_view import print_run_artifacts, run_artifacts
 from mltrail.formatting import fmt_bytes
 
 if TYPE_CHECKING:
@@ -58,10 +60,6 @@ def _arts(api: Api) -> ArtifactStore:
     from mltrail.store.registry import open_artifact_store
 
     return open_artifact_store(api.location)
-
-
-def _aliases_text(aliases: Any) -> str:
-    return ", ".join(aliases) if aliases else ""
 
 
 @app.command("list")
@@ -334,45 +332,3 @@ def _lineage_tree(graph: LineageGraph, way: str) -> Tree:
     if not nxt.get(graph.root):
         root.add("[dim](nothing recorded)[/dim]")
     return root
-
-
-# -- runs show -----------------------------------------------------------------------------
-
-
-def run_artifacts(api: Api, run_id: str) -> tuple[list[ArtifactVersion], list[ArtifactVersion]]:
-    """A run's ``(inputs, outputs)``; empty when the store has no artifact support."""
-    from mltrail.errors import ArtifactsUnsupportedError
-
-    try:
-        arts = _arts(api)
-    except ArtifactsUnsupportedError:
-        return [], []
-    return arts.run_inputs(run_id), arts.run_outputs(run_id)
-
-
-def print_run_artifacts(
-    console: Console, inputs: list[ArtifactVersion], outputs: list[ArtifactVersion]
-) -> None:
-    """The ``inputs`` and ``outputs`` sections of ``mltrail runs show``."""
-    from rich.table import Table
-    from rich.text import Text
-
-    for title, items in (("inputs (artifacts used)", inputs), ("outputs (artifacts)", outputs)):
-        console.print()
-        console.print(Text(title, style="bold magenta"))
-        if not items:
-            console.print("[dim](none)[/dim]")
-            continue
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for col in ("artifact", "type", "kind", "digest", "size", "aliases"):
-            table.add_column(col, overflow="fold")
-        for v in items:
-            table.add_row(
-                Text(v.qualified, style="cyan"),
-                Text(v.type),
-                Text(v.kind),
-                Text(v.digest[:23]),
-                fmt_size(v.size),
-                Text(_aliases_text(v.aliases)),
-            )
-        console.print(table)
