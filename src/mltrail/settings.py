@@ -10,6 +10,7 @@ from mltrail.errors import InvalidArgumentError
 
 __all__ = [
     "DEFAULT_STORE_DIRNAME",
+    "DURABILITY_MODES",
     "SERVER_CONFIG_ENV",
     "Settings",
     "default_store_location",
@@ -19,6 +20,12 @@ __all__ = [
 DEFAULT_STORE_DIRNAME = ".mltrail"
 #: Where ``mltrail server --workers N`` passes its config to the worker processes.
 SERVER_CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
+#: What an acknowledged ``log()`` survives, by ``MLTRAIL_DURABILITY`` (docs/durability.md):
+#: ``process``: the death of the process (one ``write()`` to the spool per call);
+#: ``batch``: also an OS crash or power loss, but for the last flush interval (the writer
+#: syncs the spool each interval; the embedded store syncs each commit);
+#: ``call``: everything acknowledged (each call syncs the spool, as MLflow commits each call).
+DURABILITY_MODES = ("process", "batch", "call")
 
 
 def _env_float(name: str, default: float) -> float:
@@ -70,6 +77,8 @@ class Settings:
             store to take the rest of a run before leaving it in the spool for
             ``mltrail sync`` (default 60; 0: do not wait). A store already known to be
             unreachable is waited for 5 s at most.
+        durability: ``MLTRAIL_DURABILITY``: ``process``, ``batch`` (default) or ``call``;
+            see :data:`DURABILITY_MODES`.
         s3_endpoint: ``MLTRAIL_S3_ENDPOINT``: the endpoint URL of an S3-compatible server
             (SeaweedFS, MinIO, ...) that ``s3://`` object stores talk to (empty: AWS).
         token: ``MLTRAIL_TOKEN``: the API token sent to a server store (``Authorization:
@@ -100,6 +109,7 @@ class Settings:
     preflight_steps: int | None = None
     artifacts: str = ""
     finish_timeout_s: float = 60.0
+    durability: str = "batch"
     token: str = ""
     ca_bundle: str = ""
     seed: str = ""
@@ -133,6 +143,15 @@ def _env_seconds(name: str, default: float) -> float:
     if not 0 <= value < float("inf"):
         raise InvalidArgumentError(f"{name}={raw!r} must be >= 0 and finite")
     return value
+
+
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise InvalidArgumentError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return raw
 
 
 def _env_steps(name: str) -> int | None:
@@ -172,6 +191,7 @@ def settings() -> Settings:
         preflight_steps=_env_steps("MLTRAIL_PREFLIGHT_STEPS"),
         artifacts=os.environ.get("MLTRAIL_ARTIFACTS", "").strip(),
         finish_timeout_s=_env_seconds("MLTRAIL_FINISH_TIMEOUT_S", 60.0),
+        durability=_env_choice("MLTRAIL_DURABILITY", DURABILITY_MODES, "batch"),
         s3_endpoint=os.environ.get("MLTRAIL_S3_ENDPOINT", "").strip(),
         pin_inputs=os.environ.get("MLTRAIL_PIN_INPUTS", "").strip(),
         spool_max_bytes=int(_env_float("MLTRAIL_SPOOL_MAX_MB", 4096.0) * (1 << 20)),

@@ -44,6 +44,20 @@ def _spool_error(path: Path, exc: OSError, action: str) -> SpoolError:
     return SpoolError(f"cannot {action} spool {path}: {cause}{hint}")
 
 
+def _sync_dir(folder: Path) -> None:
+    """Sync a folder's entries (a new file's name), where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def try_lock(fd: int) -> bool:
     """Take an exclusive, non-blocking flock on ``fd``; False when another process holds it."""
     if fcntl is None:  # pragma: no cover
@@ -71,14 +85,20 @@ class SpoolAppender:
     Args:
         path: the spool file; it must not exist.
         header: bytes (whole frames) written before the file appears under ``path``.
+        sync_each_append: ``fdatasync`` after every append (``MLTRAIL_DURABILITY=call``):
+            a call that returned survives power loss. Otherwise :meth:`sync` syncs what was
+            appended so far (the writer calls it each flush interval in ``batch`` mode).
 
     Raises:
         SpoolError: the file cannot be created or written (the message names path and cause).
     """
 
-    def __init__(self, path: Path, header: bytes = b"") -> None:
+    def __init__(self, path: Path, header: bytes = b"", sync_each_append: bool = False) -> None:
         self.path = path
         self.size = 0
+        self.synced = 0  # bytes known to be on stable storage
+        self._dir_synced = False
+        self.sync_each_append = sync_each_append
         self._torn = False  # a failed append left bytes past ``size`` that could not be cut
         tmp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -95,6 +115,9 @@ class SpoolAppender:
             if path.exists():
                 raise SpoolError(f"spool {path} already exists")
             os.rename(tmp, path)
+            if sync_each_append:  # the header is synced by append; now the new name
+                _sync_dir(path.parent)
+                self._dir_synced = True
         except SpoolError:
             self._discard(tmp)
             raise
@@ -135,6 +158,28 @@ class SpoolAppender:
             self._cut_back(exc)
             raise _spool_error(self.path, exc, "append to") from exc
         self.size += len(data)
+        if self.sync_each_append:
+            self.sync()
+
+    def sync(self) -> None:
+        """Put what was appended so far on stable storage (``fdatasync``); no-op when done.
+
+        Safe to call from another thread than the appending one while the spool is open.
+
+        Raises:
+            SpoolError: the device refused (EIO): what was appended may be lost on power loss.
+        """
+        size, fd = self.size, self._fd
+        if size <= self.synced or fd < 0:
+            return
+        try:
+            (getattr(os, "fdatasync", None) or os.fsync)(fd)
+        except OSError as exc:
+            raise _spool_error(self.path, exc, "sync") from exc
+        self.synced = max(self.synced, size)
+        if not self._dir_synced:
+            _sync_dir(self.path.parent)
+            self._dir_synced = True
 
     def _cut_back(self, cause: OSError | None) -> None:
         """Truncate the file to ``size`` (the end of the last whole frame)."""

@@ -51,6 +51,8 @@ class Writer(threading.Thread):
         heartbeat: appends a heartbeat frame (called from this thread).
         heartbeat_s: seconds between heartbeats.
         flush_interval_s: seconds between idle drains.
+        sync: puts the spool on stable storage; called each flush interval, also while the
+            store is down (``MLTRAIL_DURABILITY=batch``: group commit), or None.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Writer(threading.Thread):
         heartbeat: Callable[[], None],
         heartbeat_s: float,
         flush_interval_s: float,
+        sync: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name=f"mltrail-writer-{spool_path.stem}", daemon=True)
         self._open_store = open_store
@@ -72,6 +75,7 @@ class Writer(threading.Thread):
         self._heartbeat = heartbeat
         self._heartbeat_s = heartbeat_s
         self._interval = flush_interval_s
+        self._sync = sync
         self._cond = threading.Condition()
         self._wake = False
         self._closing = False
@@ -185,16 +189,29 @@ class Writer(threading.Thread):
             return
         next_beat = time.monotonic() + self._heartbeat_s
         backoff = 0.05
+        retry_at = 0.0  # after a failed drain, the next one waits for this moment
         try:
             while True:
                 with self._cond:
                     if not self._wake and not self._closing:
                         wait = min(self._interval, max(0.0, next_beat - time.monotonic()))
+                        if retry_at:
+                            wait = min(wait, max(0.0, retry_at - time.monotonic()))
                         self._cond.wait(wait)
+                    if self._wake:  # flush() or close() asks: retry at once
+                        retry_at = 0.0
                     self._wake = False
                     closing = self._closing
                     if self._stopping:
                         return
+                self._safe_sync()
+                left = retry_at - time.monotonic()
+                if left > 0:  # the store failed: back off, syncing each interval meanwhile
+                    if closing:  # (not closing, the wait at the top did it)
+                        with self._cond:
+                            if not self._stopping and not self._wake:
+                                self._cond.wait(min(self._interval, left))
+                    continue
                 # closing: the run appends nothing more, so an unreadable tail is damage
                 decoder.final = closing
                 if not closing and time.monotonic() >= next_beat:
@@ -203,19 +220,28 @@ class Writer(threading.Thread):
                 ok = self._drain(decoder)
                 if ok:
                     backoff = 0.05
+                    retry_at = 0.0
                     if closing and self.position >= self._spool_size():
                         return
                 else:
                     if closing and self._fatal:
                         return
-                    with self._cond:
-                        if not self._stopping:
-                            self._cond.wait(backoff)
+                    retry_at = time.monotonic() + backoff
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
         finally:
             decoder.close()
             with self._cond:
                 self._cond.notify_all()
+
+    def _safe_sync(self) -> None:
+        if self._sync is None:
+            return
+        try:
+            self._sync()
+        except MltrailError as exc:  # a device error: said once, the data path goes on
+            if exc.message not in self._logged:
+                self._logged.add(exc.message)
+                log.warning("mltrail: %s", exc)
 
     def _safe_heartbeat(self) -> None:
         # A heartbeat is a liveness hint, not data: one that cannot be written (a full disk)

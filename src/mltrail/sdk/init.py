@@ -79,6 +79,7 @@ class RunOptions:
     invocation: dict[str, Any] | None
     entry: Path
     environ: Mapping[str, str] | None = None
+    durability: str = "batch"
 
 
 def init(
@@ -207,6 +208,7 @@ def resolve_options(
         console=cfg.console if console is None else bool(console),
         heartbeat_s=beat,
         flush_interval_s=cfg.flush_interval_s,
+        durability=cfg.durability,
         artifacts=os.fspath(artifacts) if artifacts is not None else None,
         preflight_steps=cfg.preflight_steps,
         invocation=invocation,
@@ -248,7 +250,7 @@ def _create(opts: RunOptions, dirty: list[str]) -> Run:
     name = opts.name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime())
     name = v.check_key(name, "run name")
     run_id = new_run_id()
-    spool = _open_spool(opts.location, run_id)
+    spool = _open_spool(opts.location, run_id, durability=opts.durability)
     body = {
         "project": project,
         "name": name,
@@ -286,6 +288,7 @@ def _start_writer(run: Run, opts: RunOptions) -> Run:
         rec.heartbeat,
         opts.heartbeat_s,
         opts.flush_interval_s,
+        sync=rec.spool_sync if opts.durability == "batch" else None,
     )
     run._writer = writer
     writer.start()
@@ -336,7 +339,7 @@ def _attach(opts: RunOptions) -> Run:
     and metrics, and leaves the final status to the wrapper.
     """
     assert opts.attach_to is not None
-    spool = _open_spool(opts.location, opts.attach_to, attached=True)
+    spool = _open_spool(opts.location, opts.attach_to, attached=True, durability=opts.durability)
     run = Run(
         run_id=opts.attach_to,
         project=opts.project or "",
@@ -368,7 +371,7 @@ def _resume(opts: RunOptions) -> Run:
             f"{opts.project!r}; pass project={record.project!r} or leave project out"
         )
     next_step = 1 + max((m.last_step for m in record.metrics.values()), default=-1)
-    spool = _open_spool(opts.location, record.run_id)
+    spool = _open_spool(opts.location, record.run_id, durability=opts.durability)
     run = Run(
         run_id=record.run_id,
         project=record.project,
@@ -392,7 +395,9 @@ def _resume(opts: RunOptions) -> Run:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _open_spool(location: StoreLocation, run_id: str, attached: bool = False) -> SpoolAppender:
+def _open_spool(
+    location: StoreLocation, run_id: str, attached: bool = False, durability: str = "batch"
+) -> SpoolAppender:
     ignore_in_git(location)  # before anything appears in an embedded store's folder
     source = f"{run_id}.{secrets.token_hex(4)}"
     header = {
@@ -406,7 +411,11 @@ def _open_spool(location: StoreLocation, run_id: str, attached: bool = False) ->
     }
     frame = codec.frame(codec.encode_json(codec.KIND_HEADER, header))
     # the header is in the file before it appears under its name (see SpoolAppender)
-    return SpoolAppender(location.spool_dir / f"{source}{SPOOL_SUFFIX}", header=frame)
+    return SpoolAppender(
+        location.spool_dir / f"{source}{SPOOL_SUFFIX}",
+        header=frame,
+        sync_each_append=durability == "call",
+    )
 
 
 def _preload() -> None:

@@ -120,6 +120,11 @@ class Recorder:
         """Bytes appended to the run's spool so far (what a flush waits for)."""
         return self._run._spool.size
 
+    def spool_sync(self) -> None:
+        """Put what the run's spool holds on stable storage (the writer's group commit in
+        ``MLTRAIL_DURABILITY=batch``)."""
+        self._run._spool.sync()
+
     def error(self, doc: Mapping[str, Any]) -> None:
         """Record what failed the run (an ``error`` document, see ``capture/errors.py``) and
         its one-line form as the tag ``mltrail.error``."""

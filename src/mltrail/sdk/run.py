@@ -391,6 +391,8 @@ class Run:
         elif drained:
             self._spool.path.unlink(missing_ok=True)
         else:
+            with contextlib.suppress(MltrailError):  # kept for `mltrail sync`: on disk now
+                self._spool.sync()
             logging.getLogger("mltrail").warning(
                 "mltrail: run %s is not fully in the store %s yet; its events are kept in %s "
                 "and `mltrail sync` (or the next run) will apply them",

@@ -76,6 +76,17 @@ def create_engine(uri: str) -> sa.Engine:
         ) from exc
 
 
+def _synchronous() -> str:
+    """SQLite's ``synchronous`` for ``MLTRAIL_DURABILITY`` (``process``: NORMAL, else FULL)."""
+    from mltrail.settings import settings
+
+    try:
+        mode = settings().durability
+    except ValueError:  # a bad value is reported where runs start; the store stays safe
+        mode = "batch"
+    return "NORMAL" if mode == "process" else "FULL"
+
+
 def _sqlite_engine(uri: str) -> sa.Engine:
     db_path = Path(uri[len("sqlite:///") :])
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +104,9 @@ def _sqlite_engine(uri: str) -> sa.Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # WAL + NORMAL survives a killed process; FULL syncs the log at each commit so a run
+        # whose spool was removed after its last commit also survives power loss
+        cur.execute(f"PRAGMA synchronous={_synchronous()}")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA wal_autocheckpoint=8192")  # fewer checkpoint fsyncs
         cur.close()
