@@ -9,7 +9,7 @@ name and no method raises ``NotImplementedError``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HasArtifacts",
+    "HasMetricBuckets",
     "HasProjectKeys",
     "HasRunFiles",
     "HasScopedReads",
@@ -112,4 +113,28 @@ class HasScopedReads(Protocol):
 
     def scoped_reads(self) -> ScopedReads:
         """The scoped queries sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class HasMetricBuckets(Protocol):
+    """A store that draws a chart of a series without loading it whole."""
+
+    def metric_buckets(
+        self,
+        run_id: str,
+        key: str,
+        points: int,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> dict[str, Any]:
+        """At most ``points`` min/max buckets of the series over ``[step_min, step_max]``:
+        the body :func:`mltrail.store.buckets.downsample` gives (a bucket edge may be off by
+        less than a store-defined block of points on long ranges; min/max are exact for the
+        points each bucket covers).
+
+        Raises:
+            NotFoundError: no such run or metric.
+            InvalidArgumentError: ``points < 1`` or ``step_min > step_max``.
+        """
         ...

@@ -103,6 +103,10 @@ def _sqlite_engine(uri: str) -> sa.Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # new databases only (ignored once one exists): a chunk row of a few hundred points
+        # fits one 16 KiB page instead of a 4 KiB page plus an overflow chain (measured: a
+        # batch of 10^4 keys x 150 points applies in 1.0 s instead of 1.9 s)
+        cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL survives a killed process; FULL syncs the log at each commit so a run
         # whose spool was removed after its last commit also survives power loss

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mltrail.entities import ParamValue, RunStatus
 from mltrail.errors import IntegrityError, NotFoundError
 from mltrail.store.batch import Batch, BatchResult, StatusChange
-from mltrail.store.sql import series
+from mltrail.store.sql import append
 from mltrail.store.sql import statements as q
 from mltrail.store.sql.params import decode_param, encode_param
 
@@ -18,13 +18,18 @@ if TYPE_CHECKING:
 
     import sqlalchemy as sa
 
+    from mltrail.store.sql.append import OpenChunks
+
 __all__ = ["apply_batch"]
 
 _IN_LIMIT = 500
 
 
 def apply_batch(
-    conn: sa.Connection, batch: Batch, project_ids: MutableMapping[str, str]
+    conn: sa.Connection,
+    batch: Batch,
+    project_ids: MutableMapping[str, str],
+    open_chunks: OpenChunks | None = None,
 ) -> BatchResult:
     """Apply ``batch`` on ``conn`` (already in a write transaction); see the store contract."""
     x = q.Executor(conn)
@@ -40,7 +45,7 @@ def apply_batch(
         rows = [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()]
         x.many(q.TAGS_INSERT if fresh else q.tags_upsert(x.dialect.name), rows)
     if batch.metrics:
-        series.append_metrics(x, batch.run_id, batch.metrics, fresh)
+        append.append_metrics(x, batch.run_id, batch.metrics, fresh, open_chunks)
     if batch.blobs:
         stored = [{"digest": d, "size": len(b), "data": b} for d, b in batch.blobs.items()]
         x.many(q.blob_insert(x.dialect.name), stored)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 __all__ = [
     "CHUNK_POINTS",
+    "SKETCH_BLOCK",
     "api_tokens",
     "artifact_aliases",
     "artifact_versions",
@@ -45,6 +46,7 @@ __all__ = [
     "ingest_cursors",
     "metadata",
     "metric_chunks",
+    "metric_sketches",
     "metric_summaries",
     "object_refs",
     "params",
@@ -55,15 +57,20 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
+#: Points per block of a chunk's sketch (see ``metric_sketches``).
+SKETCH_BLOCK = 64
 #: PostgreSQL only: chunk arrays are incompressible, and the default storage compresses
 #: every value written (measured: 100 rows of 3 x 128 KB took 2.5 s, 0.14 s without).
-PG_STORAGE = tuple(
-    f"ALTER TABLE metric_chunks ALTER COLUMN {column} SET STORAGE EXTERNAL"
-    for column in ("steps", "timestamps", "vals")
+PG_STORAGE = (
+    *(
+        f"ALTER TABLE metric_chunks ALTER COLUMN {column} SET STORAGE EXTERNAL"
+        for column in ("steps", "timestamps", "vals")
+    ),
+    "ALTER TABLE metric_sketches ALTER COLUMN blocks SET STORAGE EXTERNAL",
 )
 
 Double = Float(precision=53).with_variant(Float(), "sqlite")
@@ -300,4 +307,32 @@ object_refs = Table(
     metadata,
     Column("digest", String(100), primary_key=True),
     Column("project", String(250), primary_key=True),
+)
+
+
+# -- chart summaries (0006) ---------------------------------------------------------------
+
+#: One row per metric chunk (same key): what a chart needs without the chunk's points. The
+#: chunk's bounds and order, its last point (in logging order) and its min/max (NaN skipped,
+#: NULL when every value is NaN), then ``blocks``: per ``SKETCH_BLOCK`` points of the chunk,
+#: packed little-endian records (last step i8, last timestamp i8, last value f8, min f8,
+#: max f8; NaN only when the whole block is NaN). A separate table, small columns first, so
+#: reading the bounds never touches the chunks' arrays (nor, in SQLite, overflow pages).
+#: Chunks written before 0006 have no row here; readers fall back to their points.
+metric_sketches = Table(
+    "metric_sketches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("is_sorted", Boolean, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("last_value", Double),
+    Column("v_min", Double),
+    Column("v_max", Double),
+    Column("blocks", LargeBinary, nullable=False),
 )

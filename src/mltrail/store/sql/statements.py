@@ -11,6 +11,7 @@ strings, bytes, bools and None bind natively on both sqlite3 and psycopg.
 from __future__ import annotations
 
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from mltrail.store.sql.schema import (
     console_lines,
     ingest_cursors,
     metric_chunks,
+    metric_sketches,
     metric_summaries,
     params,
     projects,
@@ -94,6 +96,26 @@ CHUNK_DELETE = sa.delete(metric_chunks).where(
     mc.run_id == _b("run_id"), mc.key == _b("key"), mc.seq == _b("seq")
 )
 CHUNKS_INSERT = sa.insert(metric_chunks)
+CHUNK_UPDATE = (
+    sa.update(metric_chunks)
+    .where(mc.run_id == _b("b_run"), mc.key == _b("b_key"), mc.seq == _b("b_seq"))
+    .values(
+        {
+            c: _b(c)
+            for c in (
+                "n",
+                "step_min",
+                "step_max",
+                "ms_min",
+                "ms_max",
+                "is_sorted",
+                "steps",
+                "timestamps",
+                "vals",
+            )
+        }
+    )
+)
 CONSOLE_INSERT = sa.insert(console_lines).values(
     run_id=_b("run_id"), ts_ms=_b("ts_ms"), stream=_b("stream"), text=_b("text")
 )
@@ -168,6 +190,25 @@ class Executor:
             except self.dialect.loaded_dbapi.Error as exc:
                 raise self._wrap(sql, exc) from exc
 
+    def columns(self, stmt: Any, cols: dict[str, Any], n: int) -> None:
+        """Execute with ``n`` parameter sets given as columns: ``name -> list`` (or a
+        constant, for a value every row shares). Rows are zipped in C for positional
+        drivers, so no per-row dict is built."""
+        if not n:
+            return
+        sql, baked, order = self._prepare(stmt)
+        full = {**baked, **cols}
+        lists = {k: v if isinstance(v, list) else repeat(v, n) for k, v in full.items()}
+        if order is not None:
+            rows: Any = zip(*[lists[k] for k in order], strict=False)
+        else:
+            names = list(lists)
+            rows = [dict(zip(names, r, strict=True)) for r in zip(*lists.values(), strict=False)]
+        try:
+            self.cursor.executemany(sql, rows)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise self._wrap(sql, exc) from exc
+
     def _wrap(self, sql: str, exc: Exception) -> sa.exc.DBAPIError:
         """The driver error as SQLAlchemy's, as if Core had run the statement."""
         err = sa.exc.DBAPIError.instance(sql, None, exc, self.dialect.loaded_dbapi.Error)
@@ -216,3 +257,14 @@ def state_upsert(dialect: str) -> Any:
 def blob_insert(dialect: str) -> Any:
     """INSERT a blob unless its digest is already stored."""
     return _insert_fn(dialect)(blobs).on_conflict_do_nothing(index_elements=["digest"])
+
+
+@cache
+def sketch_upsert(dialect: str) -> Any:
+    """INSERT a chunk's sketch, replacing the one of a rewritten chunk."""
+    ins = _insert_fn(dialect)(metric_sketches)
+    keep = ("run_id", "key", "seq")
+    return ins.on_conflict_do_update(
+        index_elements=list(keep),
+        set_={c.name: ins.excluded[c.name] for c in metric_sketches.c if c.name not in keep},
+    )

@@ -17,7 +17,9 @@ from mltrail.errors import (
     NotFoundError,
 )
 from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
+from mltrail.store.buckets import downsample
 from mltrail.store.sql import ingest, series
+from mltrail.store.sql.append import OpenChunks
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
 from mltrail.store.sql.params import decode_param
@@ -60,6 +62,7 @@ class SqlTrackingStore:
             upgrade_schema(self._engine)
         self._project_ids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._open_chunks = OpenChunks()
 
     @classmethod
     def from_location(cls, location: StoreLocation) -> SqlTrackingStore:
@@ -107,17 +110,24 @@ class SqlTrackingStore:
     # -- writes ---------------------------------------------------------------------------
 
     def apply_batch(self, batch: Batch) -> BatchResult:
-        with (
-            driver_errors(f"applying batch {batch.batch_id}"),
-            write_connection(self._engine) as conn,
-        ):
-            # project ids learnt in this transaction are cached only once it commits
-            learnt: dict[str, str] = {}
-            result = ingest.apply_batch(conn, batch, ChainMap(learnt, self._project_ids))
-            if result.applied and batch.blobs:
-                from mltrail.store.sql.scoped import link_blobs
+        # project ids learnt in this transaction are cached only once it commits; open
+        # chunks kept in memory are forgotten if it does not (memory would be ahead of it)
+        learnt: dict[str, str] = {}
+        try:
+            with (
+                driver_errors(f"applying batch {batch.batch_id}"),
+                write_connection(self._engine) as conn,
+            ):
+                result = ingest.apply_batch(
+                    conn, batch, ChainMap(learnt, self._project_ids), self._open_chunks
+                )
+                if result.applied and batch.blobs:
+                    from mltrail.store.sql.scoped import link_blobs
 
-                link_blobs(conn, batch.run_id, batch.blobs)
+                    link_blobs(conn, batch.run_id, batch.blobs)
+        except BaseException:
+            self._open_chunks.forget(batch.run_id)
+            raise
         self._project_ids.update(learnt)
         return result
 
@@ -212,6 +222,30 @@ class SqlTrackingStore:
                     raise NotFoundError(f"run {run_id!r} does not exist")
                 raise NotFoundError(f"run {run_id!r} has no metric {key!r}")
         return MetricSeries(*got, key=key)
+
+    def metric_buckets(
+        self,
+        run_id: str,
+        key: str,
+        points: int,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> dict[str, Any]:
+        """A chart of the series: at most ``points`` min/max buckets over the step range,
+        read from chunk sketches (see :mod:`mltrail.store.sql.sketch`); HasMetricBuckets."""
+        from mltrail.store.sql.sketch import chart
+
+        key = normalize_key(key)
+        with (
+            driver_errors(f"reading metric {key!r} of run {run_id}"),
+            self._engine.connect() as conn,
+        ):
+            body = chart(conn, run_id, key, points, step_min, step_max)
+        if body is not None:
+            return body
+        # no sketches (chunks written before they existed): bucket the whole series
+        got = self.metric_history(run_id, key)
+        return downsample(key, got.steps, got.timestamps, got.values, points, step_min, step_max)
 
     def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:
         sc = run_state.c
