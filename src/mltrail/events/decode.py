@@ -10,7 +10,7 @@ from mltrail.entities import RunStatus
 from mltrail.events import codec
 from mltrail.events.frames import ParsedWindow, parse_window
 from mltrail.events.resync import Damage
-from mltrail.events.spool import MAX_FRAME_BYTES, read_frames
+from mltrail.events.spool import MAX_FRAME_BYTES, load_snapshot, read_frames
 from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 
 if TYPE_CHECKING:
@@ -45,6 +45,21 @@ class SpoolDecoder:
         self.final = False
         #: what could not be read, in file order (each range reported once)
         self.damage: list[Damage] = []
+        #: frames before this offset were released by the run (see SpoolAppender.release)
+        self.released = 0
+        self._load_snapshot()
+
+    def _load_snapshot(self) -> None:
+        """Take what a released prefix declared from the spool's ``.keys`` file."""
+        try:
+            snap = load_snapshot(self.path)
+        except Exception:  # unreadable: the prefix, if still there, is scanned instead
+            return
+        if snap is None or snap["upto"] <= self.scanned:
+            return
+        self.header = self.header or snap["header"]
+        self.keysets.update(snap["keysets"])
+        self.released = self.scanned = snap["upto"]
 
     @property
     def corrupt_at(self) -> int | None:
@@ -102,6 +117,13 @@ class SpoolDecoder:
         if start > self.scanned:
             self._scan_prefix(start)
         batch = Batch(run_id="", source=self.source, start=start, end=start)
+        if start < self.released:
+            # a store that never took the released frames (the run applied them to the
+            # store it was logging to, then gave their disk back): say so, go on after them
+            self._record(Damage(start, self.released, "released after it was applied"))
+            batch.end = self.released
+            batch.run_id = self.run_id()
+            return batch
         segments: dict[int, list[tuple[Any, Any, Any, Any]]] = defaultdict(list)
         frames = 0
         skipped = False

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from mltrail.entities import RunStatus
 from mltrail.errors import IntegrityError, MltrailError, StoreError
 from mltrail.events.decode import SpoolDecoder
-from mltrail.events.spool import SPOOL_SUFFIX, TEMP_SUFFIX, try_lock
+from mltrail.events.spool import (
+    SPOOL_SUFFIX,
+    TEMP_SUFFIX,
+    move_spool,
+    remove_spool,
+    try_lock,
+)
 from mltrail.store.batch import Batch, StatusChange
 
 if TYPE_CHECKING:
@@ -247,7 +253,7 @@ def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Re
             # Nothing past the header was written whole (the owner died creating the run):
             # no run to create, nothing to apply; bytes that could not be read are kept.
             if not decoder.damage:
-                path.unlink(missing_ok=True)
+                remove_spool(path)
                 return None
             kept = _set_aside(path, DAMAGED_SUFFIX)
             log.warning(
@@ -268,7 +274,7 @@ def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Re
     except Exception as exc:  # undecodable, or refused by the store: set it aside
         return _quarantine(path, run_id, decoder, exc)
     if not decoder.damage:
-        path.unlink(missing_ok=True)
+        remove_spool(path)
         return Recovered(run_id, decoder.source, batches, points)
     kept = _set_aside(path, DAMAGED_SUFFIX)
     _tag_damage(store, run_id, decoder.damage, kept)
@@ -292,7 +298,7 @@ def _tag_damage(store: TrackingStore, run_id: str, damage: list[Damage], kept: s
 def _set_aside(path: Path, suffix: str) -> str | None:
     kept = path.with_name(path.name + suffix)
     try:
-        os.replace(path, kept)
+        move_spool(path, kept)
     except OSError:
         return None
     return str(kept)

@@ -13,10 +13,12 @@ truncated tail (a write cut short by a full disk) is ignored, never misread.
 from __future__ import annotations
 
 import errno
+import json
 import os
+import sys
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import SpoolError
 from mltrail.events.codec import FRAME_HEADER
@@ -30,12 +32,91 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SPOOL_SUFFIX", "TEMP_SUFFIX", "SpoolAppender", "read_frames", "try_lock"]
+__all__ = [
+    "KEYS_SUFFIX",
+    "SPOOL_SUFFIX",
+    "TEMP_SUFFIX",
+    "SpoolAppender",
+    "load_snapshot",
+    "move_spool",
+    "read_frames",
+    "remove_spool",
+    "snapshot_path",
+    "try_lock",
+]
 
 SPOOL_SUFFIX = ".spool"
 TEMP_SUFFIX = ".new"  # a spool being created: ".<name>.spool.new"
 _HDR = FRAME_HEADER.size
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: Beside a spool whose applied prefix was released: ``<name>.spool.keys``, what that prefix
+#: declared (header, keysets) and where whole frames resume (see SpoolAppender.release).
+KEYS_SUFFIX = ".keys"
+_BLOCK = 4096
+
+
+def snapshot_path(path: Path) -> Path:
+    """The ``.keys`` file of a spool (present once part of it was released)."""
+    return path.with_name(path.name + KEYS_SUFFIX)
+
+
+def load_snapshot(path: Path) -> dict[str, Any] | None:
+    """A spool's released-prefix snapshot: ``{"upto", "header", "keysets"}``, or None."""
+    try:
+        raw = snapshot_path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _spool_error(path, exc, "read the snapshot of") from exc
+    try:
+        doc = json.loads(raw)
+        upto = int(doc["upto"])
+        keysets = {int(k): [str(x) for x in v] for k, v in doc["keysets"].items()}
+        header = dict(doc["header"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SpoolError(f"the snapshot of spool {path} is unreadable: {exc}") from exc
+    return {"upto": upto, "header": header, "keysets": keysets}
+
+
+def remove_spool(path: Path) -> None:
+    """Remove a spool and its snapshot (either may be gone already)."""
+    path.unlink(missing_ok=True)
+    snapshot_path(path).unlink(missing_ok=True)
+
+
+def move_spool(path: Path, dest: Path) -> None:
+    """Rename a spool, its snapshot with it (``os.replace`` semantics; raises OSError)."""
+    os.replace(path, dest)
+    try:
+        os.replace(snapshot_path(path), snapshot_path(dest))
+    except FileNotFoundError:
+        pass
+
+
+_fallocate: Any = None
+
+
+def _punch_hole(fd: int, start: int, length: int) -> bool:
+    """Give the blocks of ``[start, start + length)`` back to the filesystem, keeping the
+    file's size and every offset (Linux ``fallocate(PUNCH_HOLE | KEEP_SIZE)``); False where
+    the platform or filesystem cannot."""
+    global _fallocate
+    if not sys.platform.startswith("linux"):
+        return False
+    if _fallocate is None:
+        import ctypes
+
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).fallocate
+        except (OSError, AttributeError):
+            _fallocate = False
+            return False
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+        fn.restype = ctypes.c_int
+        _fallocate = fn
+    if _fallocate is False:
+        return False
+    return bool(_fallocate(fd, 0x01 | 0x02, start, length) == 0)  # KEEP_SIZE | PUNCH_HOLE
 
 
 def _spool_error(path: Path, exc: OSError, action: str) -> SpoolError:
@@ -97,6 +178,8 @@ class SpoolAppender:
         self.path = path
         self.size = 0
         self.synced = 0  # bytes known to be on stable storage
+        self.released = 0  # the blocks before this offset were given back (see release)
+        self._header_end = len(header)
         self._dir_synced = False
         self.sync_each_append = sync_each_append
         self._torn = False  # a failed append left bytes past ``size`` that could not be cut
@@ -180,6 +263,49 @@ class SpoolAppender:
         if not self._dir_synced:
             _sync_dir(self.path.parent)
             self._dir_synced = True
+
+    def release(self, upto: int, header: dict[str, Any], keysets: dict[int, list[str]]) -> int:
+        """Give back the disk blocks of the frames before ``upto``, which the store holds.
+
+        A long run's spool then takes the disk its unapplied tail needs, not all it ever
+        logged. The file keeps its size and offsets (the blocks become a hole that reads as
+        zeros); what the released frames declared (the header, keysets) is first written
+        to ``<spool>.keys``, synced and renamed into place, so a decoder resuming at or past
+        ``upto`` (:func:`load_snapshot`) never needs the hole. The header frame itself is
+        never released. Safe to call from the writer thread while the run appends.
+
+        Args:
+            upto: a frame boundary the store has applied up to (durably).
+            header: the spool's header frame, decoded.
+            keysets: every keyset declared before ``upto`` (more is harmless).
+
+        Returns:
+            How many bytes were given back (0 where the filesystem cannot punch holes).
+
+        Raises:
+            SpoolError: the snapshot cannot be written.
+        """
+        start = max(self.released, -(-self._header_end // _BLOCK) * _BLOCK)
+        end = upto // _BLOCK * _BLOCK
+        fd = self._fd
+        if end <= start or fd < 0:
+            return 0
+        doc = {"upto": upto, "header": header, "keysets": {str(k): v for k, v in keysets.items()}}
+        snap = snapshot_path(self.path)
+        tmp = snap.with_name(f".{snap.name}{TEMP_SUFFIX}")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, snap)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _spool_error(self.path, exc, "write the snapshot of") from exc
+        if not _punch_hole(fd, start, end - start):
+            return 0
+        self.released = end
+        return end - start
 
     def _cut_back(self, cause: OSError | None) -> None:
         """Truncate the file to ``size`` (the end of the last whole frame)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import MltrailError, ParamConflictError, SpoolError, StoreError
 
@@ -37,6 +37,10 @@ BIG_WINDOW = 16 << 20
 #: store that is down is reported at once). Short enough that a user never wonders why the
 #: process hangs, long enough that a store busy with other writers does not print noise.
 SAY_WAITING_AFTER_S = 5.0
+#: The writer gives the disk of applied spool back (see SpoolAppender.release) each time
+#: this much more has been applied: a long run's spool stays within about this plus what
+#: the store has not taken yet.
+RELEASE_BYTES = 32 << 20
 
 
 class Writer(threading.Thread):
@@ -53,6 +57,8 @@ class Writer(threading.Thread):
         flush_interval_s: seconds between idle drains.
         sync: puts the spool on stable storage; called each flush interval, also while the
             store is down (``MLTRAIL_DURABILITY=batch``: group commit), or None.
+        release: ``(upto, header, keysets) -> bytes given back``: releases the applied spool
+            before ``upto`` (SpoolAppender.release), or None to keep it whole.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class Writer(threading.Thread):
         heartbeat_s: float,
         flush_interval_s: float,
         sync: Callable[[], None] | None = None,
+        release: Callable[[int, dict[str, Any], dict[int, list[str]]], int] | None = None,
     ) -> None:
         super().__init__(name=f"mltrail-writer-{spool_path.stem}", daemon=True)
         self._open_store = open_store
@@ -76,6 +83,8 @@ class Writer(threading.Thread):
         self._heartbeat_s = heartbeat_s
         self._interval = flush_interval_s
         self._sync = sync
+        self._release = release
+        self._released = 0  # position at the last release
         self._cond = threading.Condition()
         self._wake = False
         self._closing = False
@@ -233,6 +242,16 @@ class Writer(threading.Thread):
             with self._cond:
                 self._cond.notify_all()
 
+    def _release_applied(self, decoder: SpoolDecoder) -> None:
+        upto = self.position
+        try:
+            assert self._release is not None
+            self._release(upto, decoder.read_header(), dict(decoder.keysets))
+        except MltrailError as exc:  # the spool stays whole: disk, not data, is at stake
+            self._release = None
+            log.warning("mltrail: applied spool is kept whole: %s", exc)
+        self._released = upto
+
     def _safe_sync(self) -> None:
         if self._sync is None:
             return
@@ -272,6 +291,8 @@ class Writer(threading.Thread):
                     self._cond.notify_all()
                 if result.param_conflicts:
                     self._report(_conflict_error(result.param_conflicts))
+                if self._release is not None and self.position - self._released >= RELEASE_BYTES:
+                    self._release_applied(decoder)
         except StoreError as exc:
             self._store_down(exc)
             return False

@@ -289,6 +289,7 @@ def _start_writer(run: Run, opts: RunOptions) -> Run:
         opts.heartbeat_s,
         opts.flush_interval_s,
         sync=rec.spool_sync if opts.durability == "batch" else None,
+        release=rec.spool_release,
     )
     run._writer = writer
     writer.start()

@@ -125,6 +125,13 @@ class Recorder:
         ``MLTRAIL_DURABILITY=batch``)."""
         self._run._spool.sync()
 
+    def spool_release(
+        self, upto: int, header: dict[str, Any], keysets: dict[int, list[str]]
+    ) -> int:
+        """Give back the disk of the spool the store has applied before ``upto`` (the
+        writer calls it as a long run goes on); returns the bytes given back."""
+        return self._run._spool.release(upto, header, keysets)
+
     def error(self, doc: Mapping[str, Any]) -> None:
         """Record what failed the run (an ``error`` document, see ``capture/errors.py``) and
         its one-line form as the tag ``mltrail.error``."""

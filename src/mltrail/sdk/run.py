@@ -23,6 +23,7 @@ from mltrail.errors import (
     RunFinishedError,
 )
 from mltrail.events import codec
+from mltrail.events.spool import move_spool, remove_spool
 from mltrail.settings import settings
 
 if TYPE_CHECKING:
@@ -387,9 +388,9 @@ class Run:
         if drained and self._writer is not None and self._writer.damage:
             # applied, but some bytes could not be read: keep them for inspection
             path = self._spool.path
-            path.replace(path.with_name(path.name + ".damaged"))
+            move_spool(path, path.with_name(path.name + ".damaged"))
         elif drained:
-            self._spool.path.unlink(missing_ok=True)
+            remove_spool(self._spool.path)
         else:
             with contextlib.suppress(MltrailError):  # kept for `mltrail sync`: on disk now
                 self._spool.sync()
