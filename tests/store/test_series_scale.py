@@ -51,13 +51,16 @@ def _same(a, b):
     )
 
 
-@pytest.mark.parametrize("chunk_points", [16384, 37])
-def test_many_keys_in_several_batches_equal_one_batch(store, monkeypatch, chunk_points):
+@pytest.mark.parametrize(("chunk_points", "group_points"), [(16384, 1 << 19), (37, 500)])
+def test_many_keys_in_several_batches_equal_one_batch(
+    store, monkeypatch, chunk_points, group_points
+):
     """300 keys (forward, repeated and out-of-order steps, NaN, inf) applied in one batch and
     in many batches of random sizes (merging into open chunks, starting new ones, splitting
     full ones) give the same series and summaries, equal to the points sorted by brute force.
     """
     monkeypatch.setattr(append, "CHUNK_POINTS", chunk_points)
+    monkeypatch.setattr(append, "GROUP_POINTS", group_points)  # keys applied in groups
     monkeypatch.setattr(append, "REWRITE_BUDGET", 3000)  # the per-key limit drops to ~64
     rng = np.random.default_rng(7)
     kinds = ("forward", "repeats", "shuffled")

@@ -42,6 +42,8 @@ REWRITE_LIMIT = 2048  # points: an open chunk below this size is rewritten with 
 #: limit drops so a batch never rewrites much more than it adds
 REWRITE_BUDGET = 1 << 20
 MIN_REWRITE = 64
+#: points applied together (their columns, stats and packed rows are in memory at once)
+GROUP_POINTS = 1 << 19
 #: points of open chunks kept in memory per store object (24 bytes each)
 CACHE_POINTS = 1 << 20
 
@@ -203,7 +205,29 @@ def append_metrics(
     keys = [k for k, col in metrics.items() if len(col)]
     if not keys:
         return
-    cols = [metrics[k] for k in keys]
+    limit = max(MIN_REWRITE, min(REWRITE_LIMIT, REWRITE_BUDGET // len(keys)))
+    # keys in groups of about GROUP_POINTS points: what a group needs in memory is bounded
+    group: list[str] = []
+    size = 0
+    for key in keys:
+        group.append(key)
+        size += len(metrics[key])
+        if size >= GROUP_POINTS:
+            _append_group(x, run_id, group, [metrics[k] for k in group], fresh, cache, limit)
+            group, size = [], 0
+    if group:
+        _append_group(x, run_id, group, [metrics[k] for k in group], fresh, cache, limit)
+
+
+def _append_group(
+    x: q.Executor,
+    run_id: str,
+    keys: list[str],
+    cols: list[MetricSeries],
+    fresh: bool,
+    cache: OpenChunks | None,
+    limit: int,
+) -> None:
     olds = {} if fresh else _summaries(x, run_id, keys)
     mem = cache.of(run_id) if cache is not None else {}
     lens = np.fromiter((len(c) for c in cols), np.int64, len(cols))
@@ -211,7 +235,6 @@ def append_metrics(
     summary = _summary_columns(keys, olds, cols, starts, lens)
 
     # which keys rewrite their open chunk, and with which points in front
-    limit = max(MIN_REWRITE, min(REWRITE_LIMIT, REWRITE_BUDGET // len(keys)))
     first_seq: list[int] = []
     merged: list[bool] = []
     prefix: dict[int, OpenChunk] = {}
@@ -232,24 +255,8 @@ def append_metrics(
                 blob = x.one(q.CHUNK_GET, where)
                 got = OpenChunk(old.open_seq, old.open_n, *(bytes(b) for b in blob[:3]))
             prefix[i] = got
-    parts: list[list[Any]] = [[], [], []]
-    for i, col in enumerate(cols):
-        p = prefix.get(i)
-        if p is not None:
-            parts[0].append(np.frombuffer(p.steps, "<i8"))
-            parts[1].append(np.frombuffer(p.stamps, "<i8"))
-            parts[2].append(np.frombuffer(p.vals, "<f8"))
-        parts[0].append(col.steps)
-        parts[1].append(col.timestamps)
-        parts[2].append(col.values)
-    s = np.concatenate(parts[0]).astype("<i8", copy=False)
-    t = np.concatenate(parts[1]).astype("<i8", copy=False)
-    v = np.concatenate(parts[2]).astype("<f8", copy=False)
-    del parts
     pre = np.fromiter((prefix[i].n if i in prefix else 0 for i in range(len(keys))), np.int64)
-    seg_start = starts + np.concatenate(([0], np.cumsum(pre)[:-1])).astype(np.int64)
-    chunks = _chunk_columns(keys, first_seq, s, t, v, seg_start, lens + pre)
-    del s, t, v  # the chunks' packed arrays are all that is written
+    chunks = _chunk_columns(keys, first_seq, cols, prefix, lens + pre)
     last_chunk = _write_chunks(x, run_id, keys, merged, chunks, cache, limit)
     summary["open_seq"], summary["open_n"] = last_chunk
     exists = np.fromiter((k in olds for k in keys), bool, len(keys))
@@ -315,14 +322,29 @@ def _summary_columns(
 def _chunk_columns(
     keys: list[str],
     first_seq: list[int],
-    s: npt.NDArray[np.int64],
-    t: npt.NDArray[np.int64],
-    v: npt.NDArray[np.float64],
-    seg_start: npt.NDArray[np.int64],
+    cols: list[MetricSeries],
+    prefix: Mapping[int, OpenChunk],
     seg_lens: npt.NDArray[np.int64],
 ) -> dict[str, Any]:
-    """Each key's points (``seg_start``/``seg_lens`` in ``s, t, v``) cut into chunks of at
-    most ``CHUNK_POINTS``: the chunk and sketch columns, one entry per chunk."""
+    """Each key's points (its open chunk's, if in ``prefix``, then the batch's) cut into
+    chunks of at most ``CHUNK_POINTS``: the chunk and sketch columns, one entry per chunk.
+    Stats come from all keys' points laid end to end; the packed arrays from each key's own
+    (so the whole batch is never held twice)."""
+    parts: list[list[Any]] = [[], [], []]
+    for i, col in enumerate(cols):
+        p = prefix.get(i)
+        if p is not None:
+            parts[0].append(np.frombuffer(p.steps, "<i8"))
+            parts[1].append(np.frombuffer(p.stamps, "<i8"))
+            parts[2].append(np.frombuffer(p.vals, "<f8"))
+        parts[0].append(col.steps)
+        parts[1].append(col.timestamps)
+        parts[2].append(col.values)
+    s = np.concatenate(parts[0]).astype("<i8", copy=False)
+    t = np.concatenate(parts[1]).astype("<i8", copy=False)
+    v = np.concatenate(parts[2]).astype("<f8", copy=False)
+    del parts
+    seg_start = np.concatenate(([0], np.cumsum(seg_lens)[:-1])).astype(np.int64)
     per_key = (seg_lens + CHUNK_POINTS - 1) // CHUNK_POINTS
     key_of = np.repeat(np.arange(len(keys)), per_key)
     first_chunk = np.concatenate(([0], np.cumsum(per_key)[:-1])).astype(np.int64)
@@ -354,12 +376,22 @@ def _chunk_columns(
         for a, b in zip(first_blk.tolist(), (first_blk + nblk).tolist(), strict=True)
     ]
     del bb
-    # each chunk's arrays packed straight from its slice (no copy of the whole batch)
-    spans = list(zip(c_start.tolist(), c_end.tolist(), strict=True))
-    steps = [s[a:b].tobytes() for a, b in spans]
-    stamps = [t[a:b].tobytes() for a, b in spans]
-    vals = [v[a:b].tobytes() for a, b in spans]
-    del spans
+    sketch = {
+        "n": n,
+        "step_min": step_min,
+        "step_max": step_max,
+        "is_sorted": ordered,
+        "last_step": s[c_last].tolist(),
+        "last_ms": t[c_last].tolist(),
+        "last_value": _nulls(v[c_last]),
+        "v_min": _nulls(_seg_reduce(np.fmin, v, c_start)),
+        "v_max": _nulls(_seg_reduce(np.fmax, v, c_start)),
+        "blocks": blocks,
+    }
+    ms_min = _seg_reduce(np.minimum, t, c_start).tolist()
+    ms_max = _seg_reduce(np.maximum, t, c_start).tolist()
+    del s, t, v
+    steps, stamps, vals = _packed(cols, prefix, key_of.tolist(), within.tolist(), n)
     return {
         "key_of": key_of,
         "within": within,
@@ -370,26 +402,43 @@ def _chunk_columns(
             "n": n,
             "step_min": step_min,
             "step_max": step_max,
-            "ms_min": _seg_reduce(np.minimum, t, c_start).tolist(),
-            "ms_max": _seg_reduce(np.maximum, t, c_start).tolist(),
+            "ms_min": ms_min,
+            "ms_max": ms_max,
             "is_sorted": ordered,
             "steps": steps,
             "timestamps": stamps,
             "vals": vals,
         },
-        "sketch": {
-            "n": n,
-            "step_min": step_min,
-            "step_max": step_max,
-            "is_sorted": ordered,
-            "last_step": s[c_last].tolist(),
-            "last_ms": t[c_last].tolist(),
-            "last_value": _nulls(v[c_last]),
-            "v_min": _nulls(_seg_reduce(np.fmin, v, c_start)),
-            "v_max": _nulls(_seg_reduce(np.fmax, v, c_start)),
-            "blocks": blocks,
-        },
+        "sketch": sketch,
     }
+
+
+def _packed(
+    cols: list[MetricSeries],
+    prefix: Mapping[int, OpenChunk],
+    key_of: list[int],
+    within: list[int],
+    n: list[int],
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """Each chunk's packed steps, timestamps and values: a key's open chunk (if rewritten)
+    followed by its new points, cut at ``CHUNK_POINTS``."""
+    out: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
+    whole: list[bytes] = []
+    for c, i in enumerate(key_of):
+        if not within[c]:  # a key's first chunk: pack the key's points once
+            col, p = cols[i], prefix.get(i)
+            whole = [
+                np.ascontiguousarray(a, dtype).tobytes()
+                for a, dtype in ((col.steps, "<i8"), (col.timestamps, "<i8"), (col.values, "<f8"))
+            ]
+            if p is not None:
+                whole = [p.steps + whole[0], p.stamps + whole[1], p.vals + whole[2]]
+        for packed, dest in zip(whole, out, strict=True):
+            if within[c] or n[c] * 8 != len(packed):
+                lo = within[c] * CHUNK_POINTS * 8
+                packed = packed[lo : lo + n[c] * 8]
+            dest.append(packed)
+    return out
 
 
 def _write_chunks(
