@@ -74,19 +74,60 @@ def test_clean_repo_run_records_every_kind(repo: Path) -> None:
     assert _git(repo, "status", "--porcelain") == ""  # the store folder ignores itself
 
 
-def test_dirty_repo_is_refused_with_files_and_overrides(repo: Path, monkeypatch, tmp_path) -> None:
-    """Uncommitted changes stop init() with the files listed and the overrides named."""
+def test_dirty_repo_is_refused_only_under_require_clean(
+    repo: Path, monkeypatch, tmp_path, capsys
+) -> None:
+    """require_clean stops init() on uncommitted code, naming the files and the two ways out;
+    allow_dirty overrides it; without it the run starts and one line says what was recorded."""
     (repo / "train.py").write_text("print('changed')\n")
-    (repo / "notes.txt").write_text("new\n")
+    (repo / "helper.py").write_text("X = 1\n")
+    (repo / "plot.pdf").write_bytes(b"%PDF-1.4 output")
     monkeypatch.chdir(repo)
     monkeypatch.setenv("MLTRAIL_ALLOW_DIRTY", "0")
+    monkeypatch.setenv("MLTRAIL_REQUIRE_CLEAN", "1")
     with pytest.raises(DirtyWorkingTreeError) as info:
         mltrail.init(project="p", store=tmp_path / "s")
     msg = str(info.value)
-    assert "train.py" in msg and "notes.txt" in msg
-    assert "allow_dirty=True" in msg and "--allow-dirty" in msg and "MLTRAIL_ALLOW_DIRTY=1" in msg
-    assert set(info.value.files) == {"train.py", "notes.txt"}
+    assert "train.py" in msg and "helper.py" in msg and "plot.pdf" not in msg
+    assert "commit them" in msg and "--allow-dirty" in msg and "MLTRAIL_ALLOW_DIRTY=1" in msg
+    assert set(info.value.files) == {"train.py", "helper.py"}
     assert not list((tmp_path / "s").glob("spool/*.spool"))
+    with mltrail.init(project="p", store=tmp_path / "s", allow_dirty=True, console=False):
+        pass
+    monkeypatch.delenv("MLTRAIL_REQUIRE_CLEAN")
+    capsys.readouterr()
+    with mltrail.init(project="p", store=tmp_path / "s", system_metrics_s=0, console=False) as run:
+        pass
+    err = capsys.readouterr().err
+    assert "diff of 1 modified file(s) and 1 untracked source file(s)" in err
+    assert "1 output(s) not counted as code (plot.pdf)" in err and ".gitignore" in err
+    api = mltrail.Api(tmp_path / "s")
+    assert api.run(run.run_id).tags["mltrail.dirty"] == "true"
+    (code,) = api.state(run.run_id)["code"]["repos"]
+    (kept,) = code["untracked_sources"]
+    assert kept["path"] == "helper.py" and api.blob(kept["digest"]) == b"X = 1\n"
+    assert code["outputs"] == ["plot.pdf"]
+
+
+def test_require_clean_in_the_project_config(repo: Path, monkeypatch, tmp_path) -> None:
+    """`require_clean = true` in .mltrail/config.toml refuses too, naming the file; outputs
+    alone never make the code dirty."""
+    (repo / ".mltrail").mkdir()
+    (repo / ".mltrail" / "config.toml").write_text("require_clean = true\n")
+    _git(repo, "add", ".mltrail/config.toml")
+    _git(repo, "commit", "-qm", "policy")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("MLTRAIL_ALLOW_DIRTY", "0")
+    (repo / "outputs" / "2024-01-01").mkdir(parents=True)
+    (repo / "outputs" / "2024-01-01" / "cfg.yaml").write_text("a: 1\n")
+    (repo / "model.pt").write_bytes(b"\0" * 10)
+    with mltrail.init(project="p", store=tmp_path / "s", console=False) as run:
+        pass
+    assert "mltrail.dirty" not in mltrail.Api(tmp_path / "s").run(run.run_id).tags
+    (repo / "train.py").write_text("print('changed')\n")
+    with pytest.raises(DirtyWorkingTreeError) as info:
+        mltrail.init(project="p", store=tmp_path / "s")
+    assert "config.toml" in str(info.value) and "train.py" in str(info.value)
 
 
 def test_allow_dirty_records_diff_and_tags_run(repo: Path, monkeypatch, tmp_path) -> None:

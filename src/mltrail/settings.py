@@ -53,7 +53,10 @@ class Settings:
         cache_dir: ``MLTRAIL_CACHE_DIR``: where spools live for remote stores
             (default ``$XDG_CACHE_HOME/mltrail`` or ``~/.cache/mltrail``).
         allow_dirty: ``MLTRAIL_ALLOW_DIRTY``: start runs from uncommitted code (recording
-            the diff) instead of refusing.
+            the diff) even where ``require_clean`` asks to refuse.
+        require_clean: ``MLTRAIL_REQUIRE_CLEAN``: refuse runs from uncommitted code
+            (modified tracked files or untracked source files); also ``require_clean =
+            true`` in ``.mltrail/config.toml``. Off by default: the code is recorded instead.
         capture: ``MLTRAIL_CAPTURE`` (default on): capture code, environment, hardware,
             config and seeds at init.
         system_metrics_s: ``MLTRAIL_SYSTEM_METRICS_S``: seconds between system-metrics
@@ -101,6 +104,7 @@ class Settings:
     flush_interval_s: float
     cache_dir: Path
     allow_dirty: bool = False
+    require_clean: bool = False
     capture: bool = True
     system_metrics_s: float = 10.0
     console: bool = True
@@ -177,6 +181,7 @@ def settings() -> Settings:
         flush_interval_s=_env_float("MLTRAIL_FLUSH_INTERVAL_S", 0.2),
         cache_dir=Path(os.environ.get("MLTRAIL_CACHE_DIR") or Path(xdg) / "mltrail"),
         allow_dirty=_env_bool("MLTRAIL_ALLOW_DIRTY", False),
+        require_clean=_env_bool("MLTRAIL_REQUIRE_CLEAN", False),
         capture=_env_bool("MLTRAIL_CAPTURE", True),
         system_metrics_s=0.0
         if sys_s in ("0", "0.0")

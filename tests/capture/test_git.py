@@ -79,6 +79,8 @@ def test_clean_repo_records_sha_branch_and_no_diff(tmp_path: Path) -> None:
         "dirty": False,
         "changed_files": [],
         "untracked": [],
+        "untracked_sources": [],
+        "outputs": [],
         "diff": None,
         "diff_stats": {"files": 0, "insertions": 0, "deletions": 0},
     }
@@ -193,11 +195,13 @@ def test_untracked_list_is_capped(tmp_path: Path) -> None:
     """More than 1,000 untracked files are cut to 1,000 and flagged as truncated."""
     root = make_repo(tmp_path / "repo")
     for i in range(1005):
-        (root / f"u{i:04d}.txt").write_text("x")
-    data, _ = capture_repo(root)
+        (root / f"u{i:04d}.py").write_text("x")
+    data, blobs = capture_repo(root)
     assert len(data["untracked"]) == 1000
     assert data["untracked_truncated"] is True
     assert data["dirty"] is True
+    assert len(data["untracked_sources"]) == 200 and len(data["untracked_skipped"]) == 805
+    assert len(blobs) == 1  # every kept file holds the same byte
     assert data["diff"] is None
 
 

@@ -94,17 +94,24 @@ def test_run_status_follows_exit(repo: Path, mode: str, code: int, status: str) 
     assert rec.metrics["loss"].count == 4
 
 
-def test_run_refuses_dirty_code_unless_allowed(repo: Path) -> None:
-    """Uncommitted changes stop `mltrail run`; --allow-dirty records them instead."""
+def test_run_records_dirty_code_and_refuses_only_when_required(repo: Path) -> None:
+    """Uncommitted changes are recorded by default; --require-clean refuses them (one screen,
+    no traceback) unless --allow-dirty overrides it."""
     (repo / "train.py").write_text((repo / "train.py").read_text() + "\n# edit\n")
-    done = _mltrail(repo, "run", "--", sys.executable, "train.py")
+    done = _mltrail(repo, "run", "--require-clean", "--", sys.executable, "train.py")
     assert (
         done.returncode == 1 and "uncommitted changes" in done.stderr and "train.py" in done.stderr
     )
-    assert "Traceback" not in done.stderr
-    done = _mltrail(repo, "run", "--allow-dirty", "--", sys.executable, "train.py")
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 25
+    assert not (repo / ".mltrail").exists() or not mltrail.Api(repo / ".mltrail").runs()
+    done = _mltrail(repo, "run", "--", sys.executable, "train.py")
     assert done.returncode == 0, done.stderr
+    assert "uncommitted code recorded with the run: the diff of 1 modified file(s)" in done.stderr
     assert _only_run(repo).tags["mltrail.dirty"] == "true"
+    done = _mltrail(
+        repo, "run", "--require-clean", "--allow-dirty", "--", sys.executable, "train.py"
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_run_config_file_and_missing_command(repo: Path, tmp_path: Path) -> None:

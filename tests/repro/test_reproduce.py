@@ -250,25 +250,28 @@ def test_dry_run_explains_what_is_missing(tmp_path: Path) -> None:
 
     shutil.rmtree(repo / ".mltrail" / "cache")  # the data exists nowhere else now
     (repo / "train.py").write_text(GPU_SCRIPT + "# tuned by hand\n")  # dirty
-    (repo / "notes.txt").write_text("not committed\n")  # untracked
+    (repo / "notes.txt").write_text("not committed\n")  # untracked, not code: an output
+    (repo / "helper.py").write_text("X = 1\n")  # untracked source: kept with the run
     original = python(repo, "train.py")
 
     done = mltrail_cli(repo, "reproduce", original, "--dry-run")
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
-    assert "1 untracked file(s) existed and were never recorded" in text and "notes.txt" in text
+    assert "write back 1 untracked source file(s) recorded with the run: helper.py" in text
+    assert "1 output(s) were in the tree" in text and "notes.txt" in text
     assert "apply the recorded diff" in text and "train.py" in text
     digest = pointer.pointer.digest
     assert f"data/train.csv NOT restored 1 object(s), e.g. {digest}" in text
     assert "the original ran with 1 GPU(s): NVIDIA H100 80GB HBM3 (driver 550.54.15" in text
     assert "the seed was not set" in text
-    assert "3 thing(s) cannot be restored" in text  # the untracked file, the data, the seed
+    assert "2 thing(s) cannot be restored" in text  # the data, the seed
 
     done = mltrail_cli(repo, "reproduce", original, "--dry-run", "--json")
     assert done.returncode == 0, done.stderr
     plan = strict(done.stdout)["plan"]
     missing = {(m["kind"], m["subject"]) for m in plan["missing"]}
-    assert {("code", "untracked files"), ("data", "data/train.csv"), ("seeds", "seed")} <= missing
+    assert {("data", "data/train.csv"), ("seeds", "seed")} <= missing
+    assert ("code", "untracked files") not in missing
     differs = [i for i in plan["items"] if i["status"] == "differs"]
     assert any(i["kind"] == "hardware" and "H100" in i["detail"] for i in differs)
     # a dry run changes nothing: no new run, no worktree

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mltrail._git import run_git
 from mltrail.capture.base import Captured, blob_digest
+from mltrail.capture.untracked import Untracked, classify_untracked, read_sources
 from mltrail.errors import GitError
 from mltrail.settings import DEFAULT_STORE_DIRNAME, settings
 
@@ -29,6 +30,7 @@ __all__ = [
     "CodeCapturer",
     "capture_code",
     "capture_repo",
+    "code_changes",
     "dirty_files",
     "find_repo",
     "strip_credentials",
@@ -377,9 +379,11 @@ def _empty_repo(root: Path) -> dict[str, Any]:
 def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Capture one repository's code version.
 
-    ``dirty`` is true when tracked files changed (staged or not) or untracked files exist,
-    the same rule as :func:`dirty_files`. The diff covers tracked changes only; untracked
-    files are listed by name (directories as ``name/``), never read.
+    ``dirty`` is true when tracked files changed (staged or not) or untracked *source* files
+    exist (:mod:`mltrail.capture.untracked`). The diff covers tracked changes; untracked
+    source files are kept as blobs (``untracked_sources``: path, size, digest); every
+    untracked path is listed by name (``untracked``; directories as ``name/``) and the
+    outputs among them under ``outputs``.
 
     Args:
         root: The repository's work-tree root (see :func:`find_repo`).
@@ -399,14 +403,21 @@ def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any]
         data["error"] = str(exc)
         return data, blobs
     untracked: list[str] = status["untracked"]
+    sorted_out = classify_untracked(root, untracked)
+    files, source_blobs = read_sources(root, sorted_out.sources)
+    blobs.update(source_blobs)
     data.update(
         sha=status["sha"],
         branch=status["branch"],
         remotes=_remotes(root),
-        dirty=bool(status["changed"] or untracked),
+        dirty=bool(status["changed"] or sorted_out.sources),
         changed_files=status["changed"],
         untracked=untracked[:UNTRACKED_CAP],
+        untracked_sources=files,
+        outputs=sorted_out.outputs[:UNTRACKED_CAP],
     )
+    if sorted_out.skipped:
+        data["untracked_skipped"] = sorted_out.skipped[:UNTRACKED_CAP]
     if len(untracked) > UNTRACKED_CAP:
         data["untracked_truncated"] = True
     if status["changed"]:
@@ -423,6 +434,23 @@ def capture_repo(root: Path, reuse_status: bool = False) -> tuple[dict[str, Any]
             data["diff"] = digest
             blobs[digest] = diff
     return data, blobs
+
+
+def code_changes(root: Path) -> tuple[list[str], Untracked]:
+    """What of a working tree is uncommitted code, and what is output.
+
+    Args:
+        root: The repository's work-tree root.
+
+    Returns:
+        ``(changed tracked files, untracked files sorted into sources and outputs)``;
+        nothing when git cannot run (the capture records why).
+    """
+    try:
+        status = _status(root)
+    except GitError:
+        return [], Untracked()
+    return list(status["changed"]), classify_untracked(root, status["untracked"])
 
 
 def dirty_files(root: Path) -> list[str]:

@@ -40,7 +40,16 @@ ConfigOpt = Annotated[
     typer.Option("--config", metavar="FILE", help="Config recorded as params (JSON/TOML/YAML)."),
 ]
 DirtyOpt = Annotated[
-    bool, typer.Option("--allow-dirty", help="Run uncommitted code, recording the diff.")
+    bool,
+    typer.Option("--allow-dirty", help="Run uncommitted code even where require_clean is set."),
+]
+CleanOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-clean",
+        help="Refuse uncommitted code (modified tracked files, untracked source files); "
+        "also MLTRAIL_REQUIRE_CLEAN=1 or require_clean = true in .mltrail/config.toml.",
+    ),
 ]
 
 
@@ -111,8 +120,13 @@ def run_command(
     config: ConfigOpt = None,
     allow_dirty: DirtyOpt = False,
     store: StoreOption = None,
+    require_clean: CleanOpt = False,
 ) -> None:
-    """Run a command as a tracked run: capture, console, system metrics, exit status."""
+    """Run a command as a tracked run: capture, console, system metrics, exit status.
+
+    Uncommitted code is recorded with the run (the diff, untracked source files), never
+    refused unless the project requires committed code.
+    """
     from mltrail.repro.launcher import launch
 
     with launch_errors():
@@ -125,6 +139,7 @@ def run_command(
             store=store,
             allow_dirty=allow_dirty,
             on_start=_announce,
+            require_clean=require_clean or None,
         )
     raise typer.Exit(done.process_exit_code)
 

@@ -158,6 +158,7 @@ def start_wrapped(
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    require_clean: bool | None = None,
 ) -> Run:
     """Step 1: create the run that ``command`` will log into, and wait for its capture.
 
@@ -168,20 +169,22 @@ def start_wrapped(
         tags: Its tags (``mltrail.command: wrapped`` is added).
         config: Config recorded as params.
         store: Where the run goes (see :func:`resolve_store`).
-        allow_dirty: Start from uncommitted code, recording the diff (None:
+        allow_dirty: Start from uncommitted code even where ``require_clean`` is set (None:
             ``MLTRAIL_ALLOW_DIRTY``).
         env: The command's environment (only its ``MLTRAIL_STORE`` is read here).
         cwd: The command's working directory; its repository is the run's code (None: the
             current directory).
         environ: The environment the command will run with, as the run's capture records it
             (numerics variables, seeds' switches; None: ``env``, else this process's).
+        require_clean: Refuse uncommitted code (None: ``MLTRAIL_REQUIRE_CLEAN``, or
+            ``require_clean`` in ``.mltrail/config.toml``).
 
     Returns:
         The live run, active in this process. Run the command with :func:`run_attached`,
         then ``run.finish(status_for(code))``.
 
     Raises:
-        DirtyWorkingTreeError: Uncommitted changes and ``allow_dirty`` is off.
+        DirtyWorkingTreeError: Uncommitted code, ``require_clean`` and no ``allow_dirty``.
         InvalidArgumentError: A bad argument or setting.
     """
     from mltrail.sdk.init import resolve_options, start_run
@@ -195,6 +198,7 @@ def start_wrapped(
         tags=dict(tags or {}),
         store=resolve_store(store, env, folder),
         allow_dirty=allow_dirty or None,
+        require_clean=require_clean or None,
         console=False,
         invocation=wrapped_invocation(list(command), folder),
         entry=folder,
@@ -274,18 +278,20 @@ def launch(
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
     on_start: Callable[[Run], None] | None = None,
+    require_clean: bool | None = None,
 ) -> Launched:
     """Run ``command`` as a tracked run and end the run with its exit status.
 
     The arguments are those of :func:`start_wrapped` and :func:`run_attached`; ``on_start``
-    is called with the live run before the command starts.
+    is called with the live run before the command starts; ``require_clean`` refuses
+    uncommitted code (see :func:`start_wrapped`).
 
     Returns:
         The :class:`Launched` run.
 
     Raises:
         LaunchError: The command could not be started (its run ended ``failed``).
-        DirtyWorkingTreeError: Uncommitted changes and ``allow_dirty`` is off.
+        DirtyWorkingTreeError: Uncommitted code, ``require_clean`` and no ``allow_dirty``.
 
     Example:
         >>> from mltrail.repro import launch
@@ -304,6 +310,7 @@ def launch(
         env=env,
         cwd=cwd,
         environ={**(os.environ if env is None else env), **(extra_env or {})},
+        require_clean=require_clean,
     )
     if on_start is not None:
         on_start(run)

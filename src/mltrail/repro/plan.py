@@ -85,6 +85,8 @@ class Plan:
         python_version: The recorded Python version.
         package_changes: Differences between the record and this interpreter.
         data: Pointer data and artifacts used, and where they come from.
+        untracked_sources: Untracked source files to put back: ``(path, blob digest)``.
+        console_metrics: The original's console metric patterns (``NAME=REGEX``).
     """
 
     run: RunRecord
@@ -106,6 +108,8 @@ class Plan:
     python_version: str | None = None
     package_changes: list[PackageChange] = field(default_factory=list)
     data: list[DataItem] = field(default_factory=list)
+    untracked_sources: list[tuple[str, str]] = field(default_factory=list)
+    console_metrics: list[str] = field(default_factory=list)
 
     def add(self, kind: str, subject: str, status: str, detail: str) -> None:
         """Append a line."""

@@ -108,17 +108,9 @@ def _note_other_repos(plan: Plan, repos: list[dict[str, Any]], entry: dict[str, 
 
 
 def _plan_dirty(plan: Plan, api: Api, entry: dict[str, Any]) -> None:
-    """Untracked files (never restorable) and the recorded uncommitted diff."""
-    untracked = [str(u) for u in entry.get("untracked") or []]
-    if untracked:
-        more = "+" if entry.get("untracked_truncated") else ""
-        plan.add(
-            "code",
-            "untracked files",
-            "missing",
-            f"{len(untracked)}{more} untracked file(s) existed and were never recorded (only "
-            f"their names): {listed(untracked)}; they will be absent",
-        )
+    """Untracked source files (restored from their blobs), outputs and other untracked files
+    (never restored), and the recorded uncommitted diff."""
+    _plan_untracked(plan, api, entry)
     if entry.get("diff_error"):
         plan.add(
             "code",
@@ -130,6 +122,57 @@ def _plan_dirty(plan: Plan, api: Api, entry: dict[str, Any]) -> None:
     digest = entry.get("diff")
     if digest:
         _plan_diff(plan, api, entry, str(digest))
+
+
+def _plan_untracked(plan: Plan, api: Api, entry: dict[str, Any]) -> None:
+    files = [f for f in entry.get("untracked_sources") or [] if isinstance(f, dict)]
+    kept = [f for f in files if isinstance(f.get("digest"), str)]
+    lost = [str(f.get("path")) for f in files if f not in kept]
+    readable: list[tuple[str, str]] = []
+    for f in kept:
+        try:
+            api.blob(str(f["digest"]))
+        except MltrailError:
+            lost.append(str(f.get("path")))
+            continue
+        readable.append((str(f["path"]), str(f["digest"])))
+    if readable:
+        plan.untracked_sources = readable
+        plan.add(
+            "code",
+            "untracked source files",
+            "restore",
+            f"write back {len(readable)} untracked source file(s) recorded with the run: "
+            f"{listed([p for p, _ in readable])}",
+        )
+    lost += [str(s) for s in entry.get("untracked_skipped") or []]
+    if lost:
+        plan.add(
+            "code",
+            "untracked source files",
+            "missing",
+            f"{len(lost)} untracked source file(s) were not kept: {listed(lost)}",
+        )
+    recorded = "untracked_sources" in entry
+    outputs = [str(o) for o in entry.get("outputs") or []]
+    if outputs:
+        plan.add(
+            "code",
+            "outputs",
+            "note",
+            f"{len(outputs)} output(s) were in the tree (not code; the run makes its own): "
+            f"{listed(outputs)}",
+        )
+    untracked = [str(u) for u in entry.get("untracked") or []]
+    if untracked and not recorded:  # a run recorded before untracked sources were kept
+        more = "+" if entry.get("untracked_truncated") else ""
+        plan.add(
+            "code",
+            "untracked files",
+            "missing",
+            f"{len(untracked)}{more} untracked file(s) existed and were never recorded (only "
+            f"their names): {listed(untracked)}; they will be absent",
+        )
 
 
 def _plan_diff(plan: Plan, api: Api, entry: dict[str, Any], digest: str) -> None:

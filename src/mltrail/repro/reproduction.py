@@ -257,11 +257,25 @@ class _Reproduction:
         checkout = restored.path
         applied = " + the recorded diff" if restored.diff_applied else ""
         self.report.note(f"code: {restored.how} at {plan.sha[:12]}{applied} → {checkout}")
+        self._restore_untracked(checkout)
         if plan.repo_root and os.path.isdir(plan.repo_root):
             done = restore_data(plan.data, Path(plan.repo_root), checkout)
             if done:
                 self.report.note(f"data: restored and verified {', '.join(done)}")
         return checkout
+
+    def _restore_untracked(self, checkout: Path) -> None:
+        """Write the recorded untracked source files into the checkout."""
+        written: list[str] = []
+        for rel, digest in self.plan.untracked_sources:
+            target = (checkout / rel).resolve()
+            if not target.is_relative_to(checkout.resolve()) or target.exists():
+                continue  # a path out of the checkout, or one the commit already holds
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.api.blob(digest))
+            written.append(rel)
+        if written:
+            self.report.note(f"code: wrote back {len(written)} untracked source file(s)")
 
     def _prepare_environment(self) -> None:
         """This interpreter (its differences reported), or a rebuilt virtual environment."""

@@ -80,6 +80,7 @@ class RunOptions:
     entry: Path
     environ: Mapping[str, str] | None = None
     durability: str = "batch"
+    require_clean: bool = False
 
 
 def init(
@@ -111,8 +112,10 @@ def init(
             ``MLTRAIL_STORE``, else ``.mltrail/`` at the git root (or the current directory).
         resume: the id (or unambiguous prefix) of a run to continue; it must belong to
             ``project`` when that is given.
-        allow_dirty: start from uncommitted code, recording the diff and tagging the run
-            ``mltrail.dirty``; default ``MLTRAIL_ALLOW_DIRTY``, else refuse.
+        allow_dirty: start from uncommitted code even where ``require_clean`` is set
+            (``MLTRAIL_REQUIRE_CLEAN``, ``.mltrail/config.toml``); default
+            ``MLTRAIL_ALLOW_DIRTY``. Uncommitted code is always recorded (the diff and the
+            untracked source files) and the run tagged ``mltrail.dirty``.
         code_repos: more git repositories to record besides the entry point's
             (default ``MLTRAIL_CODE_REPOS``).
         capture: capture code, environment, hardware, config and seeds (default on,
@@ -126,7 +129,8 @@ def init(
             ``objects/`` or ``$MLTRAIL_CACHE_DIR/objects``.
 
     Raises:
-        DirtyWorkingTreeError: the code has uncommitted changes and ``allow_dirty`` is off.
+        DirtyWorkingTreeError: the code has uncommitted changes, ``require_clean`` is set
+            and ``allow_dirty`` is off.
         InvalidArgumentError: a bad argument (the message names it).
 
     Returns:
@@ -175,6 +179,7 @@ def resolve_options(
     entry: Path | None = None,
     attach: bool = True,
     environ: Mapping[str, str] | None = None,
+    require_clean: bool | None = None,
 ) -> RunOptions:
     """Step 1: arguments, else settings, else defaults; every value checked.
 
@@ -202,6 +207,7 @@ def resolve_options(
         resume=resume,
         attach_to=(cfg.run_id or None) if attach and resume is None else None,
         allow_dirty=cfg.allow_dirty if allow_dirty is None else bool(allow_dirty),
+        require_clean=cfg.require_clean if require_clean is None else bool(require_clean),
         code_repos=tuple(os.fspath(p) for p in code_repos) if code_repos else cfg.code_repos,
         capture=cfg.capture if capture is None else bool(capture),
         system_metrics_s=sys_s,
@@ -237,7 +243,7 @@ def _guard(opts: RunOptions) -> list[str]:
     """Step 2: the commit-before-train guard; the dirty files it allowed."""
     if not opts.capture:
         return []
-    _, dirty = session.check_code(opts.entry, opts.allow_dirty)
+    _, dirty = session.check_code(opts.entry, opts.allow_dirty, opts.require_clean)
     return dirty
 
 

@@ -106,33 +106,78 @@ def _git_root(path: Path) -> Path | None:
     return None
 
 
-def check_code(entry: Path, allow_dirty: bool) -> tuple[Path | None, list[str]]:
-    """The commit-before-train guard.
+def check_code(
+    entry: Path, allow_dirty: bool, require_clean: bool = False, *, quiet: bool = False
+) -> tuple[Path | None, list[str]]:
+    """The code check at the start of a run.
+
+    By default it never refuses: uncommitted code (the diff of tracked files, untracked
+    source files) is recorded with the run, and one line on stderr says so. Outputs
+    (framework output folders, files tracked runs wrote, large files and binaries) are not
+    code and never make a run dirty. With ``require_clean`` (``MLTRAIL_REQUIRE_CLEAN=1``,
+    ``require_clean = true`` in ``.mltrail/config.toml``, ``mltrail run --require-clean``)
+    uncommitted code refuses the run unless ``allow_dirty`` overrides it.
+
+    Args:
+        entry: The folder whose repository is the run's code.
+        allow_dirty: Start anyway where ``require_clean`` would refuse.
+        require_clean: Refuse uncommitted code.
+        quiet: Print nothing.
 
     Returns:
-        ``(repository root or None outside git, dirty files)``.
+        ``(repository root or None outside git, uncommitted code files)``.
 
     Raises:
-        DirtyWorkingTreeError: uncommitted changes and ``allow_dirty`` is false.
+        DirtyWorkingTreeError: uncommitted code, ``require_clean`` set and ``allow_dirty``
+            off (the message names the files and the two ways out).
     """
     from mltrail.capture import git
+    from mltrail.capture.policy import run_policy
 
     root = _git_root(entry)
     if root is None:
         return None, []
     root = git.find_repo(root) or root  # the form git reports (symlinks resolved), cached
-    dirty = git.dirty_files(root)
-    if dirty and not allow_dirty:
+    changed, untracked = git.code_changes(root)
+    dirty = [*changed, *untracked.sources]
+    policy = run_policy(root)
+    if policy.error is not None and not quiet:
+        print(f"mltrail: {policy.error} cannot be read: no run policy applied", file=sys.stderr)
+    if dirty and (require_clean or policy.require_clean) and not allow_dirty:
+        source = "MLTRAIL_REQUIRE_CLEAN / --require-clean"
+        if policy.require_clean:
+            source = f"require_clean = true in {root / '.mltrail' / 'config.toml'}"
         listed = "\n".join(f"  {f}" for f in dirty[:_MAX_LISTED])
         more = f"\n  ... and {len(dirty) - _MAX_LISTED} more" if len(dirty) > _MAX_LISTED else ""
         raise DirtyWorkingTreeError(
-            f"the code in {root} has uncommitted changes:\n{listed}{more}\n"
-            "Commit them so the run can be reproduced, or record the diff with the run: "
-            "mltrail.init(allow_dirty=True), `mltrail run --allow-dirty`, "
+            f"the code in {root} has uncommitted changes and this project requires "
+            f"committed code ({source}):\n{listed}{more}\n"
+            "Either commit them (or add them to .gitignore), or run this once anyway with "
+            "the code recorded: `mltrail run --allow-dirty`, mltrail.init(allow_dirty=True) "
             "or MLTRAIL_ALLOW_DIRTY=1.",
             dirty,
         )
+    if not quiet and (dirty or untracked.outputs):
+        print(_recorded_line(changed, untracked), file=sys.stderr)
     return root, dirty
+
+
+def _recorded_line(changed: list[str], untracked: Any) -> str:
+    """One line: what of the uncommitted code is recorded, and which outputs are left out."""
+    parts: list[str] = []
+    if changed:
+        parts.append(f"the diff of {len(changed)} modified file(s)")
+    if untracked.sources:
+        parts.append(f"{len(untracked.sources)} untracked source file(s)")
+    line = "mltrail: uncommitted code recorded with the run: " + " and ".join(parts)
+    if not parts:
+        line = "mltrail: the code is committed"
+    if untracked.outputs:
+        shown = ", ".join(untracked.outputs[:3]) + (" ..." if len(untracked.outputs) > 3 else "")
+        from mltrail.capture.untracked import OUTPUT_HINT
+
+        line += f"; {len(untracked.outputs)} output(s) not counted as code ({shown}): {OUTPUT_HINT}"
+    return line
 
 
 class CaptureSession:
