@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the same names as _PUBLIC (a test checks), for type checker
     from mltrail.sdk.fluent import use_artifact as use_artifact
     from mltrail.sdk.init import init as init
     from mltrail.sdk.run import Run as Run
+    from mltrail.sweeps.inprocess import sweep as sweep
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ _PUBLIC: dict[str, str] = {
     "Api": "mltrail.api",
     "Run": "mltrail.sdk.run",
     "init": "mltrail.sdk.init",
+    "sweep": "mltrail.sweeps.inprocess",
     **dict.fromkeys(
         (
             "active_run",

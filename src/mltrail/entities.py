@@ -31,6 +31,7 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
     KILLED = "killed"
     CRASHED = "crashed"
+    PRUNED = "pruned"  # a sweep's pruner stopped the trial (early termination)
 
     def is_finished(self) -> bool:
         """True for every state a run cannot leave by itself."""

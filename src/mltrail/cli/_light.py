@@ -39,6 +39,7 @@ STATUS_STYLES = {
     "crashed": "bold red",
     "failed": "bold red",
     "killed": "bold yellow",
+    "pruned": "yellow",
     "running": "bold blue",
     "finished": "bold green",
 }

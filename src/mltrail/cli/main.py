@@ -20,6 +20,7 @@ from mltrail.cli import (
     run_cmd,
     runs,
     server_cmd,
+    sweep_cmd,
     sync,
 )
 
@@ -47,6 +48,8 @@ app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
 app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
 app.command("reproduce")(repro_cmd.reproduce)
 app.command("verify-determinism", context_settings=_PASSTHROUGH)(repro_cmd.verify_determinism)
+app.add_typer(sweep_cmd.app, name="sweep")
+app.command("agent")(sweep_cmd.agent)
 
 
 def _print_version(value: bool) -> None:

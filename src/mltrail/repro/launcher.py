@@ -221,6 +221,9 @@ def run_attached(
     cwd: str | os.PathLike[str] | None = None,
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
+    on_spawn: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    die_with_parent: bool = False,
+    on_output: Callable[[list[Any]], None] | None = None,
 ) -> int:
     """Step 2: run ``command`` attached to ``run``, teeing its output into the run.
 
@@ -232,6 +235,11 @@ def run_attached(
         cwd: Its working directory (None: ours).
         stdout: Where its standard output is echoed (None: our stdout).
         stderr: Where its standard error is echoed (None: our stderr).
+        on_spawn: Called with the child process once it has started (a sweep agent watches
+            and may stop it).
+        die_with_parent: Linux: the child gets SIGKILL if this thread's process dies
+            (``PR_SET_PDEATHSIG``), so a killed sweep agent leaves no trial running.
+        on_output: Also given each batch of the command's output lines (console metrics).
 
     Returns:
         Its exit code; ``-N`` when signal N ended it. A failed Python command's last
@@ -250,11 +258,14 @@ def run_attached(
             stderr=subprocess.PIPE,
             env=command_env(run, env, extra_env),
             cwd=cwd,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
     except OSError as exc:
         run.finish("failed")
         raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
-    tail = _wait_teeing(run, child, stdout, stderr)
+    if on_spawn is not None:
+        on_spawn(child)
+    tail = _wait_teeing(run, child, stdout, stderr, on_output)
     code = child.returncode
     if code != 0:
         _record_child_error(run, tail)
@@ -324,11 +335,19 @@ def launch(
 # -- the steps of run_attached ----------------------------------------------------------------
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _wait_teeing(
     run: Run,
     child: subprocess.Popen[bytes],
     stdout: BinaryIO | None,
     stderr: BinaryIO | None,
+    on_output: Callable[[list[Any]], None] | None = None,
 ) -> list[str]:
     """Echo and record the child's output until it exits; the last lines of its stderr."""
     from mltrail.capture.console import ConsoleTee, tee_subprocess_output
@@ -338,12 +357,17 @@ def _wait_teeing(
     tee.start(patch_sys=False)
     stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
 
+    def stdout_sink(lines: list[Any]) -> None:
+        tee.submit(lines)
+        if on_output is not None:
+            on_output(lines)
+
     def stderr_sink(lines: list[Any]) -> None:
         stderr_tail.extend(line[2] for line in lines)
-        tee.submit(lines)
+        stdout_sink(lines)
 
     pumps = [
-        tee_subprocess_output(child.stdout, stdout or sys.stdout.buffer, "stdout", tee.submit),
+        tee_subprocess_output(child.stdout, stdout or sys.stdout.buffer, "stdout", stdout_sink),
         tee_subprocess_output(child.stderr, stderr or sys.stderr.buffer, "stderr", stderr_sink),
     ]
     forwarded = _forward_signals(child)

@@ -258,7 +258,7 @@ def log_to_run(request: Request, run: VisibleRun, body: m.LogBody) -> JSONRespon
             f"metrics has {len(body.metrics)} points; the limit is "
             f"{limits.max_points_per_call} per call (split it, or use the batch ingest)"
         )
-    if run.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED):
+    if run.status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED, RunStatus.PRUNED):
         raise RunFinishedError(f"run {run.run_id} has {run.status}; it takes no more data")
     clash = {
         k: (run.params[k], val)

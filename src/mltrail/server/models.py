@@ -144,7 +144,7 @@ class RunCreateBody(_Strict):
 class PatchRunBody(_Strict):
     """``PATCH /api/v1/runs/{run_id}``: end a run."""
 
-    status: Literal["finished", "failed", "killed"]
+    status: Literal["finished", "failed", "killed", "pruned"]
     end_ms: Int64 | None = None
 
 
@@ -245,7 +245,7 @@ class RunOut(BaseModel):
     run_id: str
     project: str
     name: str
-    status: Literal["running", "finished", "failed", "killed", "crashed"]
+    status: Literal["running", "finished", "failed", "killed", "crashed", "pruned"]
     created_ms: int
     end_ms: int | None
     heartbeat_ms: int | None
