@@ -20,6 +20,8 @@ server answers with (and a stable ``code``), so the mapping lives in one place::
     ├── EnvironmentBuildError (500)      a recorded environment could not be rebuilt (uv, venv)
     ├── LaunchError (500)                a command ``mltrail run`` could not start (exit 127)
     ├── NotReproducibleError (409)       a run that cannot be re-run (no command recorded)
+    ├── VersionConflictError (409)       a model alias is not at the version the caller expected
+    ├── PolicyViolationError (409)       a protected alias move that breaks the team's rules
     ├── GitError (500)                   git missing, timed out or failed (git's own message)
     │   └── CodeRestoreError (409)       a recorded commit or diff that cannot be checked out
     ├── StoreError (503)                 the backing store failed (driver errors are chained)
@@ -51,6 +53,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "UnsafePathError",
+    "PolicyViolationError",
+    "VersionConflictError",
     "AlreadyExistsError",
     "AmbiguousIdError",
     "DirtyWorkingTreeError",
@@ -286,3 +290,19 @@ class NotReproducibleError(MltrailError):
 
     http_status = 409
     code = "not_reproducible"
+
+
+class VersionConflictError(MltrailError):
+    """A registry change expected a model alias at one version and found it at another; the
+    message names the current version (another writer moved it first)."""
+
+    http_status = 409
+    code = "version_conflict"
+
+
+class PolicyViolationError(MltrailError):
+    """Moving a protected model alias breaks the registry policy; the message lists every
+    unmet rule (an admin may override it with a reason, which the history records)."""
+
+    http_status = 409
+    code = "policy_violation"

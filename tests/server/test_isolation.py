@@ -106,6 +106,10 @@ class Ids:
         return f"{self.tag}-gold"
 
     @property
+    def model(self) -> str:
+        return f"{self.tag}-mdl"
+
+    @property
     def file_path(self) -> str:
         return f"{self.tag}/notes.txt"
 
@@ -160,6 +164,7 @@ class Ids:
             "metric": self.metric,
             "art": self.art,
             "alias": self.alias,
+            "model": self.model,
             "file_path": self.file_path,
             "diff": self.diff.decode(),
             "console": self.console,
@@ -196,7 +201,9 @@ PATH_FILLERS: dict[str, Callable[[Ids, str], list[str]]] = {
     "prefix": lambda i, p: [i.prefix, i.run],
     "digest": lambda i, p: [i.blob] if p.startswith("/api/v1/blobs/") else [i.obj, i.tree_digest],
     "project": lambda i, p: [i.project],
-    "version": lambda i, p: [_plotly_version()],
+    "version": lambda i, p: ["1"] if p.startswith("/api/v1/models/") else [_plotly_version()],
+    "name": lambda i, p: [i.model],
+    "alias": lambda i, p: [i.alias],
     "static_path": lambda i, p: ["ui.js", "ui.css"],
 }
 
@@ -294,6 +301,25 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[dict[str, Any]]]] = {
         {"data": {"token": "mlt_not_a_token", "next": f"/runs/{i.run}"}}
     ],
     ("POST", "/logout"): lambda i: [{}],
+    ("POST", "/api/v1/models"): lambda i: [{"json": {"project": i.project, "name": "new-mdl"}}],
+    ("PATCH", "/api/v1/models/{name}"): lambda i: [
+        {"json": {"project": i.project, "description": "changed"}}
+    ],
+    ("PUT", "/api/v1/models/{name}/archived"): lambda i: [
+        {"json": {"project": i.project, "archived": False}}
+    ],
+    ("POST", "/api/v1/models/{name}/versions"): lambda i: [
+        {"json": {"project": i.project, "artifact_name": i.art, "artifact_version": 1}}
+    ],
+    ("PUT", "/api/v1/models/{name}/versions/{version}/archived"): lambda i: [
+        {"json": {"project": i.project, "archived": False}}
+    ],
+    ("PUT", "/api/v1/models/{name}/versions/{version}/card"): lambda i: [
+        {"json": {"project": i.project, "card": {"intended_use": "changed"}}}
+    ],
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): lambda i: [
+        {"json": {"project": i.project, "version": 1}}
+    ],
 }
 
 #: (method, route path) -> more query variants than "required only" and "all fillable"
@@ -318,6 +344,12 @@ EXTRA_QUERIES: dict[tuple[str, str], Callable[[Ids], list[dict[str, Any]]]] = {
         {"project": i.project, "name": i.art, "version": 2}
     ],
     ("GET", "/api/v1/artifacts"): lambda i: [{}],
+    ("GET", "/api/v1/model-refs/resolve"): lambda i: [
+        {"ref": f"models:/{i.project}/{i.model}@{i.alias}"},
+        {"ref": f"models:/{i.model}/1", "project": i.project},
+        {"ref": f"models:/{i.model}"},
+    ],
+    ("GET", "/api/v1/models"): lambda i: [{}],
     ("GET", "/api/v1/runs"): lambda i: [
         {},
         {"filter": f"tags.{i.tag_key} = '{i.tag_value}'"},
@@ -551,6 +583,15 @@ def _seed(admin: Client, i: Ids, reproduces: str | None = None) -> None:
             },
         )
     )
+    model = {"project": i.project, "artifact_name": i.art, "artifact_version": 1, "run_id": i.run}
+    _ok(admin.post(f"/api/v1/models/{i.model}/versions", json=model))
+    _ok(
+        admin.put(
+            f"/api/v1/models/{i.model}/aliases/{i.alias}", json={"project": i.project, "version": 1}
+        )
+    )
+    card = {"project": i.project, "card": {"limitations": i.param_value}}
+    _ok(admin.put(f"/api/v1/models/{i.model}/versions/1/card", json=card))
 
 
 def _seed_crossings(admin: Client) -> None:

@@ -34,6 +34,7 @@ from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 if TYPE_CHECKING:
     from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.http_artifacts import HttpArtifactStore
+    from mltrail.store.http_registry import HttpModelRegistry
     from mltrail.store.registry import StoreLocation
 
 __all__ = ["HttpTrackingStore"]
@@ -63,6 +64,12 @@ class HttpTrackingStore:
         from mltrail.store.http_artifacts import HttpArtifactStore
 
         return HttpArtifactStore(self._client)
+
+    def model_registry(self) -> HttpModelRegistry:
+        """The server's model registry (shares this connection)."""
+        from mltrail.store.http_registry import HttpModelRegistry
+
+        return HttpModelRegistry(self._client)
 
     # -- TrackingStore --------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mltrail.artifacts.base import ArtifactStore
+    from mltrail.registry.base import ModelRegistry
     from mltrail.store.run_files import RunFiles
     from mltrail.store.tokens import TokenStore
 
 __all__ = [
     "HasArtifacts",
     "HasMetricBuckets",
+    "HasModelRegistry",
     "HasProjectKeys",
     "HasRunFiles",
     "HasScopedReads",
@@ -35,6 +37,16 @@ class HasArtifacts(Protocol):
 
     def artifacts(self) -> ArtifactStore:
         """The artifact store sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class HasModelRegistry(Protocol):
+    """A store that keeps a model registry (SQL stores and servers); the contract is
+    :mod:`mltrail.registry.base`."""
+
+    def model_registry(self) -> ModelRegistry:
+        """The model registry sharing this store's connection."""
         ...
 
 

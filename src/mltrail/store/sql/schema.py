@@ -48,6 +48,11 @@ __all__ = [
     "metric_chunks",
     "metric_sketches",
     "metric_summaries",
+    "model_aliases",
+    "model_cards",
+    "model_history",
+    "model_versions",
+    "registered_models",
     "object_refs",
     "params",
     "projects",
@@ -57,7 +62,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -335,4 +340,87 @@ metric_sketches = Table(
     Column("v_min", Double),
     Column("v_max", Double),
     Column("blocks", LargeBinary, nullable=False),
+    # covering: a chart's scans read these, never the rows' blocks (10 KB a full chunk)
+    Index(
+        "ix_sketches_cover",
+        *("run_id", "key", "seq", "n", "step_min", "step_max", "is_sorted"),
+        *("last_step", "last_ms", "last_value", "v_min", "v_max"),
+    ),
+)
+
+
+# -- model registry (0007) ----------------------------------------------------------------
+
+#: A registered model of a project. ``tags`` is a JSON object; archived models stay.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_id", String(32), primary_key=True),
+    Column("project_id", String(32), ForeignKey("projects.project_id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("owner", String(250), nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="{}"),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ux_registered_models_project_name", "project_id", "name", unique=True),
+)
+
+#: A version of a registered model: an artifact version pinned by its content digest.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("artifact_id", String(32), ForeignKey("artifacts.artifact_id"), nullable=False),
+    Column("artifact_version", Integer, nullable=False),
+    Column("digest", String(100), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id")),
+    Column("signature", Text, nullable=False, default="{}"),
+    Column("meta", Text, nullable=False, default="{}"),
+    Column("description", Text, nullable=False, default=""),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(250), nullable=False, default=""),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+#: Aliases of a model (``staging``, ``production``) pointing at one version each.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+#: Model cards, one row per revision of a version's card (append-only).
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False, default=""),
+)
+
+#: Append-only history of every registry change, written in the change's transaction;
+#: ``seq`` counts 1, 2, ... per model.
+model_history = Table(
+    "model_history",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.model_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("version", Integer),
+    Column("alias", String(128)),
+    Column("reason", Text, nullable=False, default=""),
+    Column("before", Text),
+    Column("after", Text),
 )

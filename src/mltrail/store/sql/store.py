@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
     from mltrail.store.sql.artifacts import SqlArtifactStore
+    from mltrail.store.sql.registry import SqlModelRegistry
     from mltrail.store.sql.run_files import SqlRunFiles
     from mltrail.store.sql.scoped import SqlScopedReads
     from mltrail.store.sql.tokens import SqlTokenStore
@@ -82,6 +83,12 @@ class SqlTrackingStore:
         from mltrail.store.sql.artifacts import SqlArtifactStore
 
         return SqlArtifactStore(self._engine)
+
+    def model_registry(self) -> SqlModelRegistry:
+        """Registered models, versions, aliases, cards and history (shares its engine)."""
+        from mltrail.store.sql.registry import SqlModelRegistry
+
+        return SqlModelRegistry(self._engine)
 
     def tokens(self) -> SqlTokenStore:
         """The API tokens kept in this store's database (used by ``mltrail server``)."""
