@@ -27,8 +27,10 @@ if TYPE_CHECKING:  # the same names as _PUBLIC (a test checks), for type checker
     from mltrail.errors import MltrailError as MltrailError
     from mltrail.errors import NotFoundError as NotFoundError
     from mltrail.errors import ParamConflictError as ParamConflictError
+    from mltrail.errors import PolicyViolationError as PolicyViolationError
     from mltrail.errors import RunFinishedError as RunFinishedError
     from mltrail.errors import StoreError as StoreError
+    from mltrail.errors import VersionConflictError as VersionConflictError
     from mltrail.sdk.fluent import active_run as active_run
     from mltrail.sdk.fluent import finish as finish
     from mltrail.sdk.fluent import log as log
@@ -39,6 +41,10 @@ if TYPE_CHECKING:  # the same names as _PUBLIC (a test checks), for type checker
     from mltrail.sdk.fluent import set_tags as set_tags
     from mltrail.sdk.fluent import use_artifact as use_artifact
     from mltrail.sdk.init import init as init
+    from mltrail.sdk.models import load_model_ref as load_model_ref
+    from mltrail.sdk.models import models as models
+    from mltrail.sdk.models import register_model as register_model
+    from mltrail.sdk.models import set_alias as set_alias
     from mltrail.sdk.run import Run as Run
     from mltrail.sweeps.inprocess import sweep as sweep
 
@@ -66,6 +72,9 @@ _PUBLIC: dict[str, str] = {
         ),
         "mltrail.sdk.fluent",
     ),
+    **dict.fromkeys(
+        ("load_model_ref", "models", "register_model", "set_alias"), "mltrail.sdk.models"
+    ),
     **dict.fromkeys(("MetricSummary", "Project", "RunRecord", "RunStatus"), "mltrail.entities"),
     **dict.fromkeys(
         (
@@ -75,8 +84,10 @@ _PUBLIC: dict[str, str] = {
             "MltrailError",
             "NotFoundError",
             "ParamConflictError",
+            "PolicyViolationError",
             "RunFinishedError",
             "StoreError",
+            "VersionConflictError",
         ),
         "mltrail.errors",
     ),
