@@ -17,12 +17,14 @@ order, last point, min/max, and a record per ``SKETCH_BLOCK`` points. The chart:
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from mltrail.store import buckets
+from mltrail.store.sql import statements as q
 from mltrail.store.sql.append import SKETCH_DTYPE
 from mltrail.store.sql.schema import metric_chunks, metric_sketches, metric_summaries
 
@@ -38,27 +40,39 @@ RAW_POINTS = 1 << 18
 _IN = 500
 
 _kc = metric_sketches.c
-_SKETCH_ROWS = (
+_OF_KEY = (_kc.run_id == sa.bindparam("run_id"), _kc.key == sa.bindparam("key"))
+#: chunks, points, first and last step, and whether every chunk is in step order
+_AGG = sa.select(
+    sa.func.count(),
+    sa.func.coalesce(sa.func.sum(_kc.n), 0),
+    sa.func.min(_kc.step_min),
+    sa.func.max(_kc.step_max),
+    sa.func.min(sa.case((_kc.is_sorted, 1), else_=0)),
+).where(*_OF_KEY)
+_prev = (
+    sa.select(_kc.step_min, sa.func.lag(_kc.step_max).over(order_by=_kc.seq).label("prev"))
+    .where(*_OF_KEY)
+    .subquery()
+)
+#: consecutive chunks that overlap in steps (the series is then sorted when read)
+_OVERLAPS = sa.select(sa.func.count()).select_from(_prev).where(_prev.c.prev > _prev.c.step_min)
+#: the chunks that hold steps of ``[lo, hi]``, in order
+_WINDOW_ROWS = (
     sa.select(
         _kc.seq,
         _kc.n,
         _kc.step_min,
         _kc.step_max,
-        _kc.is_sorted,
         _kc.last_step,
         _kc.last_ms,
         _kc.last_value,
         _kc.v_min,
         _kc.v_max,
     )
-    .where(_kc.run_id == sa.bindparam("run_id"), _kc.key == sa.bindparam("key"))
+    .where(*_OF_KEY, _kc.step_max >= sa.bindparam("lo"), _kc.step_min <= sa.bindparam("hi"))
     .order_by(_kc.seq)
 )
-_BLOCKS = sa.select(_kc.seq, _kc.blocks).where(
-    _kc.run_id == sa.bindparam("run_id"),
-    _kc.key == sa.bindparam("key"),
-    _kc.seq.in_(sa.bindparam("seqs", expanding=True)),
-)
+_EMPTY = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
 _mc = metric_chunks.c
 _POINTS = (
     sa.select(_mc.seq, _mc.steps, _mc.timestamps, _mc.vals)
@@ -73,12 +87,6 @@ _COUNT = sa.select(metric_summaries.c.count).where(
     metric_summaries.c.run_id == sa.bindparam("run_id"),
     metric_summaries.c.key == sa.bindparam("key"),
 )
-
-
-def _col(rows: Sequence[Any], i: int, dtype: Any) -> Any:
-    if dtype is float:
-        return np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=np.float64)
-    return np.array([r[i] for r in rows], dtype=dtype)
 
 
 def _points(
@@ -112,52 +120,63 @@ def chart(
     no sketched series to draw from (no points, or chunks written before sketches)."""
     buckets.check_points(points, step_min, step_max)
     args = {"run_id": run_id, "key": key}
-    rows = conn.execute(_SKETCH_ROWS, args).all()
+    agg = conn.execute(_AGG, args).one()
     total = conn.execute(_COUNT, args).scalar()
-    if not rows or total is None or sum(r.n for r in rows) != total:
+    if not agg[0] or total is None or int(agg[1]) != int(total):
         return None
-    seq = _col(rows, 0, np.int64)
-    n = _col(rows, 1, np.int64)
-    smin, smax = _col(rows, 2, np.int64), _col(rows, 3, np.int64)
-    ordered = bool(all(r.is_sorted for r in rows) and np.all(smax[:-1] <= smin[1:]))
-    lo = int(smin.min()) if step_min is None else step_min
-    hi = int(smax.max()) if step_max is None else step_max
-    inside = np.flatnonzero((smax >= lo) & (smin <= hi))
-    if not ordered or int(n[inside].sum()) <= max(RAW_POINTS, points):
-        s, t, v = _points(conn, run_id, key, seq[inside].tolist(), ordered)
+    ordered = bool(agg[4]) and not conn.execute(_OVERLAPS, args).scalar()
+    lo = int(agg[2]) if step_min is None else step_min
+    hi = int(agg[3]) if step_max is None else step_max
+    x = q.Executor(conn)
+    rows = x.execute(_WINDOW_ROWS, {**args, "lo": lo, "hi": hi}).fetchall()
+    if not rows:
+        return buckets.downsample(key, *_EMPTY, points, step_min, step_max)
+    cols = list(zip(*rows, strict=True))
+    seq, n, smin, smax = (np.array(c, dtype=np.int64) for c in cols[:4])
+    if not ordered or int(n.sum()) <= max(RAW_POINTS, points):
+        s, t, v = _points(conn, run_id, key, seq.tolist(), ordered)
         return buckets.downsample(key, s, t, v, points, step_min, step_max)
-    # in step order: chunks cut by the range's ends give points, the others units
-    cut = (smin[inside] < lo) | (smax[inside] > hi)
-    b_lo = buckets_of(smin[inside], lo, hi, points)
-    b_hi = buckets_of(smax[inside], lo, hi, points)
-    whole = ~cut & (b_lo == b_hi)
-    split = ~cut & ~whole
-    edge_seqs = seq[inside[cut]].tolist()
+    last_step, last_ms = np.array(cols[4], np.int64), np.array(cols[5], np.int64)
+    last_val, v_min, v_max = (_floats(c) for c in cols[6:9])
+    # in step order: chunks cut by the range's ends give points, chunks within one bucket
+    # one unit each (runs of them one slice), chunks across bucket edges their blocks
+    cut = (smin < lo) | (smax > hi)
+    whole = ~cut & (buckets_of(smin, lo, hi, points) == buckets_of(smax, lo, hi, points))
+    edge_seqs = seq[cut].tolist()
     pts = _points(conn, run_id, key, edge_seqs, True) if edge_seqs else None
-    blocks = _blocks(conn, run_id, key, seq[inside[split]].tolist())
-    last_step, last_ms = _col(rows, 5, np.int64), _col(rows, 6, np.int64)
-    last_val, v_min, v_max = _col(rows, 7, float), _col(rows, 8, float), _col(rows, 9, float)
-    units: list[tuple[Any, ...]] = []
-    for j, c in enumerate(inside.tolist()):
+    blocks = _blocks(conn, run_id, key, seq[~cut & ~whole].tolist())
+    # every unit as a sketch record, in step order, concatenated once
+    chunk_units = np.empty(len(seq), SKETCH_DTYPE)
+    chunk_units["step"], chunk_units["ms"], chunk_units["val"] = last_step, last_ms, last_val
+    chunk_units["min"], chunk_units["max"] = v_min, v_max
+    units: list[Any] = []
+    j, m = 0, len(seq)
+    stops = np.append(np.flatnonzero(~whole), m)  # where each run of whole chunks ends
+    while j < m:
         if whole[j]:
-            units.append(
-                (
-                    last_step[c : c + 1],
-                    last_ms[c : c + 1],
-                    last_val[c : c + 1],
-                    v_min[c : c + 1],
-                    v_max[c : c + 1],
-                )
-            )
-        elif split[j]:
-            b = blocks[int(seq[c])]
-            units.append((b["step"], b["ms"], b["val"], b["min"], b["max"]))
-        elif pts is not None:
+            k = int(stops[np.searchsorted(stops, j)])
+            units.append(chunk_units[j:k])
+            j = k
+            continue
+        if cut[j]:
+            assert pts is not None
             s, t, v = pts
-            keep = (s >= max(lo, int(smin[c]))) & (s <= min(hi, int(smax[c])))
-            units.append((s[keep], t[keep], v[keep], v[keep], v[keep]))
-    u5 = [np.concatenate([u[i] for u in units]) for i in range(5)]
-    return buckets.bucket_units(key, u5[0], u5[1], u5[2], u5[3], u5[4], points, lo, hi)
+            keep = (s >= max(lo, int(smin[j]))) & (s <= min(hi, int(smax[j])))
+            one = np.empty(int(keep.sum()), SKETCH_DTYPE)
+            one["step"], one["ms"], one["val"] = s[keep], t[keep], v[keep]
+            one["min"] = one["max"] = v[keep]
+            units.append(one)
+        else:
+            units.append(blocks[int(seq[j])])
+        j += 1
+    # as bytes: concatenating record arrays promotes their dtype once per array (slow)
+    u = np.concatenate([a.view(np.uint8) for a in units]).view(SKETCH_DTYPE)
+    step, ms, val, lows, highs = (u[f] for f in ("step", "ms", "val", "min", "max"))
+    return buckets.bucket_units(key, step, ms, val, lows, highs, points, lo, hi)
+
+
+def _floats(col: Sequence[float | None]) -> npt.NDArray[np.float64]:
+    return np.array([np.nan if x is None else x for x in col], dtype=np.float64)
 
 
 def buckets_of(s: npt.NDArray[np.int64], lo: int, hi: int, points: int) -> Any:
@@ -168,8 +187,18 @@ def buckets_of(s: npt.NDArray[np.int64], lo: int, hi: int, points: int) -> Any:
 
 def _blocks(conn: sa.Connection, run_id: str, key: str, seqs: list[int]) -> dict[int, Any]:
     out: dict[int, Any] = {}
+    x = q.Executor(conn)
     for i in range(0, len(seqs), _IN):
-        part = {"run_id": run_id, "key": key, "seqs": seqs[i : i + _IN]}
-        for r in conn.execute(_BLOCKS, part):
-            out[int(r.seq)] = np.frombuffer(r.blocks, SKETCH_DTYPE)
+        part = seqs[i : i + _IN]
+        params: dict[str, Any] = {f"s{j}": v for j, v in enumerate(part)}
+        params.update(run_id=run_id, key=key)
+        for seq, blob in x.execute(_blocks_stmt(len(part)), params).fetchall():
+            out[int(seq)] = np.frombuffer(blob, SKETCH_DTYPE)
     return out
+
+
+@cache
+def _blocks_stmt(size: int) -> Any:
+    """SELECT the blocks of ``size`` chunks (prebuilt per size, run on the DBAPI cursor)."""
+    binds: list[Any] = [sa.bindparam(f"s{j}") for j in range(size)]
+    return sa.select(_kc.seq, _kc.blocks).where(*_OF_KEY, _kc.seq.in_(binds))

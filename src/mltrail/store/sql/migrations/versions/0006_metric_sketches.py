@@ -36,6 +36,12 @@ def upgrade() -> None:
         sa.Column("v_max", _Double),
         sa.Column("blocks", sa.LargeBinary, nullable=False),
     )
+    op.create_index(
+        "ix_sketches_cover",
+        "metric_sketches",
+        ["run_id", "key", "seq", "n", "step_min", "step_max", "is_sorted"]
+        + ["last_step", "last_ms", "last_value", "v_min", "v_max"],
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE metric_sketches ALTER COLUMN blocks SET STORAGE EXTERNAL")
 
