@@ -15,6 +15,7 @@ from mltrail.cli import (
     data_cmd,
     diff_cmd,
     metrics,
+    models_cmd,
     projects,
     repro_cmd,
     run_cmd,
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
+app.add_typer(models_cmd.app, name="models")
 app.command("lineage")(artifacts_cmd.lineage)
 app.add_typer(data_cmd.app, name="data")
 app.command("metrics")(metrics.export_metrics)

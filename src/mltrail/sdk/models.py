@@ -194,6 +194,11 @@ def register_model(
         from mltrail.sdk.active import active_run
 
         run = active_run()
+    if project is None and run is None:
+        try:  # a new version of a known model: its project
+            project = _project(reg, name, None)
+        except NotFoundError:
+            project = None
     proj, art_name, art_version, run_id = _artifact_version(
         run, artifact, name, location, project, tracking
     )
