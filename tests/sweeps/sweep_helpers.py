@@ -20,3 +20,18 @@ def spec(**changes: object) -> dict[str, object]:
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
+
+
+def fresh_pg_database(pg_url: str) -> str:
+    """A new, empty PostgreSQL database on the server of ``pg_url``; its URI."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = sa.make_url(pg_url)
+    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return str(url.set(database=name).render_as_string(hide_password=False))

@@ -12,7 +12,7 @@ from mltrail.store.registry import open_store
 from mltrail.sweeps.agent import AgentOptions, run_agent
 from mltrail.sweeps.report import describe_sweep
 from mltrail.sweeps.spec import parse_spec
-from mltrail.sweeps.storage import create_sweep, open_storage, set_state
+from mltrail.sweeps.storage import close_storage, create_sweep, open_storage, set_state
 
 
 def _quiet(**kw):
@@ -27,7 +27,8 @@ def test_agent_runs_each_trial_as_a_tracked_run(tmp_path, workdir):
     results = run_agent(rec.sweep_id, store=store, options=_quiet())
     assert [r.state for r in results] == ["finished"] * 3
     s = open_store(store, shared=False)
-    study = optuna.load_study(study_name=rec.sweep_id, storage=open_storage(store))
+    storage = open_storage(store)
+    study = optuna.load_study(study_name=rec.sweep_id, storage=storage)
     for r, t in zip(results, study.trials, strict=True):
         run = s.get_run(r.run_id)
         assert str(run.status) == "finished"
@@ -37,9 +38,12 @@ def test_agent_runs_each_trial_as_a_tracked_run(tmp_path, workdir):
         expected = (t.params["x"] - 2.0) ** 2 + 1.0 / 9 + 0.01 * t.params["depth"]
         assert math.isclose(t.value, expected, rel_tol=1e-12)
         assert r.command[-2:] == [f"--x={t.params['x']!r}", f"--depth={t.params['depth']}"]
+    best_value = study.best_value
+    close_storage(storage)
+    s.close()
     shown = describe_sweep(rec.sweep_id, store=store)
     assert shown["counts"] == {"finished": 3}
-    assert shown["best"][0]["values"] == [study.best_value]
+    assert shown["best"][0]["values"] == [best_value]
     assert shown["sweep"]["seed"] == 7 and shown["sweep"]["spec"]["run_cap"] == 3
 
 
@@ -47,15 +51,11 @@ def test_failed_program_and_nan_fail_the_trial(tmp_path, workdir):
     """A program that exits non-zero, or logs NaN last, is a failed trial."""
     store = str(tmp_path / "store")
     params = {"x": {"values": ["nan"]}, "depth": {"values": [1]}}
-    rec = create_sweep(
-        parse_spec(spec(method="grid", parameters=params)), store=store, cwd=workdir
-    )
+    rec = create_sweep(parse_spec(spec(method="grid", parameters=params)), store=store, cwd=workdir)
     (r,) = run_agent(rec.sweep_id, store=store, options=_quiet())
     assert r.state == "failed" and r.reason == "loss is NaN"
     params = {"x": {"values": ["oops"]}, "depth": {"values": [1]}}
-    rec = create_sweep(
-        parse_spec(spec(method="grid", parameters=params)), store=store, cwd=workdir
-    )
+    rec = create_sweep(parse_spec(spec(method="grid", parameters=params)), store=store, cwd=workdir)
     (r,) = run_agent(rec.sweep_id, store=store, options=_quiet())
     assert r.state == "failed" and "exited with 2" in r.reason
     assert str(open_store(store, shared=False).get_run(r.run_id).status) == "failed"

@@ -24,8 +24,10 @@ with mltrail.init():
     for step in range(steps):
         if step == hang_at:
             flag = os.environ.get("SWEEP_TEST_HANG_FLAG", "")
-            if flag and not os.path.exists(flag):
-                open(flag, "w").close()  # only the first trial to get here hangs
+            if flag and not os.path.exists(flag):  # only the first trial to get here hangs
+                with open(flag + ".tmp", "w") as f:
+                    f.write(str(os.getpid()))
+                os.replace(flag + ".tmp", flag)
                 time.sleep(3600)
         loss = (args.x - 2.0) ** 2 + 1.0 / (step + 1) + 0.01 * args.depth
         mltrail.log({"loss": loss}, step=step)

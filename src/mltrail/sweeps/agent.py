@@ -82,16 +82,16 @@ def run_agent(
         InvalidArgumentError: a store that holds no sweeps (a server), a bad spec.
     """
     opts = options or AgentOptions()
-    session = SweepSession(sweep_id, store)
     done: list[TrialResult] = []
-    while opts.count is None or len(done) < opts.count:
-        trial = session.next_trial(wait=opts.wait)
-        if trial is None:
-            break
-        result = _run_trial(session, trial, opts)
-        done.append(result)
-        if opts.on_trial is not None:
-            opts.on_trial(result)
+    with SweepSession(sweep_id, store) as session:
+        while opts.count is None or len(done) < opts.count:
+            trial = session.next_trial(wait=opts.wait)
+            if trial is None:
+                break
+            result = _run_trial(session, trial, opts)
+            done.append(result)
+            if opts.on_trial is not None:
+                opts.on_trial(result)
     return done
 
 

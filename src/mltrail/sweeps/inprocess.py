@@ -95,15 +95,15 @@ def sweep(
             raise InvalidArgumentError("sweep: give a spec or the sweep_id of a sweep")
         parsed = _spec(spec)
         sweep_id = create_sweep(parsed, store=store).sweep_id
-    session = SweepSession(sweep_id, store)
-    if count is None and session.cap() is None:
-        raise InvalidArgumentError("sweep: give count= or a run_cap in the spec")
     done: list[TrialResult] = []
-    while count is None or len(done) < count:
-        trial = session.next_trial(wait=False)
-        if trial is None:
-            break
-        done.append(_run_trial(session, trial, function))
+    with SweepSession(sweep_id, store) as session:
+        if count is None and session.cap() is None:
+            raise InvalidArgumentError("sweep: give count= or a run_cap in the spec")
+        while count is None or len(done) < count:
+            trial = session.next_trial(wait=False)
+            if trial is None:
+                break
+            done.append(_run_trial(session, trial, function))
     return SweepResult(sweep_id, done)
 
 

@@ -39,23 +39,24 @@ def describe_sweep(sweep_id: str, *, store: str | None = None) -> dict[str, Any]
     Raises:
         NotFoundError: no such sweep.
     """
-    session = SweepSession(sweep_id, store)
-    trials = [t for t in session.study.get_trials(deepcopy=False) if OVER_CAP not in t.system_attrs]
-    rows = [_trial_row(t) for t in trials]
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    out: dict[str, Any] = json_safe(
-        {
-            "sweep": session.record.to_dict(),
-            "state": session.state(),
-            "cap": session.cap(),
-            "counts": counts,
-            "trials": rows,
-            "best": [_best_row(t) for t in _best(session)],
-            "best_so_far": _best_so_far(session, trials),
-        }
-    )
+    with SweepSession(sweep_id, store) as session:
+        every = session.study.get_trials(deepcopy=False)
+        trials = [t for t in every if OVER_CAP not in t.system_attrs]
+        rows = [_trial_row(t) for t in trials]
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        out: dict[str, Any] = json_safe(
+            {
+                "sweep": session.record.to_dict(),
+                "state": session.state(),
+                "cap": session.cap(),
+                "counts": counts,
+                "trials": rows,
+                "best": [_best_row(t) for t in _best(session)],
+                "best_so_far": _best_so_far(session, trials),
+            }
+        )
     return out
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.sweeps.engine import distributions, import_optuna, make_pruner, make_sampler
 from mltrail.sweeps.spec import parse_spec
-from mltrail.sweeps.storage import load_sweep, open_storage
+from mltrail.sweeps.storage import close_storage, load_sweep, open_storage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -56,7 +56,11 @@ class SweepSession:
     def __init__(self, sweep_id: str, store: str | None = None) -> None:
         self.optuna = import_optuna()
         self.store = store
-        self.record: SweepRecord = load_sweep(sweep_id, open_storage(store))
+        base = open_storage(store)
+        try:
+            self.record: SweepRecord = load_sweep(sweep_id, base)
+        finally:
+            close_storage(base)
         self.spec: SweepSpec = parse_spec(self.record.spec)
         spec = self.spec
         self.storage = open_storage(
@@ -72,6 +76,16 @@ class SweepSession:
             pruner=make_pruner(spec),
         )
         self.distributions = distributions(spec)
+
+    def close(self) -> None:
+        """Close the storage's connections."""
+        close_storage(self.storage)
+
+    def __enter__(self) -> SweepSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def sweep_id(self) -> str:

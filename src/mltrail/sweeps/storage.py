@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SweepRecord",
+    "close_storage",
     "create_sweep",
     "load_sweep",
     "open_storage",
@@ -143,6 +144,12 @@ def open_storage(
     return storage
 
 
+def close_storage(storage: optuna.storages.RDBStorage) -> None:
+    """Close the storage's connections (its engine's pool)."""
+    storage.remove_session()
+    storage.engine.dispose()
+
+
 def create_sweep(
     spec: SweepSpec, *, store: str | None = None, cwd: str | Path | None = None
 ) -> SweepRecord:
@@ -171,10 +178,13 @@ def create_sweep(
         cwd=str(folder),
     )
     storage = open_storage(store)
-    study = op.create_study(
-        storage=storage, study_name=record.sweep_id, directions=directions(spec)
-    )
-    study.set_user_attr(_ATTR, json.dumps(record.to_dict()))
+    try:
+        study = op.create_study(
+            storage=storage, study_name=record.sweep_id, directions=directions(spec)
+        )
+        study.set_user_attr(_ATTR, json.dumps(record.to_dict()))
+    finally:
+        close_storage(storage)
     return record
 
 
@@ -211,7 +221,10 @@ def set_state(sweep_id: str, state: str, *, store: str | None = None) -> SweepRe
     if state not in ("running", "stopped"):
         raise InvalidArgumentError(f"state {state!r}: use running or stopped")
     storage = open_storage(store)
-    load_sweep(sweep_id, storage)
-    study_id = storage.get_study_id_from_name(sweep_id)
-    storage.set_study_system_attr(study_id, "mltrail.state", state)
-    return load_sweep(sweep_id, storage)
+    try:
+        load_sweep(sweep_id, storage)
+        study_id = storage.get_study_id_from_name(sweep_id)
+        storage.set_study_system_attr(study_id, "mltrail.state", state)
+        return load_sweep(sweep_id, storage)
+    finally:
+        close_storage(storage)
