@@ -116,3 +116,13 @@ def test_errors_are_one_line(repo: str) -> None:
     assert moved["version"] == 1
     event = _json("models", "history", "fraud")[-1]
     assert event["after"]["override"]["reason"] == "incident 7"
+
+
+def test_artifacts_get_takes_a_model_reference(repo: str, tmp_path: Path) -> None:
+    """``mltrail artifacts get models:/fraud@prod`` checks the version's bytes out, verified."""
+    _ok("models", "register", "fraud", "--artifact", "clf:v1")
+    _ok("models", "alias", "fraud", "prod", "1")
+    got = _json("artifacts", "get", "models:/fraud@prod", "--to", str(tmp_path / "out"))
+    assert Path(str(got["path"])).read_bytes() == b"weights"
+    result = runner.invoke(app, ["artifacts", "get", "models:/fraud@nope", "--to", "x"])
+    assert result.exit_code == 1 and "no alias 'nope'" in result.stderr

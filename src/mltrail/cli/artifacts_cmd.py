@@ -180,7 +180,13 @@ def _versions_table(versions: list[ArtifactVersion], current: int) -> Table:
 
 @app.command("get")
 def get_artifact(
-    ref: Annotated[str, typer.Argument(metavar="NAME[:vN|:ALIAS]", help="What to fetch.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME[:vN|:ALIAS]",
+            help="What to fetch (or models:/NAME@ALIAS, models:/NAME/N).",
+        ),
+    ],
     to: Annotated[
         Path, typer.Option("--to", metavar="DIR", help="The directory to check it out into.")
     ],
@@ -193,7 +199,12 @@ def get_artifact(
 
     with cli_errors():
         api = open_api(store)
-        version = _arts(api).resolve(ref, project=project)
+        if ref.startswith("models:/"):  # a registered model's version: its artifact
+            from mltrail.sdk.models import model_artifact
+
+            version = model_artifact(ref, project=project, store=store)
+        else:
+            version = _arts(api).resolve(ref, project=project)
         path = checkout_version(version, api.location, to, progress=not as_json)
     if as_json:
         print_json({"artifact": version.qualified, "digest": version.digest, "path": str(path)})

@@ -29,12 +29,20 @@ if TYPE_CHECKING:
     import builtins
     from collections.abc import Mapping
 
+    from mltrail.artifacts.records import ArtifactVersion
     from mltrail.registry.base import ModelRegistry
     from mltrail.registry.records import HistoryEvent, ModelVersion, RegisteredModel
     from mltrail.sdk.run import Run
     from mltrail.store.base import TrackingStore
 
-__all__ = ["Card", "load_model_ref", "models", "register_model", "set_alias"]
+__all__ = [
+    "Card",
+    "load_model_ref",
+    "model_artifact",
+    "models",
+    "register_model",
+    "set_alias",
+]
 
 
 def _actor() -> str:
@@ -282,6 +290,31 @@ class _ForwardOverride:
         return got
 
 
+def model_artifact(
+    ref: str, *, project: str | None = None, store: str | os.PathLike[str] | None = None
+) -> ArtifactVersion:
+    """The artifact version ``models:/...`` names, checked against the digest it pinned.
+
+    Raises:
+        NotFoundError: no such model, alias or version.
+        IntegrityError: the artifact version no longer has the digest the model pinned.
+    """
+    from mltrail.store.registry import open_artifact_store
+
+    location = _location(None, store)
+    _, reg = _open(location)
+    version = reg.resolve(ref, project=project)
+    found = open_artifact_store(location).resolve(
+        f"{version.project}/{version.artifact}", project=version.project
+    )
+    if found.digest != version.digest:
+        raise IntegrityError(
+            f"{version.ref} pins {version.digest} but artifact {version.artifact} has "
+            f"{found.digest}"
+        )
+    return found
+
+
 def load_model_ref(
     ref: str,
     root: str | os.PathLike[str] | None = None,
@@ -298,20 +331,9 @@ def load_model_ref(
         IntegrityError: the artifact version no longer has the digest the model pinned.
     """
     from mltrail.artifacts.access import checkout_version
-    from mltrail.store.registry import open_artifact_store
 
-    location = _location(None, store)
-    _, reg = _open(location)
-    version = reg.resolve(ref, project=project)
-    found = open_artifact_store(location).resolve(
-        f"{version.project}/{version.artifact}", project=version.project
-    )
-    if found.digest != version.digest:
-        raise IntegrityError(
-            f"{version.ref} pins {version.digest} but artifact {version.artifact} has "
-            f"{found.digest}"
-        )
-    return checkout_version(found, location, root)
+    found = model_artifact(ref, project=project, store=store)
+    return checkout_version(found, _location(None, store), root)
 
 
 class Card:
