@@ -350,6 +350,10 @@ EXTRA_QUERIES: dict[tuple[str, str], Callable[[Ids], list[dict[str, Any]]]] = {
         {"ref": f"models:/{i.model}"},
     ],
     ("GET", "/api/v1/models"): lambda i: [{}],
+    ("GET", "/model"): lambda i: [
+        {"project": i.project, "name": i.model},
+        {"project": i.project, "name": i.model, "version": 1},
+    ],
     ("GET", "/api/v1/runs"): lambda i: [
         {},
         {"filter": f"tags.{i.tag_key} = '{i.tag_value}'"},

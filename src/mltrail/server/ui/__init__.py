@@ -3,7 +3,8 @@
 ``install_ui(app)`` adds the UI's routes and static files to the app built by
 :func:`mltrail.server.app.create_app`:
 
-- HTML pages (``/``, ``/p/{project}``, ``/runs/{id}``, ``/compare``, ``/diff``, ``/login``);
+- HTML pages (``/``, ``/p/{project}``, ``/runs/{id}``, ``/compare``, ``/diff``, ``/login``,
+  the registry's ``/m/{project}`` and ``/model``);
   none of them is in the OpenAPI spec;
 - ``/ui/static/...``: our CSS and JS (no third-party code is copied into the repository);
 - ``/ui/plotly-<version>.min.js``: ``plotly.min.js`` read from the installed ``plotly``
@@ -31,11 +32,12 @@ def install_ui(app: FastAPI) -> None:
     """Add the UI's pages, its JSON reads and its static files to ``app``."""
     from starlette.staticfiles import StaticFiles
 
-    from mltrail.server.ui import assets, data, pages
+    from mltrail.server.ui import assets, data, models_pages, pages
 
     app.include_router(assets.router)
     app.include_router(data.router)
     app.include_router(pages.router)
+    app.include_router(models_pages.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
 
