@@ -43,7 +43,8 @@ class AgentOptions:
 
     Attributes:
         count: Trials to run at most (None: until the sweep is complete or stopped).
-        poll_s: How often the metric is read from the store for the pruner.
+        poll_s: How often the metric is read from the store for the pruner (the program's
+            writer thread applies its points every 0.2 s: reading faster gains nothing).
         term_grace_s: Seconds a pruned program has between SIGTERM and SIGKILL.
         wait: Wait for other agents' trials when the sweep has none left to start.
         env: Extra variables for every trial (``MLTRAIL_PREFLIGHT_STEPS`` for a smoke).
@@ -54,7 +55,7 @@ class AgentOptions:
     """
 
     count: int | None = None
-    poll_s: float = 0.1
+    poll_s: float = 0.2
     term_grace_s: float = 5.0
     wait: bool = True
     env: Mapping[str, str] = field(default_factory=dict)

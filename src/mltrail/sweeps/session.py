@@ -137,6 +137,8 @@ class SweepSession:
         return None
 
     def _over_cap(self, trial: optuna.Trial, cap: int) -> bool:
+        if trial.number < cap:  # numbers are dense: at most number + 1 trials up to it
+            return False
         attrs = self.storage.get_trial_system_attrs(trial._trial_id)
         if RETRY_OF in attrs:
             return False
