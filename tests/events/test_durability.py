@@ -108,8 +108,8 @@ def test_batch_mode_syncs_each_interval_even_with_the_store_down(
     assert spool.synced == spool.size
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("process", 1), ("batch", 2), ("call", 2)])
-def test_embedded_store_syncs_each_commit_unless_process(
+@pytest.mark.parametrize(("mode", "expected"), [("process", 1), ("batch", 1), ("call", 2)])
+def test_embedded_store_syncs_each_commit_in_call_mode(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, expected: int
 ) -> None:
     monkeypatch.setenv("MLTRAIL_DURABILITY", mode)
@@ -121,6 +121,48 @@ def test_embedded_store_syncs_each_commit_unless_process(
     finally:
         store.close()
     assert got == expected  # 1: NORMAL, 2: FULL
+
+
+@pytest.fixture
+def wal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The write-ahead logs fsynced by this process."""
+    seen: list[str] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.endswith("-wal"):
+            seen.append(target)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return seen
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("mode", ["batch", "process"])
+def test_batch_mode_syncs_the_store_at_run_end_and_each_interval(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wal_syncs: list[str], mode: str
+) -> None:
+    monkeypatch.setenv("MLTRAIL_DURABILITY", mode)
+    monkeypatch.setenv("MLTRAIL_FLUSH_INTERVAL_S", "0.05")
+    root = str(tmp_path / "s")
+    run = mltrail.init(project="p", store=root, capture=False)
+    for i in range(10):  # a live run: its commits are synced about once per interval
+        run.log({"m": float(i)}, step=i)
+        time.sleep(0.1)
+    live = len(wal_syncs)
+    run.finish()
+    if mode == "process":
+        assert wal_syncs == []
+        return
+    assert 3 <= live <= 12, live
+    assert len(wal_syncs) == live + 1  # and once more when the run ends
+    assert all(p.startswith(str(tmp_path)) for p in wal_syncs)
+    short = mltrail.init(project="p", store=root, capture=False)  # shorter than an interval
+    short.log({"m": 1.0})
+    short.finish()
+    assert len(wal_syncs) == live + 2
 
 
 def test_batch_mode_run_lands_whole(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

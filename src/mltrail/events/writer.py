@@ -55,8 +55,11 @@ class Writer(threading.Thread):
         heartbeat: appends a heartbeat frame (called from this thread).
         heartbeat_s: seconds between heartbeats.
         flush_interval_s: seconds between idle drains.
-        sync: puts the spool on stable storage; called each flush interval, also while the
-            store is down (``MLTRAIL_DURABILITY=batch``: group commit), or None.
+        sync: puts the spool on stable storage (``MLTRAIL_DURABILITY=batch``: group commit),
+            or None. Given, the writer syncs the spool once per flush interval (also while the
+            store is down) and a store that :class:`~mltrail.store.optional.SyncsLog` once per
+            interval and at the run's end, so a finished run survives power loss and a live
+            one loses at most its last interval.
         release: ``(upto, header, keysets) -> bytes given back``: releases the applied spool
             before ``upto`` (SpoolAppender.release), or None to keep it whole.
     """
@@ -83,6 +86,8 @@ class Writer(threading.Thread):
         self._heartbeat_s = heartbeat_s
         self._interval = flush_interval_s
         self._sync = sync
+        self._synced_at = time.monotonic()
+        self._unsynced_commits = False  # the store committed since its log was last synced
         self._release = release
         self._released = 0  # position at the last release
         self._cond = threading.Condition()
@@ -213,7 +218,7 @@ class Writer(threading.Thread):
                     closing = self._closing
                     if self._stopping:
                         return
-                self._safe_sync()
+                self._sync_if_due()
                 left = retry_at - time.monotonic()
                 if left > 0:  # the store failed: back off, syncing each interval meanwhile
                     if closing:  # (not closing, the wait at the top did it)
@@ -231,6 +236,7 @@ class Writer(threading.Thread):
                     backoff = 0.05
                     retry_at = 0.0
                     if closing and self.position >= self._spool_size():
+                        self._sync_store()  # the run ends: its last commits outlive a power cut
                         return
                 else:
                     if closing and self._fatal:
@@ -252,15 +258,35 @@ class Writer(threading.Thread):
             log.warning("mltrail: applied spool is kept whole: %s", exc)
         self._released = upto
 
-    def _safe_sync(self) -> None:
-        if self._sync is None:
+    def _sync_if_due(self) -> None:
+        """Batch durability: the spool and the store's log, once per flush interval."""
+        if self._sync is None or time.monotonic() - self._synced_at < self._interval:
             return
+        self._synced_at = time.monotonic()
         try:
             self._sync()
         except MltrailError as exc:  # a device error: said once, the data path goes on
-            if exc.message not in self._logged:
-                self._logged.add(exc.message)
-                log.warning("mltrail: %s", exc)
+            self._say_once(exc)
+        self._sync_store()
+
+    def _sync_store(self) -> None:
+        from mltrail.store.optional import SyncsLog
+
+        if self._sync is None or not self._unsynced_commits:
+            return
+        store = self.store
+        if store is None or not isinstance(store, SyncsLog):
+            return
+        try:
+            store.sync_log()
+            self._unsynced_commits = False
+        except MltrailError as exc:
+            self._say_once(exc)
+
+    def _say_once(self, exc: MltrailError) -> None:
+        if exc.message not in self._logged:
+            self._logged.add(exc.message)
+            log.warning("mltrail: %s", exc)
 
     def _safe_heartbeat(self) -> None:
         # A heartbeat is a liveness hint, not data: one that cannot be written (a full disk)
@@ -286,6 +312,7 @@ class Writer(threading.Thread):
             store = self._open()
             while (batch := decoder.next_batch(self.position, self._window())) is not None:
                 result = store.apply_batch(batch)
+                self._unsynced_commits = True
                 with self._cond:
                     self.position = batch.end
                     self._cond.notify_all()

@@ -28,6 +28,7 @@ __all__ = [
     "HasScopedReads",
     "HasTokens",
     "ScopedReads",
+    "SyncsLog",
 ]
 
 
@@ -150,3 +151,16 @@ class HasMetricBuckets(Protocol):
             InvalidArgumentError: ``points < 1`` or ``step_min > step_max``.
         """
         ...
+
+
+@runtime_checkable
+class SyncsLog(Protocol):
+    """A store whose commits are durable against power loss only once synced.
+
+    Contract: after ``sync_log()`` returns, every transaction committed before the call
+    survives an OS crash or power loss (SQLite in WAL mode with ``synchronous=NORMAL``: the
+    write-ahead log is fsynced). Cheap when nothing was committed. Stores whose commits are
+    durable at commit (PostgreSQL, a server) do not offer it. Raises ``StoreError``.
+    """
+
+    def sync_log(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import ChainMap
@@ -15,6 +16,7 @@ from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
 from mltrail.errors import (
     AmbiguousIdError,
     NotFoundError,
+    StoreError,
 )
 from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 from mltrail.store.buckets import downsample
@@ -77,6 +79,28 @@ class SqlTrackingStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def sync_log(self) -> None:
+        """Put every committed transaction on stable storage (see
+        :class:`~mltrail.store.optional.SyncsLog`): an SQLite database's write-ahead log is
+        fsynced; PostgreSQL commits are durable already."""
+        if self.dialect != "sqlite":
+            return
+        db = sa.make_url(self.uri).database or ""
+        for path in (f"{db}-wal", db):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
+            finally:
+                os.close(fd)
+            return  # the log holds every commit not yet checkpointed (and synced) into db
 
     def artifacts(self) -> SqlArtifactStore:
         """Artifact versions, aliases and lineage in this store (shares its engine)."""
