@@ -255,6 +255,9 @@ def _create(opts: RunOptions, dirty: list[str]) -> Run:
     project = v.check_key("default" if opts.project is None else opts.project, "project")
     name = opts.name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime())
     name = v.check_key(name, "run name")
+    from mltrail.sdk.conventions import check_run
+
+    check_run(project, name, tags, opts.entry)  # the team's naming and tagging rules
     run_id = new_run_id()
     spool = _open_spool(opts.location, run_id, durability=opts.durability)
     body = {
