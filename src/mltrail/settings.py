@@ -22,8 +22,8 @@ DEFAULT_STORE_DIRNAME = ".mltrail"
 SERVER_CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
 #: What an acknowledged ``log()`` survives, by ``MLTRAIL_DURABILITY`` (docs/durability.md):
 #: ``process``: the death of the process (one ``write()`` to the spool per call);
-#: ``batch``: also an OS crash or power loss, but for the last flush interval (the writer
-#: syncs the spool each interval; the embedded store syncs each commit);
+#: ``batch``: also an OS crash or power loss, but for a live run's last flush interval (the
+#: writer syncs the spool and the embedded store's log each interval and at each run's end);
 #: ``call``: everything acknowledged (each call syncs the spool, as MLflow commits each call).
 DURABILITY_MODES = ("process", "batch", "call")
 

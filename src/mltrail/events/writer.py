@@ -250,6 +250,7 @@ class Writer(threading.Thread):
 
     def _release_applied(self, decoder: SpoolDecoder) -> None:
         upto = self.position
+        self._sync_store()  # the hole must never outlive (on disk) the commits it held
         try:
             assert self._release is not None
             self._release(upto, decoder.read_header(), dict(decoder.keysets))
