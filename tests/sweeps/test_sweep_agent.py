@@ -6,6 +6,7 @@ import io
 import math
 
 import optuna
+import pytest
 from sweep_helpers import spec
 
 from mltrail.store.registry import open_store
@@ -47,6 +48,7 @@ def test_agent_runs_each_trial_as_a_tracked_run(tmp_path, workdir):
     assert shown["sweep"]["seed"] == 7 and shown["sweep"]["spec"]["run_cap"] == 3
 
 
+@pytest.mark.slow
 def test_failed_program_and_nan_fail_the_trial(tmp_path, workdir):
     """A program that exits non-zero, or logs NaN last, is a failed trial."""
     store = str(tmp_path / "store")
@@ -61,6 +63,7 @@ def test_failed_program_and_nan_fail_the_trial(tmp_path, workdir):
     assert str(open_store(store, shared=False).get_run(r.run_id).status) == "failed"
 
 
+@pytest.mark.slow
 def test_stopped_sweep_starts_no_trial_until_resumed(tmp_path, workdir):
     """`sweep stop` makes agents start nothing; `resume` lets them go on."""
     store = str(tmp_path / "store")
