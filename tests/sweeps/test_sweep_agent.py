@@ -72,3 +72,17 @@ def test_stopped_sweep_starts_no_trial_until_resumed(tmp_path, workdir):
     assert run_agent(rec.sweep_id, store=store, options=_quiet()) == []
     set_state(rec.sweep_id, "running", store=store)
     assert len(run_agent(rec.sweep_id, store=store, options=_quiet(count=1))) == 1
+
+
+def test_a_program_that_cannot_start_fails_its_trial(tmp_path, workdir):
+    """A command that cannot start raises LaunchError, and its trial is told FAIL (never
+    left running for a heartbeat to find)."""
+    from mltrail.errors import LaunchError
+
+    store = str(tmp_path / "store")
+    body = spec(method="random", program=None, command=[str(tmp_path / "no-such-program")])
+    rec = create_sweep(parse_spec(body), store=store, cwd=workdir)
+    with pytest.raises(LaunchError):
+        run_agent(rec.sweep_id, store=store, options=_quiet())
+    (trial,) = describe_sweep(rec.sweep_id, store=store)["trials"]
+    assert trial["state"] == "failed" and "LaunchError" in trial["reason"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -93,10 +94,27 @@ def run_agent(
             done.append(result)
             if opts.on_trial is not None:
                 opts.on_trial(result)
+            if result.reason.startswith(_INTERRUPTED):  # Ctrl-C or SIGTERM: stop the agent
+                break
     return done
 
 
+_INTERRUPTED = "interrupted"
+
+
 def _run_trial(session: SweepSession, trial: optuna.Trial, opts: AgentOptions) -> TrialResult:
+    """Run one trial; a trial the agent cannot run (its program missing, a bad working
+    directory) is told FAIL before the error propagates, never left running."""
+    try:
+        return _execute(session, trial, opts)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            reason = f"the agent failed: {type(exc).__name__}: {exc}"
+            session.tell(trial, "failed", attrs={"reason": reason[:1000]})
+        raise
+
+
+def _execute(session: SweepSession, trial: optuna.Trial, opts: AgentOptions) -> TrialResult:
     from mltrail.repro.launcher import run_attached, start_wrapped, status_for
 
     t0 = time.monotonic()
@@ -152,6 +170,8 @@ def _outcome(
     """``(state, values, reason)`` of a trial whose program ended with ``code``."""
     if watcher.pruned:
         return "pruned", None, ""
+    if code in (-signal.SIGINT, -signal.SIGTERM):
+        return "failed", None, f"{_INTERRUPTED} (signal {-code})"
     if code != 0:
         return "failed", None, f"the program exited with {code}"
     values = []
