@@ -35,7 +35,7 @@ from mltrail.server.paths import logical_path
 from mltrail.server.responses import FILE_CSP
 from mltrail.server.scoping import read_blob, visible_run_ids
 from mltrail.server.scoping import resolve_run_id as resolve_visible_run_id
-from mltrail.server.series import downsample, pack_binary, raw_page
+from mltrail.server.series import chart, pack_binary, raw_page
 from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 from mltrail.store.optional import HasRunFiles
 
@@ -404,15 +404,15 @@ def metric_series(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A metric series: min/max buckets by step range, or raw points (paginated / binary)."""
+    if not raw:  # from the store's chart summaries: O(chunks in range + points drawn)
+        return _json(chart(_store(request), run.run_id, _key(key), points, step_min, step_max))
     series = _store(request).metric_history(run.run_id, _key(key))
-    if raw and accept is not None and "application/octet-stream" in accept:
+    if accept is not None and "application/octet-stream" in accept:
         body, n = pack_binary(series, step_min, step_max)
         return Response(
             body, media_type="application/octet-stream", headers={"X-Mltrail-Points": str(n)}
         )
-    if raw:
-        return _json(raw_page(series, offset, limit, step_min, step_max))
-    return _json(downsample(series, points, step_min, step_max))
+    return _json(raw_page(series, offset, limit, step_min, step_max))
 
 
 @router.get("/runs/{run_id}/state", tags=["runs"])

@@ -177,6 +177,21 @@ class ScopedTrackingStore:
         self.get_run(run_id)
         return self.inner.metric_history(run_id, key)
 
+    def metric_buckets(
+        self,
+        run_id: str,
+        key: str,
+        points: int,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> dict[str, Any]:
+        """A chart of a metric of a run the principal may see (from the store's chart
+        summaries when it keeps them, see :class:`~mltrail.store.optional.HasMetricBuckets`)."""
+        from mltrail.server.series import chart
+
+        self.get_run(run_id)
+        return chart(self.inner, run_id, key, points, step_min, step_max)
+
     def get_state(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The captured state of a run the principal may see."""
         self.get_run(run_id)
