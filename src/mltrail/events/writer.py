@@ -33,6 +33,7 @@ log = logging.getLogger("mltrail")
 _MAX_BACKOFF_S = 5.0
 WINDOW = 4 << 20
 BIG_WINDOW = 16 << 20
+WIDE_KEYS = 1024  # a keyset this wide makes a run "wide" (see Writer._window)
 #: ``close`` says what it waits for when a healthy store's drain takes longer than this (a
 #: store that is down is reported at once). Short enough that a user never wonders why the
 #: process hangs, long enough that a store busy with other writers does not print noise.
@@ -90,6 +91,7 @@ class Writer(threading.Thread):
         self._unsynced_commits = False  # the store committed since its log was last synced
         self._release = release
         self._released = 0  # position at the last release
+        self._wide = False
         self._cond = threading.Condition()
         self._wake = False
         self._closing = False
@@ -311,7 +313,7 @@ class Writer(threading.Thread):
         self._fatal = False
         try:
             store = self._open()
-            while (batch := decoder.next_batch(self.position, self._window())) is not None:
+            while (batch := decoder.next_batch(self.position, self._window(decoder))) is not None:
                 result = store.apply_batch(batch)
                 self._unsynced_commits = True
                 with self._cond:
@@ -343,10 +345,16 @@ class Writer(threading.Thread):
             self._warned = False
         return True
 
-    def _window(self) -> int:
-        """Bytes of spool per batch: 4 MiB, 16 MiB for a big backlog (fewer, larger
-        transactions and requests while catching up)."""
-        return BIG_WINDOW if self._spool_size() - self.position > BIG_WINDOW else WINDOW
+    def _window(self, decoder: SpoolDecoder) -> int:
+        """Bytes of spool per batch: 4 MiB; 16 MiB for a big backlog (fewer, larger
+        transactions and requests while catching up) and for a wide run (thousands of keys
+        per step: a batch costs per key as much as per point, so fewer, longer batches)."""
+        if self._spool_size() - self.position > BIG_WINDOW:
+            return BIG_WINDOW
+        if self._wide or any(len(k) >= WIDE_KEYS for k in decoder.keysets.values()):
+            self._wide = True
+            return BIG_WINDOW
+        return WINDOW
 
     def _note_damage(self, decoder: SpoolDecoder) -> None:
         """Warn about, and tag the run with, damage the decoder skipped since last time."""
