@@ -110,6 +110,10 @@ class Ids:
         return f"{self.tag}-mdl"
 
     @property
+    def sweep(self) -> str:
+        return "sw-" + self.tag.encode().hex()
+
+    @property
     def file_path(self) -> str:
         return f"{self.tag}/notes.txt"
 
@@ -165,6 +169,7 @@ class Ids:
             "art": self.art,
             "alias": self.alias,
             "model": self.model,
+            "sweep": self.sweep,
             "file_path": self.file_path,
             "diff": self.diff.decode(),
             "console": self.console,
@@ -204,6 +209,7 @@ PATH_FILLERS: dict[str, Callable[[Ids, str], list[str]]] = {
     "version": lambda i, p: ["1"] if p.startswith("/api/v1/models/") else [_plotly_version()],
     "name": lambda i, p: [i.model],
     "alias": lambda i, p: [i.alias],
+    "sweep_id": lambda i, p: [i.sweep],
     "static_path": lambda i, p: ["ui.js", "ui.css"],
 }
 
@@ -621,6 +627,22 @@ def _seed_crossings(admin: Client) -> None:
     )
 
 
+def _seed_sweeps(store_uri: str) -> None:
+    """A sweep in each project (sweeps are created beside the store, not over REST)."""
+    from mltrail.sweeps.spec import parse_spec
+    from mltrail.sweeps.storage import create_sweep
+
+    for ids in (A, B):
+        spec = {
+            "command": ["train"],
+            "method": "random",
+            "metric": ids.metric,
+            "parameters": {ids.param_key: {"values": [1, 2]}},
+            "project": ids.project,
+        }
+        create_sweep(parse_spec(spec), store=store_uri, sweep_id=ids.sweep)
+
+
 @dataclass
 class World:
     """The seeded server, A's tokens and an unscoped reader."""
@@ -638,6 +660,7 @@ def world(store_uri: str, tmp_path: Path) -> Iterator[World]:
     _seed(admin, A)
     _seed(admin, B, reproduces=A.run)
     _seed_crossings(admin)
+    _seed_sweeps(store_uri)
     a_clients = {s: srv.client(srv.token(s, project=A.project)) for s in ("read", "write", "admin")}
     yield World(srv, a_clients, srv.client(srv.read_token))
     for c in srv._clients:

@@ -154,7 +154,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         InvalidArgumentError: a bad store URI or artifacts root.
     """
     from mltrail import __version__
-    from mltrail.server import api, artifacts_api, models_api, objects_api, ui
+    from mltrail.server import api, artifacts_api, models_api, objects_api, sweeps_api, ui
     from mltrail.server.auth import (
         SecurityMiddleware,
         TokenVerifier,
@@ -215,6 +215,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(objects_api.router)
     app.include_router(artifacts_api.router)
     app.include_router(models_api.router)
+    app.include_router(sweeps_api.router)
     app.add_middleware(BodyLimitMiddleware, limits=config.limits)
     app.add_middleware(
         SecurityMiddleware,

@@ -15,6 +15,7 @@ the seed, the state (``running``/``stopped``), the project and when it was creat
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 import warnings
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from mltrail.sweeps.spec import SweepSpec
 
 __all__ = [
+    "SWEEP_ID_PATTERN",
     "SweepRecord",
     "close_storage",
     "create_sweep",
@@ -41,7 +43,9 @@ __all__ = [
     "set_state",
 ]
 
-_ATTR = "mltrail"  # the study user attribute holding the sweep's record
+_ATTR = "mltrail"
+#: what a sweep id looks like
+SWEEP_ID_PATTERN = r"^sw-[0-9a-f]{10}$"  # the study user attribute holding the sweep's record
 _SQLITE_TIMEOUT_S = 60
 
 
@@ -151,7 +155,11 @@ def close_storage(storage: optuna.storages.RDBStorage) -> None:
 
 
 def create_sweep(
-    spec: SweepSpec, *, store: str | None = None, cwd: str | Path | None = None
+    spec: SweepSpec,
+    *,
+    store: str | None = None,
+    cwd: str | Path | None = None,
+    sweep_id: str | None = None,
 ) -> SweepRecord:
     """Create a sweep: an Optuna study holding the spec, the git SHA and the seed.
 
@@ -159,16 +167,19 @@ def create_sweep(
         spec: The validated spec; a missing seed is drawn now and recorded.
         store: Where runs and the sweep go (None: the default store).
         cwd: The folder the program runs in; its git HEAD is recorded.
+        sweep_id: The id (``sw-`` and 10 hex digits; None: a random one).
 
     Returns:
         The new :class:`SweepRecord`.
     """
     op = import_optuna()
     folder = Path(cwd or Path.cwd()).resolve()
+    if sweep_id is not None and not re.fullmatch(SWEEP_ID_PATTERN, sweep_id):
+        raise InvalidArgumentError(f"sweep id {sweep_id!r}: sw- and 10 hex digits")
     seed = spec.seed if spec.seed is not None else secrets.randbelow(2**31)
     spec_dict = {**spec.to_dict(), "seed": seed}
     record = SweepRecord(
-        sweep_id="sw-" + secrets.token_hex(5),
+        sweep_id=sweep_id or "sw-" + secrets.token_hex(5),
         spec=spec_dict,
         git_sha=_git_sha(folder),
         seed=seed,
