@@ -123,6 +123,7 @@ def test_run_config_file_and_missing_command(repo: Path, tmp_path: Path) -> None
     assert _only_run(repo).params == {"batch": 32}
     done = _mltrail(repo, "run", "--", "no-such-command-xyz")
     assert done.returncode == 127 and "no-such-command-xyz" in done.stderr
+    assert len(mltrail.Api(repo / ".mltrail").runs()) == 1  # a command that cannot start: no run
 
 
 def test_preflight_passes_and_stops_after_n_steps(repo: Path) -> None:

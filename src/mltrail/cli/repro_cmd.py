@@ -50,6 +50,8 @@ _VERDICT_STYLE = {
     "within-tolerance": "bold yellow",
     "diverged": "bold red",
     "failed": "bold red",
+    "failure-reproduced": "bold yellow",
+    "nothing-to-compare": "bold yellow",
 }
 
 
@@ -129,6 +131,12 @@ def _print_outcome(
             console.print(
                 Text(f"  artifact {art.name}: {art.a or '(absent)'} → {art.b or '(absent)'}")
             )
+    for f in [f for f in outcome.files if not f.equal][:20]:
+        a, b = (f.a or "(not written)")[:19], (f.b or "(not written)")[:19]
+        console.print(Text(f"  file {f.name}: {a} → {b}" + (" (document/log)" * f.volatile)))
+    if outcome.verdict in ("identical", "within-tolerance") and outcome.reasons:
+        for reason in outcome.reasons:
+            console.print(Text(f"  note: {reason}", style="dim"))
     for cause in causes:
         console.print(Text(f"  cause: {cause}", style="yellow"))
 
@@ -151,7 +159,7 @@ def _print_keys(console: Console, outcome: Outcome) -> None:
         table.add_row(
             Text(k.key),
             f"{k.points[0]} / {k.points[1]}",
-            fmt_float(k.max_gap),
+            "lengths differ" if k.points[0] != k.points[1] else fmt_float(k.max_gap),
             Text(first.describe() if first else "", style="red" if not k.within else ""),
         )
     console.print(table)
@@ -196,7 +204,9 @@ def reproduce(
     verified), the config, seeds and numerics variables, runs the recorded command as a new
     run tagged reproduction-of, and compares every metric point and output artifact:
     identical / within-tolerance (exit 0), diverged (exit 1, with the first divergent key
-    and step and the diff of the two runs' captured state).
+    and step and the diff of the two runs' captured state). A run that logged nothing is
+    judged by the files it wrote, else by its console; nothing-to-compare exits 3; a failure
+    reproduced the same way (same exception and line) says so and exits 0.
     """
     from mltrail.repro import reproduce as run_reproduction
 
@@ -280,6 +290,15 @@ def verify_determinism(
     ] = False,
     as_json: JsonOption = False,
     store: StoreOption = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            metavar="NAME=REGEX",
+            help="Console metrics, as for `mltrail run --metric` (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run a command several times under tracking and check the runs came out the same.
 
@@ -302,6 +321,7 @@ def verify_determinism(
             allow_dirty=allow_dirty,
             progress=_ConsoleProgress(console),
             stdout=sys.stderr.buffer if as_json else None,
+            metrics=metric or (),
         )
     if not verdict.comparisons:  # the first run did not finish: nothing to compare
         fail("; ".join(verdict.reasons))

@@ -43,6 +43,17 @@ DirtyOpt = Annotated[
     bool,
     typer.Option("--allow-dirty", help="Run uncommitted code even where require_clean is set."),
 ]
+MetricOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric",
+        "-m",
+        metavar="NAME=REGEX",
+        help="Turn numbers the command prints into a series (repeatable): the regex's group "
+        "is the value, e.g. 'loss=loss ([0-9.e+-]+)'. Default: [run] metrics in "
+        ".mltrail/config.toml.",
+    ),
+]
 CleanOpt = Annotated[
     bool,
     typer.Option(
@@ -121,6 +132,7 @@ def run_command(
     allow_dirty: DirtyOpt = False,
     store: StoreOption = None,
     require_clean: CleanOpt = False,
+    metric: MetricOpt = None,
 ) -> None:
     """Run a command as a tracked run: capture, console, system metrics, exit status.
 
@@ -140,6 +152,7 @@ def run_command(
             allow_dirty=allow_dirty,
             on_start=_announce,
             require_clean=require_clean or None,
+            metrics=metric or (),
         )
     raise typer.Exit(done.process_exit_code)
 

@@ -18,6 +18,13 @@ import numpy as np
 
 from mltrail.entities import json_safe
 from mltrail.errors import InvalidArgumentError
+from mltrail.repro.compare_outputs import (
+    ConsoleComparison,
+    FileComparison,
+    compare_console,
+    compare_files,
+    same_failure,
+)
 
 if TYPE_CHECKING:
     from mltrail.api import Api
@@ -40,8 +47,16 @@ __all__ = [
 #: ``np.isclose``'s defaults
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-8
-#: ``failed``: the reproduction did not finish, or there is nothing to compare
-VERDICTS = ("identical", "within-tolerance", "diverged", "failed")
+#: ``failed``: the reproduction did not finish; ``failure-reproduced``: both runs failed the
+#: same way; ``nothing-to-compare``: no metric, artifact, written file or console line
+VERDICTS = (
+    "identical",
+    "within-tolerance",
+    "diverged",
+    "failed",
+    "failure-reproduced",
+    "nothing-to-compare",
+)
 SYSTEM_PREFIX = "system/"
 
 
@@ -265,6 +280,9 @@ class Outcome:
             then key); None unless diverged.
         first_difference: The earliest point that is not bit-identical; None if identical.
         reasons: Why the verdict is what it is, in words (a failed run, nothing logged).
+        files: Every file either run wrote (``mltrail run``), by digest.
+        console: The console comparison, when nothing else could be compared.
+        basis: What the verdict rests on: ``metrics``, ``files``, ``console`` or None.
     """
 
     verdict: str
@@ -277,18 +295,27 @@ class Outcome:
     first_divergence: Divergence | None = None
     first_difference: Divergence | None = None
     reasons: list[str] = field(default_factory=list)
+    files: list[FileComparison] = field(default_factory=list)
+    console: ConsoleComparison | None = None
+    basis: str | None = None
 
     @property
     def ok(self) -> bool:
-        """``identical`` or ``within-tolerance`` (exit status 0)."""
-        return self.verdict in ("identical", "within-tolerance")
+        """``identical``, ``within-tolerance`` or ``failure-reproduced`` (exit status 0)."""
+        return self.verdict in ("identical", "within-tolerance", "failure-reproduced")
 
     def summary(self) -> str:
         """One line: the verdict and, when not identical, where and by how much."""
+        if self.verdict == "identical" and self.basis == "console":
+            assert self.console is not None
+            return f"identical: {self.console.describe()} (no metrics or output files)"
         if self.verdict == "identical":
             n = sum(k.points[0] for k in self.keys)
             arts = f" and {len(self.artifacts)} artifact digests" if self.artifacts else ""
-            return f"identical: {n} metric points over {len(self.keys)} keys{arts}, bit for bit"
+            files = f" and {len(self.files)} output files" if self.files else ""
+            return (
+                f"identical: {n} metric points over {len(self.keys)} keys{arts}{files}, bit for bit"
+            )
         if self.verdict == "within-tolerance":
             worst = max((k.max_gap for k in self.keys), default=0.0)
             where = (
@@ -318,6 +345,9 @@ class Outcome:
             "keys": [k.to_dict() for k in self.keys],
             "artifacts": [a.to_dict() for a in self.artifacts],
             "reasons": list(self.reasons),
+            "files": [f.to_dict() for f in self.files],
+            "console": self.console.to_dict() if self.console is not None else None,
+            "basis": self.basis,
         }
 
 
@@ -398,23 +428,67 @@ def compare_runs(
     outcome.first_difference = _earliest(
         [k.first_difference for k in outcome.keys if k.first_difference is not None]
     )
-    status = b_status or rb.status.value
+    outcome.files = compare_files(api, ra.run_id, rb.run_id)
+    _decide(api, outcome, ra, b_status or rb.status.value)
+    return outcome
+
+
+def _decide(api: Api, outcome: Outcome, ra: RunRecord, status: str) -> None:
+    """Set the verdict from the comparisons (metrics first, then files, then the console)."""
+    hard = [f.name for f in outcome.files if not f.equal and not f.volatile]
+    soft = [f.name for f in outcome.files if not f.equal and f.volatile]
+    outcome.basis = "metrics" if outcome.keys else ("files" if outcome.files else None)
     if status != "finished":
+        failure = same_failure(api, ra.run_id, outcome.run_b)
+        if ra.status.value == status and failure is not None:
+            outcome.verdict = "failure-reproduced"
+            outcome.reasons.append(f"both runs ended {status} the same way: {failure}")
+            return
         outcome.verdict = "failed"
-        outcome.reasons.append(f"run {rb.run_id} ended {status}, not finished")
-    elif not outcome.keys and not outcome.artifacts:
-        outcome.verdict = "failed"
-        outcome.reasons.append(
-            "nothing to compare: neither run logged a metric or an output artifact"
-        )
+        outcome.reasons.append(f"run {outcome.run_b} ended {status}, not finished")
+    elif not outcome.keys and not outcome.artifacts and not outcome.files:
+        _decide_by_console(api, outcome)
     elif outcome.first_divergence is not None:
         outcome.verdict = "diverged"
-    elif outcome.first_difference is not None or not all(a.equal for a in outcome.artifacts):
+    elif hard and not outcome.keys:
+        outcome.verdict = "diverged"
+        outcome.reasons.append(f"output files differ: {_few(hard)}")
+    elif (
+        outcome.first_difference is not None
+        or hard
+        or soft
+        or not all(a.equal for a in outcome.artifacts)
+    ):
         outcome.verdict = "within-tolerance"
         differ = [a.name for a in outcome.artifacts if not a.equal]
         if differ:
             outcome.reasons.append(f"output artifacts differ: {', '.join(differ)}")
-    return outcome
+        if hard:
+            outcome.reasons.append(f"output files differ: {_few(hard)}")
+    if outcome.verdict in ("identical", "within-tolerance") and soft:
+        outcome.reasons.append(
+            f"documents or logs differ (they may embed the time they were written): {_few(soft)}"
+        )
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _decide_by_console(api: Api, outcome: Outcome) -> None:
+    console = compare_console(api, outcome.run_a, outcome.run_b)
+    if console.empty:
+        outcome.verdict = "nothing-to-compare"
+        outcome.reasons.append(
+            "nothing to compare: neither run logged a metric or an artifact, wrote a file or "
+            "printed a line (log metrics, or use `mltrail run --metric NAME=REGEX`)"
+        )
+        return
+    outcome.console = console
+    outcome.basis = "console"
+    if console.first_difference is not None:
+        outcome.verdict = "diverged"
+        outcome.reasons.append(console.describe() + " (no metrics or output files to compare)")
 
 
 def _compare_key(

@@ -40,6 +40,7 @@ def verify_determinism(
     progress: Progress | None = None,
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
+    metrics: Sequence[str] = (),
 ) -> Verdict:
     """Run ``command`` ``repeat`` times as tracked runs and compare runs 2..N with run 1.
 
@@ -60,6 +61,7 @@ def verify_determinism(
         progress: Told each run's id as it starts (default: nothing is said).
         stdout: Where the command's standard output is echoed (None: ours).
         stderr: Where its standard error is echoed (None: ours).
+        metrics: ``NAME=REGEX`` console metrics (as ``mltrail run --metric``).
 
     Returns:
         The :class:`~mltrail.repro.verdict.Verdict`: the worst comparison's verdict
@@ -93,6 +95,7 @@ def verify_determinism(
         report=progress or QUIET,
         streams=(stdout, stderr),
     )
+    check.metrics = list(metrics)
     return check.execute(repeat, seed, rtol, atol, store, project, allow_dirty)
 
 
@@ -122,6 +125,7 @@ class _Check:
         self.report = report
         self.stdout, self.stderr = streams
         self.run_ids: list[str] = []
+        self.metrics: list[str] = []
         self.comparisons: list[Comparison] = []
 
     def execute(
@@ -199,11 +203,22 @@ class _Check:
         return run
 
     def _run(self, run: Run) -> int:
-        from mltrail.repro.launcher import run_attached
+        from mltrail.repro.launcher import finish_observer, run_attached
+        from mltrail.repro.wrap import Observer
 
-        return run_attached(
-            run, self.command, env=self.env, cwd=self.cwd, stdout=self.stdout, stderr=self.stderr
+        observer = Observer(run, self.command, self.cwd, self.metrics, self.env)
+        code = run_attached(
+            run,
+            self.command,
+            env=self.env,
+            extra_env=observer.env,
+            cwd=self.cwd,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            on_output=observer.on_output,
         )
+        finish_observer(observer)
+        return code
 
     def _verdict(self, seed: int | None) -> Verdict:
         from mltrail.repro.verdict import Verdict

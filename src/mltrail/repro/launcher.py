@@ -33,6 +33,7 @@ from mltrail.errors import InvalidArgumentError, LaunchError
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from mltrail.repro.wrap import Observer
     from mltrail.sdk.run import Run
     from mltrail.store.registry import StoreLocation
 
@@ -290,12 +291,16 @@ def launch(
     stderr: BinaryIO | None = None,
     on_start: Callable[[Run], None] | None = None,
     require_clean: bool | None = None,
+    metrics: Sequence[str] = (),
 ) -> Launched:
     """Run ``command`` as a tracked run and end the run with its exit status.
 
     The arguments are those of :func:`start_wrapped` and :func:`run_attached`; ``on_start``
     is called with the live run before the command starts; ``require_clean`` refuses
-    uncommitted code (see :func:`start_wrapped`).
+    uncommitted code (see :func:`start_wrapped`). ``metrics`` are ``NAME=REGEX`` console
+    metrics (default: ``[run] metrics`` of ``.mltrail/config.toml``). The files the command
+    writes under ``cwd`` and the config a Python command parses (argparse, Hydra) are
+    recorded too (:class:`~mltrail.repro.wrap.Observer`).
 
     Returns:
         The :class:`Launched` run.
@@ -310,6 +315,7 @@ def launch(
         >>> done.status, done.run_id  # doctest: +SKIP
         ('finished', '...')
     """
+    _check_startable(command, {**(os.environ if env is None else env), **(extra_env or {})}, cwd)
     run = start_wrapped(
         command,
         project=project,
@@ -325,11 +331,71 @@ def launch(
     )
     if on_start is not None:
         on_start(run)
+    observer = _observer(run, command, cwd, metrics, {**(env or os.environ), **(extra_env or {})})
     code = run_attached(
-        run, command, env=env, extra_env=extra_env, cwd=cwd, stdout=stdout, stderr=stderr
+        run,
+        command,
+        env=env,
+        extra_env={**(extra_env or {}), **(observer.env if observer else {})},
+        cwd=cwd,
+        stdout=stdout,
+        stderr=stderr,
+        on_output=observer.on_output if observer else None,
     )
+    finish_observer(observer)
     run.finish(status_for(code))
     return Launched(run.run_id, store_name(run), code)
+
+
+def _check_startable(
+    command: Sequence[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None
+) -> None:
+    """Refuse a command that cannot start before any run is recorded for it.
+
+    Raises:
+        LaunchError: No command, or its program is not on ``PATH`` (or not an executable
+            file where a path is given).
+    """
+    import shutil
+
+    if not command:
+        raise InvalidArgumentError("no command to run")
+    program = os.fspath(command[0])
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = Path(cwd or ".") / program
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise LaunchError(f"cannot start {program!r}: not an executable file")
+    elif shutil.which(program, path=env.get("PATH")) is None:
+        raise LaunchError(f"cannot start {program!r}: command not found")
+
+
+def _observer(
+    run: Run,
+    command: Sequence[str],
+    cwd: str | os.PathLike[str] | None,
+    metrics: Sequence[str],
+    env: Mapping[str, str],
+) -> Observer | None:
+    """The observer of a wrapped command (console metrics, files, config); None when it
+    cannot start (it must never stop the command)."""
+    from mltrail.capture.git import find_repo
+    from mltrail.capture.policy import run_policy
+    from mltrail.repro.wrap import Observer
+
+    folder = Path.cwd() if cwd is None else Path(cwd)
+    if not metrics:
+        metrics = run_policy(find_repo(folder)).metrics
+    return Observer(run, command, folder, metrics, env)
+
+
+def finish_observer(observer: Observer | None) -> None:
+    """Record what the observer saw; a failure is a warning, never the run's end."""
+    if observer is None:
+        return
+    try:
+        observer.finish()
+    except Exception as exc:  # recording outputs must never fail a run
+        print(f"mltrail: recording the command's outputs failed: {exc}", file=sys.stderr)
 
 
 # -- the steps of run_attached ----------------------------------------------------------------

@@ -187,9 +187,10 @@ class _Reproduction:
     ) -> Verdict:
         """Restore, run and judge; the verdict."""
         from mltrail.repro.judge import judge
-        from mltrail.repro.launcher import run_attached
+        from mltrail.repro.launcher import finish_observer, run_attached
         from mltrail.repro.plan_command import command_in_checkout
         from mltrail.repro.verdict import REPRODUCTION_TAG, Verdict
+        from mltrail.repro.wrap import Observer
 
         self.base.mkdir(parents=True, exist_ok=True)
         checkout = self._restore_code()
@@ -200,7 +201,19 @@ class _Reproduction:
         original = self.plan.run
         tags = {REPRODUCTION_TAG: original.run_id}
         new = self._start(argv, cwd, env, tags)
-        code = run_attached(new, argv, env=env, cwd=cwd, stdout=stdout, stderr=stderr)
+        patterns = (self.api.state(original.run_id).get("console_metrics") or {}).get("patterns")
+        observer = Observer(new, argv, cwd, [str(p) for p in patterns or []], env)
+        code = run_attached(
+            new,
+            argv,
+            env=env,
+            extra_env=observer.env,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            on_output=observer.on_output,
+        )
+        finish_observer(observer)
         extra = {
             "env_mode": self.plan.env_mode,
             "environment": self.environment,

@@ -30,6 +30,7 @@ __all__ = [
     "SEED_NOT_SET",
     "VERDICT_KIND",
     "VERDICT_TAG",
+    "NOTHING_TO_COMPARE_EXIT",
     "Comparison",
     "Verdict",
     "explain",
@@ -42,8 +43,17 @@ VERDICT_KIND = "verdict"
 SEED_NOT_SET = "the seed was not set"
 _LISTED = 6
 #: how bad a verdict is, for the worst of several comparisons
-_SEVERITY = {"identical": 0, "within-tolerance": 1, "diverged": 2, "failed": 3}
-_OK = ("identical", "within-tolerance")
+_SEVERITY = {
+    "identical": 0,
+    "within-tolerance": 1,
+    "failure-reproduced": 2,
+    "nothing-to-compare": 3,
+    "diverged": 4,
+    "failed": 5,
+}
+_OK = ("identical", "within-tolerance", "failure-reproduced")
+#: the exit status of a verdict with nothing to compare (never a failure's)
+NOTHING_TO_COMPARE_EXIT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,8 @@ class Verdict:
     """What a reproduction (or a determinism check) concluded.
 
     Attributes:
-        verdict: ``identical``, ``within-tolerance``, ``diverged`` or ``failed``; None for a
+        verdict: ``identical``, ``within-tolerance``, ``failure-reproduced`` (exit 0),
+            ``diverged`` or ``failed`` (1), ``nothing-to-compare`` (3); None for a
             dry run (nothing ran).
         comparisons: Every judged run, in order (one for a reproduction).
         run_ids: The runs this call made, in order (a determinism check's first run is the
@@ -106,7 +117,10 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        """The exit status of ``mltrail reproduce`` / ``verify-determinism``: 0 when ok, else 1."""
+        """The exit status of ``mltrail reproduce`` / ``verify-determinism``: 0 when ok
+        (``failure-reproduced`` too), 3 when there was nothing to compare, else 1."""
+        if self.verdict == "nothing-to-compare":
+            return NOTHING_TO_COMPARE_EXIT
         return 0 if self.ok else 1
 
     @property
@@ -124,7 +138,7 @@ class Verdict:
         """The comparison that decided the verdict (the first of the worst ones)."""
         if not self.comparisons:
             return None
-        return max(self.comparisons, key=lambda c: _SEVERITY.get(c.outcome.verdict, 3))
+        return max(self.comparisons, key=lambda c: _SEVERITY.get(c.outcome.verdict, 5))
 
     @property
     def outcome(self) -> Outcome | None:
@@ -212,12 +226,12 @@ def explain(
     Returns:
         Sentences, most telling first; empty when the outcome is identical.
     """
-    if outcome.verdict == "identical":
+    if outcome.verdict in ("identical", "failure-reproduced", "nothing-to-compare"):
         return []
     seeding_a = _seeding(state_a)
     kinds = diff.kinds
     causes = [
-        *_seed_not_set(state_a, state_b, seeding_a),
+        *(_seed_not_set(state_a, state_b, seeding_a) if outcome.verdict == "diverged" else []),
         *_seeded_differently(kinds.get("seeds"), seeding_a),
         *_hardware_causes(kinds.get("hardware")),
         *_kernel_cause(state_a, seeding_a),
@@ -237,6 +251,13 @@ def explain(
 def _seed_not_set(
     state_a: dict[str, Any], state_b: dict[str, Any] | None, seeding_a: dict[str, Any] | None
 ) -> list[str]:
+    given = _config_seeds(state_a)
+    if "seeds" in state_a and seeding_a is None and given:
+        return [
+            f"the program seeds itself ({', '.join(given[:4])} in its config) but "
+            "something random still ran unseeded (another generator, a library's own default, "
+            "or a seed not passed everywhere)"
+        ]
     if "seeds" in state_a and seeding_a is None:
         return [
             f"{SEED_NOT_SET}: the original run did not call mltrail.seed_everything, so its "
@@ -245,6 +266,29 @@ def _seed_not_set(
     if state_b is not None and "seeds" in state_b and _seeding(state_b) is None:
         return [f"{SEED_NOT_SET} in the new run (mltrail.seed_everything was not called)"]
     return []
+
+
+_SEED_KEYS = ("seed", "random_state", "random_seed", "manual_seed")
+
+
+def _config_seeds(state: dict[str, Any]) -> list[str]:
+    """``key=value`` of seeds set through the config (``seed=``, sklearn's
+    ``random_state=``, an Optuna sampler's ``seed=``), not through ``seed_everything``."""
+    doc = state.get("config")
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                path = f"{where}.{k}" if where else str(k)
+                if str(k).lower() in _SEED_KEYS and isinstance(v, int) and not isinstance(v, bool):
+                    found.append(f"{path}={v}")
+                else:
+                    walk(v, path)
+
+    if isinstance(doc, dict):
+        walk(doc.get("config"), "")
+    return found
 
 
 def _seeded_differently(seeds: KindDiff | None, seeding_a: dict[str, Any] | None) -> list[str]:

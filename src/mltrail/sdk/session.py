@@ -290,8 +290,18 @@ class CaptureSession:
                 )
             self._thread = None
 
+    def _capture_config(self) -> Captured:
+        """The config; a wrapper (``mltrail run``) records the command it wraps as the argv,
+        never its own command line."""
+        from mltrail.capture import config
+
+        got = config.capture_config(self._config)
+        if self._invocation and self._invocation.get("wrapped"):
+            got.data["argv"] = list(self._invocation.get("argv") or [])
+        return got
+
     def _capture_all(self) -> None:
-        from mltrail.capture import config, data, environment, git, hardware, seeds
+        from mltrail.capture import data, environment, git, hardware, seeds
         from mltrail.capture.base import Captured
 
         steps: list[tuple[str, Callable[[], Captured]]] = [
@@ -302,7 +312,7 @@ class CaptureSession:
                 lambda: environment.capture_environment(git.find_repo(self._entry), self._environ),
             ),
             ("hardware", hardware.capture_hardware),
-            ("config", lambda: config.capture_config(self._config)),
+            ("config", self._capture_config),
             ("seeds", lambda: seeds.capture_seeds(self._environ)),
             ("invocation", lambda: Captured("invocation", self._invocation or {})),
         ]
