@@ -233,20 +233,23 @@ class _Watcher:
                     return
 
     def _report_new(self) -> bool:
-        """Report the steps logged since the last poll; True when the pruner says stop."""
+        """Report the steps logged since the last poll; True when the pruner says stop.
+
+        The pruner is asked once, at the newest step: Optuna's pruners judge a trial at its
+        last reported step (successive halving walks every rung up to it).
+        """
         try:
             series = self.store.metric_history(self.run.run_id, self.metric)
         except NotFoundError:
             return False
+        before = self.reported
         for step, value in zip(series.steps.tolist(), series.values.tolist(), strict=True):
             if step <= self.last_step or math.isnan(value):
                 continue
             self.trial.report(value, step)
             self.last_step = step
             self.reported += 1
-            if self.trial.should_prune():
-                return True
-        return False
+        return self.reported > before and bool(self.trial.should_prune())
 
     def _prune(self) -> None:
         child = self._child
