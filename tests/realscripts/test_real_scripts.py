@@ -176,6 +176,7 @@ def test_unseeded_torch_regression_diverges(repo: Path) -> None:
     assert outcome["verdict"] == "diverged" and outcome["first_divergence"]["key"] == "loss"
     assert outcome["first_divergence"]["step"] == 0
     assert not {f["name"]: f for f in outcome["files"]}["model.pt"]["equal"]
+    assert doc["causes"][0].startswith("the seed was not set: the program uses PyTorch")
 
 
 @pytest.mark.slow
@@ -185,6 +186,7 @@ def test_sklearn_random_state_is_identical(repo: Path) -> None:
         repo, "--metric", "accuracy=accuracy: ([0-9.]+)", "--", sys.executable, "sklearn_script.py"
     )
     assert mltrail.Api(repo / ".mltrail").run(run_id).metrics["accuracy"].count == 1
+    assert "sklearn" in _state(repo, run_id)["program"]["imported"]
     code, doc = _reproduce(repo, run_id)
     assert code == 0, doc
     assert doc["outcome"]["verdict"] == "identical", doc["outcome"]

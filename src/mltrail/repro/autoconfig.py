@@ -21,9 +21,18 @@ if TYPE_CHECKING:
 
     from mltrail.sdk.run import Run
 
-__all__ = ["AUTOCONFIG_ENV", "HOOK_DIR", "AutoConfig", "hydra_config", "redact_config"]
+__all__ = [
+    "AUTOCONFIG_ENV",
+    "HOOK_DIR",
+    "PROGRAM_KIND",
+    "AutoConfig",
+    "hydra_config",
+    "redact_config",
+]
 
 AUTOCONFIG_ENV = "MLTRAIL_AUTOCONFIG_DIR"
+#: the state kind listing the random-number libraries the program imported
+PROGRAM_KIND = "program"
 HOOK_DIR = Path(__file__).resolve().parent / "_hook"
 _SECRET_KEY_WORDS = frozenset({"pass", "key"})
 
@@ -109,6 +118,9 @@ class AutoConfig:
         from mltrail.capture.config import redact_args
 
         used_sdk = any(self.folder.glob("sdk-*.json"))
+        modules = self._read("modules.json")
+        if isinstance(modules, dict) and isinstance(modules.get("imported"), list):
+            run.recorder.state(PROGRAM_KIND, {"imported": [str(m) for m in modules["imported"]]})
         parsed = self._read("argparse.json")
         hydra = hydra_config(cwd, written)
         doc: dict[str, Any] | None = None

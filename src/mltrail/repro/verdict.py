@@ -252,6 +252,14 @@ def _seed_not_set(
     state_a: dict[str, Any], state_b: dict[str, Any] | None, seeding_a: dict[str, Any] | None
 ) -> list[str]:
     given = _config_seeds(state_a)
+    imported = (state_a.get("program") or {}).get("imported") or []
+    unseeded = [_LIBRARY_HINTS[m] for m in _LIBRARY_HINTS if m in imported]
+    if "seeds" in state_a and seeding_a is None and unseeded and not given:
+        return [
+            f"{SEED_NOT_SET}: the program uses {' and '.join(unseeded)} and recorded no seed "
+            "(pass random_state= to scikit-learn estimators and splitters, seed= to Optuna "
+            "samplers, or call torch.manual_seed / mltrail.seed_everything)"
+        ]
     if "seeds" in state_a and seeding_a is None and given:
         return [
             f"the program seeds itself ({', '.join(given[:4])} in its config) but "
@@ -268,6 +276,8 @@ def _seed_not_set(
     return []
 
 
+#: libraries seeded through their own arguments, as the hint names them
+_LIBRARY_HINTS = {"sklearn": "scikit-learn", "optuna": "Optuna", "torch": "PyTorch"}
 _SEED_KEYS = ("seed", "random_state", "random_seed", "manual_seed")
 
 

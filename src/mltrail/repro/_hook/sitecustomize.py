@@ -4,7 +4,8 @@ program parses, with no change to the program.
 When ``argparse`` is first imported, ``ArgumentParser.parse_known_args`` (behind
 ``parse_args``) is wrapped: the namespace of the first outermost call in any process of the
 run is written to ``$MLTRAIL_AUTOCONFIG_DIR/argparse.json``. At exit, a process that imported
-the mltrail SDK says so (``sdk.json``), so the wrapper leaves the config to ``init()``.
+the mltrail SDK says so (``sdk.json``), so the wrapper leaves the config to ``init()``, and
+the first process to exit lists the random-number libraries it imported (``modules.json``).
 Then any ``sitecustomize`` this one shadows is run. Imports nothing from mltrail; never
 raises.
 """
@@ -94,9 +95,15 @@ class _Finder:
         return spec
 
 
+#: libraries whose randomness a verdict can explain (seeded through their own arguments)
+_WATCHED = ("numpy", "torch", "tensorflow", "jax", "sklearn", "optuna", "random", "xgboost")
+
+
 def _at_exit() -> None:
     if "mltrail.sdk.init" in sys.modules:
         _write(f"sdk-{os.getpid()}.json", {"pid": os.getpid()})
+    imported = [m for m in _WATCHED if m in sys.modules]
+    _write("modules.json", {"pid": os.getpid(), "imported": imported})
 
 
 def _chain() -> None:
