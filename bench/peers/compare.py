@@ -1,17 +1,27 @@
-"""Run mltrail and its peers on the same workloads, back to back, and print the ratios.
+"""Run mltrail and its peers on the same workloads, interleaved, and print the ratios.
 
 ours_bench.py runs in this interpreter's venv; mlflow_bench.py (SQLite and file backends)
 and wandb_bench.py run in bench/.venv-peers (create it with bench/peers/setup_venv.sh).
 Every ratio reads "mltrail is N times faster" (peer time / our time, or our rate / peer rate);
 below 1 means the peer is faster.
 
-Usage: python bench/peers/compare.py [--quick]
+Method: ``--reps`` rounds (default 3), each running every side once in the same order
+(ours, ours with MLTRAIL_DURABILITY=call, MLflow SQLite, MLflow files, W&B offline), so a
+drift in the machine's load hits every side alike; each figure is the median over the
+rounds, and the load average before each call is recorded. Each side's durability is stated
+(``durability``): MLflow's SQLite backend commits every call (like our ``call`` mode, which
+its ratios use); its file backend and W&B offline write without syncing (like our
+``process``); our default ``batch`` syncs once per flush interval.
+
+Usage: python bench/peers/compare.py [--quick] [--reps 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +30,29 @@ HERE = Path(__file__).resolve().parent
 PEERS_PY = HERE.parent / ".venv-peers" / "bin" / "python"
 
 
-def call(python: Path | str, script: str, args: list[str], timeout: float = 1800) -> dict:
+DURABILITY = {
+    "mltrail": "batch (default): spool and store log synced once per flush interval and at "
+    "each run's end; a killed process loses nothing",
+    "mltrail_call": "call: every call synced before it returns (MLTRAIL_DURABILITY=call)",
+    "mlflow_sqlite": "call: every call is a committed SQLite transaction",
+    "mlflow_file": "process: files written, never synced",
+    "wandb_offline": "process: a local log file written in the background, never synced",
+}
+
+
+def call(
+    python: Path | str,
+    script: str,
+    args: list[str],
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
+) -> dict:
     out = subprocess.run(
-        [str(python), str(HERE / script), *args], capture_output=True, text=True, timeout=timeout
+        [str(python), str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
@@ -72,6 +102,23 @@ import                            | import_s                      | import_s    
 """
 
 
+def medians(samples: list[dict]) -> dict:
+    """The median of every numeric leaf over the rounds (other leaves from the first)."""
+    first = samples[0]
+    if "error" in first:
+        return first
+    out: dict = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = medians([s.get(key, {}) for s in samples if isinstance(s.get(key), dict)])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            nums = [s[key] for s in samples if isinstance(s.get(key), int | float)]
+            out[key] = round(statistics.median(nums), 4)
+        else:
+            out[key] = value
+    return out
+
+
 def ratios(ours: dict, peer: dict, table: str) -> dict:
     rows = [[x.strip() for x in line.split("|")] for line in table.strip().splitlines()]
     return {label: ratio(ours, peer, a, b, kind) for label, a, b, kind in rows}
@@ -80,6 +127,7 @@ def ratios(ours: dict, peer: dict, table: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved rounds (medians)")
     args = ap.parse_args()
     if args.quick:
         sizes = {"calls": 300, "batch": 10_000, "runs": 20, "search": 300, "wandb": 2000}
@@ -93,21 +141,49 @@ def main() -> None:
         "--search-runs",
         str(sizes["search"]),
     ]
-    result: dict = {"bench": "peers", "sizes": sizes}
-    ours = call(sys.executable, "ours_bench.py", ["--calls", str(sizes["wandb"]), *common])
-    result["mltrail"] = ours
-    if not PEERS_PY.exists():
+    ours_args = ["--calls", str(sizes["wandb"]), *common]
+    sides: dict[str, tuple[Path | str, str, list[str], dict[str, str] | None]] = {
+        "mltrail": (sys.executable, "ours_bench.py", ours_args, None),
+        "mltrail_call": (
+            sys.executable,
+            "ours_bench.py",
+            ours_args,
+            dict(os.environ, MLTRAIL_DURABILITY="call"),
+        ),
+    }
+    result: dict = {"bench": "peers", "sizes": sizes, "reps": args.reps}
+    if PEERS_PY.exists():
+        for backend in ("sqlite", "file"):
+            extra = ["--backend", backend, "--calls", str(sizes["calls"]), *common]
+            sides[f"mlflow_{backend}"] = (PEERS_PY, "mlflow_bench.py", extra, None)
+        sides["wandb_offline"] = (
+            PEERS_PY,
+            "wandb_bench.py",
+            ["--calls", str(sizes["wandb"])],
+            None,
+        )
+    else:
         result["skipped"] = f"{PEERS_PY} missing: run bash bench/peers/setup_venv.sh"
-        print(json.dumps(result))
-        return
+    samples: dict[str, list[dict]] = {name: [] for name in sides}
+    loads: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(args.reps):
+        for name, (python, script, argv, env) in sides.items():
+            loads[name].append(round(os.getloadavg()[0], 2))
+            samples[name].append(call(python, script, argv, env=env))
+    for name in sides:
+        result[name] = medians(samples[name])
+    result["load_avg_before_each_call"] = loads
+    result["durability"] = {k: v for k, v in DURABILITY.items() if k in sides}
+    ours, ours_call = result["mltrail"], result["mltrail_call"]
     for backend in ("sqlite", "file"):
-        extra = ["--backend", backend, "--calls", str(sizes["calls"]), *common]
-        peer = call(PEERS_PY, "mlflow_bench.py", extra)
-        result[f"mlflow_{backend}"] = peer
-        result[f"vs_mlflow_{backend}"] = ratios(ours, peer, MLFLOW_PAIRS)
-    peer = call(PEERS_PY, "wandb_bench.py", ["--calls", str(sizes["wandb"])])
-    result["wandb_offline"] = peer
-    result["vs_wandb_offline"] = ratios(ours, peer, WANDB_PAIRS)
+        peer = result.get(f"mlflow_{backend}")
+        if peer is None:
+            continue
+        like = ours_call if backend == "sqlite" else ours  # like with like: durability
+        result[f"vs_mlflow_{backend}"] = ratios(like, peer, MLFLOW_PAIRS)
+        result[f"vs_mlflow_{backend}_ours_default"] = ratios(ours, peer, MLFLOW_PAIRS)
+    if "wandb_offline" in result:
+        result["vs_wandb_offline"] = ratios(ours, result["wandb_offline"], WANDB_PAIRS)
     print(json.dumps(result))
 
 
