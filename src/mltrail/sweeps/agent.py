@@ -147,6 +147,7 @@ def _execute(session: SweepSession, trial: optuna.Trial, opts: AgentOptions) -> 
             on_spawn=watcher.start,
             die_with_parent=True,
         )
+        program_s = time.monotonic() - watcher.started
         watcher.stop()
         state, values, reason = _outcome(session, watcher, code)
         session.tell(trial, state, values, attrs={"reason": reason} if reason else None)
@@ -161,6 +162,7 @@ def _execute(session: SweepSession, trial: optuna.Trial, opts: AgentOptions) -> 
         reason=reason,
         duration_s=time.monotonic() - t0,
         command=command,
+        program_s=program_s,
     )
 
 
@@ -200,11 +202,13 @@ class _Watcher:
         self.reported = 0
         self.last_step = -1
         self.pruned = False
+        self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._child: subprocess.Popen[bytes] | None = None
 
     def start(self, child: subprocess.Popen[bytes]) -> None:
+        self.started = time.monotonic()
         self._child = child
         if self.prunable:
             self._thread = threading.Thread(

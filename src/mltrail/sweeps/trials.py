@@ -47,6 +47,8 @@ class TrialResult:
         steps: The metric steps reported to the pruner.
         reason: Why a failed trial failed.
         duration_s: Wall time of the trial, agent included.
+        program_s: Wall time of the program alone (from its start to its exit).
+        command: The program's command line.
     """
 
     number: int
@@ -58,6 +60,7 @@ class TrialResult:
     reason: str = ""
     duration_s: float = 0.0
     command: list[str] = field(default_factory=list)
+    program_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -73,6 +76,7 @@ class TrialResult:
                 "steps": self.steps,
                 "reason": self.reason,
                 "duration_s": round(self.duration_s, 4),
+                "program_s": round(self.program_s, 4),
                 "command": self.command,
             }
         )
