@@ -81,6 +81,9 @@ def test_run_policy(tmp_path: Path) -> None:
     cfg.write_text("[run]\nrequire_clean = true\nmetrics = ['loss=([0-9.]+)']\n")
     policy = run_policy(tmp_path)
     assert policy.require_clean and policy.metrics == ("loss=([0-9.]+)",)
+    cfg.write_text("[check]\nmin_score = 0.8\nrequire = ['code', 'seed']\n")
+    policy = run_policy(tmp_path)
+    assert policy.check_min_score == 0.8 and policy.check_require == ("code", "seed")
     cfg.write_text("require_clean = \n")
     broken = run_policy(tmp_path)
     assert not broken.require_clean and broken.error is not None and "config.toml" in broken.error

@@ -78,6 +78,17 @@ def test_argparse_script_config_console_verdict(repo: Path) -> None:
     assert outcome["verdict"] == "identical" and outcome["basis"] == "console"
     assert "console output (4 lines, normalised)" in outcome["summary"]
 
+    # the checklist: reproduced, config externalised; no seed recorded
+    done = _mltrail(repo, "check", run_id, "--require", "verdict,config", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["verdict"]["result"] == "pass" and checks["outputs"]["result"] == "warn"
+    done = _mltrail(repo, "check", run_id, "--require", "seed")
+    assert done.returncode == 1 and "seed is required to pass" in done.stdout
+    (repo / ".mltrail" / "config.toml").write_text("[check]\nmin_score = 0.99\n")
+    done = _mltrail(repo, "check", run_id, "--markdown")
+    assert done.returncode == 1 and "| verdict | ✅ pass |" in done.stdout
+
 
 def test_failure_reproduced_the_same_way(repo: Path) -> None:
     """A script failing at the same line both times: the verdict says so (exit 0)."""

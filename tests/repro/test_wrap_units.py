@@ -130,3 +130,21 @@ def test_the_hook_records_the_outermost_parse_and_chains(tmp_path: Path) -> None
     assert done.stdout.strip() == "1"
     doc = json.loads((out / "argparse.json").read_text())
     assert doc["args"] == {"lr": 0.5, "cmd": "train", "epochs": 3}
+
+
+def test_checklist_score_policy_and_markdown() -> None:
+    """Pass 1, warn 1/2, fail 0; a required item must pass; the Markdown block lists all."""
+    from mltrail.repro.checklist import Check, Checklist
+
+    result = Checklist(
+        "r1",
+        (Check("code", "pass", "ok"), Check("seed", "fail", "none"), Check("data", "warn", "x")),
+    )
+    assert result.score == 0.5
+    assert result.failures(None, ()) == []
+    assert result.failures(0.6, ("code", "seed")) == [
+        "score 0.50 is below 0.60",
+        "seed is required to pass: none",
+    ]
+    md = result.markdown()
+    assert "`r1`: 0.50" in md and "| seed | ❌ fail | none |" in md

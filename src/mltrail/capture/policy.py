@@ -5,6 +5,10 @@
     [run]
     metrics = ['loss=([0-9.e+-]+)']   # console metrics for `mltrail run`
 
+    [check]                          # what `mltrail check` requires
+    min_score = 0.8
+    require = ["code", "seed"]
+
 ``MLTRAIL_REQUIRE_CLEAN=1`` and ``mltrail run --require-clean`` set the same rule for one
 shell or one run. Read-only; a missing or unreadable file is no policy.
 """
@@ -31,11 +35,15 @@ class RunPolicy:
         require_clean: Refuse runs with modified tracked files or untracked source files.
         metrics: ``NAME=REGEX`` console metrics for ``mltrail run``.
         error: Why the file could not be read (None when read or absent).
+        check_min_score: ``[check] min_score``.
+        check_require: ``[check] require``: checklist items that must pass.
     """
 
     require_clean: bool = False
     metrics: tuple[str, ...] = ()
     error: str | None = None
+    check_min_score: float | None = None
+    check_require: tuple[str, ...] = ()
 
 
 def run_policy(root: Path | None) -> RunPolicy:
@@ -57,6 +65,15 @@ def run_policy(root: Path | None) -> RunPolicy:
         metrics = [metrics]
     if not isinstance(metrics, list):
         metrics = []
+    check = doc.get("check") if isinstance(doc.get("check"), dict) else {}
+    assert isinstance(check, dict)
+    score = check.get("min_score")
+    required = check.get("require", [])
     return RunPolicy(
-        require_clean=require is True, metrics=tuple(m for m in metrics if isinstance(m, str))
+        require_clean=require is True,
+        metrics=tuple(m for m in metrics if isinstance(m, str)),
+        check_min_score=float(score) if isinstance(score, (int, float)) else None,
+        check_require=tuple(r for r in required if isinstance(r, str))
+        if isinstance(required, list)
+        else (),
     )

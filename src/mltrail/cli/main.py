@@ -50,6 +50,7 @@ app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
 app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
 app.command("reproduce")(repro_cmd.reproduce)
 app.command("verify-determinism", context_settings=_PASSTHROUGH)(repro_cmd.verify_determinism)
+app.command("check")(repro_cmd.check)
 app.add_typer(sweep_cmd.app, name="sweep")
 app.command("agent")(sweep_cmd.agent)
 

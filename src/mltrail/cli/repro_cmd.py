@@ -358,3 +358,75 @@ def _print_not_deterministic(verdict: Verdict) -> None:
         if verdict.verdict == "diverged"
         else f"[bold red]{verdict.summary()}[/bold red]"
     )
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def check(
+    run: Annotated[str | None, typer.Argument(help="The run (id or prefix).")] = None,
+    last: Annotated[bool, typer.Option("--last", help="The latest run.")] = False,
+    min_score: Annotated[
+        float | None,
+        typer.Option("--min-score", min=0.0, max=1.0, help="Fail below this score."),
+    ] = None,
+    require: Annotated[
+        str | None,
+        typer.Option("--require", metavar="ITEM,...", help="Items that must pass."),
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a block for a pull request.")
+    ] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+) -> None:
+    """A run's reproducibility checklist; exit 1 when the policy is not met.
+
+    The policy: --min-score and --require, else [check] min_score / require in
+    .mltrail/config.toml. Items: code, untracked, data, environment, seed, determinism,
+    hardware, config, outputs, verdict.
+    """
+    from mltrail.capture.git import find_repo
+    from mltrail.capture.policy import run_policy
+    from mltrail.cli._common import cli_errors
+    from mltrail.repro.checklist import ITEMS, checklist
+    from mltrail.repro.launcher import resolve_store
+
+    if (run is None) == (not last):
+        fail("give a run or --last (one of them)")
+    items = tuple(i.strip() for i in (require or "").split(",") if i.strip())
+    unknown = [i for i in items if i not in ITEMS]
+    if unknown:
+        fail(f"--require: unknown item(s) {', '.join(unknown)}; items: {', '.join(ITEMS)}")
+    policy = run_policy(find_repo(Path.cwd()))
+    with cli_errors():
+        from mltrail.api import Api
+
+        api = Api(resolve_store(store))
+        run_id = run if run is not None else api.runs(limit=1)[0].run_id
+        result = checklist(api, run_id)
+    score = min_score if min_score is not None else policy.check_min_score
+    problems = result.failures(score, items or policy.check_require)
+    if as_json:
+        print_json({**result.to_dict(), "ok": not problems, "problems": problems})
+    elif markdown:
+        print(result.markdown(), end="")
+    else:
+        _print_checklist(result, problems)
+    raise typer.Exit(1 if problems else 0)
+
+
+def _print_checklist(result: Any, problems: list[str]) -> None:
+    from rich.text import Text
+
+    from mltrail.cli._common import stdout_console
+
+    console = stdout_console()
+    style = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+    console.print(Text(f"checklist of run {result.run_id}: score {result.score:.2f}", "bold"))
+    for c in result.checks:
+        line = Text(f"  {c.result:<4} ", style=style[c.result])
+        line.append(f"{c.name:<12} {c.reason}")
+        console.print(line)
+    for p in problems:
+        console.print(Text(f"policy not met: {p}", style="bold red"))
