@@ -145,6 +145,10 @@ def open_storage(
             grace_period=grace_s,
             heartbeat_stale_trial_callback=callback,
         )
+    if location.scheme == "sqlite":
+        from mltrail.store.sql.sweeps_schema import tune_sqlite
+
+        tune_sqlite(storage.engine)
     return storage
 
 
