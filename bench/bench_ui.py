@@ -9,12 +9,21 @@ worst case) and once more as a reload of a warm page:
 - the page of a run with 20 metric keys x 100,000 points each: every chart drawn (target
   <= 1 s), timed from navigation start: ``charts_visible_ms`` when every chart shows its
   data (the static SVG drawn before plotly.js has loaded, or the plotly chart), and
-  ``interactive_ms`` when every plotly chart is drawn (zoom, hover).
+  ``interactive_ms`` when every plotly chart is drawn (zoom, hover);
+- the page of a wide run, 10,000 metric keys x 100 steps (``--wide-keys``, ``--wide-steps``):
+  ``fcp_ms`` (first paint), ``interactive_ms`` (the key search box is wired and the first
+  panels are drawn by plotly; target <= 1 s), ``panels_visible_ms`` (the search box is
+  wired and the first panels show their data, as SVG previews before plotly.js is in),
+  ``search_ms`` (typing ``train/k9999`` in the search box until its chart is drawn, timed
+  from the keystroke), the charts drawn and series requests made on load. A page without
+  the key search (before it existed) reports ``interactive_ms`` as when its first chart was
+  drawn, or null past ``BENCH_UI_WIDE_TIMEOUT_MS`` (default 60000).
 
 The 10,000 runs are written as rows the SQL store writes (like ``bench_search.py``), the
 metric run through ``apply_batch``. Prints JSON::
 
     .venv/bin/python bench/bench_ui.py [--runs 10000] [--keys 20] [--points 100000] [--repeat 5]
+        [--wide-keys 10000] [--wide-steps 100] [--only wide]
 """
 
 from __future__ import annotations
@@ -137,6 +146,28 @@ def seed_curves(store: Any, keys: int, points: int) -> str:
     return run_id
 
 
+def wide_key(i: int) -> str:
+    """The ``i``-th key of the wide run: ``train/`` (odd i), ``val/`` (i % 4 == 0), ``grad/``."""
+    prefix = "train" if i % 2 else ("val" if i % 4 == 0 else "grad")
+    return f"{prefix}/k{i:04d}"
+
+
+def seed_wide(store: Any, keys: int, steps: int) -> str:
+    """One run in project ``wide`` with ``keys`` metric keys x ``steps`` steps, one batch."""
+    run_id = uuid.uuid4().hex
+    rng = np.random.default_rng(1)
+    st = np.arange(steps, dtype=np.int64)
+    stamps = T0 + st * 1000
+    base = 1.0 / (1.0 + st / 10.0)
+    metrics = {
+        wide_key(i): MetricSeries(st, stamps, base * (1 + i % 7) + rng.normal(0, 0.01, steps))
+        for i in range(keys)
+    }
+    store.apply_batch(Batch(run_id, create=_create("wide", "wide-run", T0), metrics=metrics))
+    store.apply_batch(Batch(run_id, status=StatusChange(RunStatus.FINISHED, T0 + steps * 1000)))
+    return run_id
+
+
 class _Server:
     def __init__(self, root: Path) -> None:
         import uvicorn
@@ -198,6 +229,79 @@ def _charts(page: Any, url: str) -> dict[str, Any]:
     }
 
 
+_FIRST_DRAWN = "() => document.querySelector(\".chart[data-state='drawn']\") !== null"
+_SERIES_REQUESTS = (
+    "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/series?')).length"
+)
+
+
+def _wide_timeout_ms() -> int:
+    return int(os.environ.get("BENCH_UI_WIDE_TIMEOUT_MS", "60000"))
+
+
+def _wide(page: Any, url: str) -> dict[str, Any]:
+    """First paint, interactive (search wired + first panels drawn) and a key search.
+
+    ``url`` ends in ``#metrics`` (the page opens at its charts); the blank page first makes
+    the warm reload a real navigation, not a jump to the fragment.
+    """
+    page.goto("about:blank")
+    out: dict[str, Any] = {}
+    try:
+        page.goto(url, wait_until="commit", timeout=_wide_timeout_ms())
+        page.wait_for_selector("#metrics", state="attached", timeout=_wide_timeout_ms())
+        has_search = page.locator("#metric-search").count() > 0
+        if has_search:
+            page.wait_for_function(
+                "() => document.body.dataset.firstPanelsMs", timeout=_wide_timeout_ms()
+            )
+            interactive = page.evaluate(
+                "() => Math.max(Number(document.body.dataset.keysReadyMs),"
+                " Number(document.body.dataset.firstPanelsMs))"
+            )
+        else:
+            page.wait_for_function(_FIRST_DRAWN, timeout=_wide_timeout_ms(), polling=20)
+            interactive = page.evaluate("() => performance.now()")
+    except Exception:  # past the timeout: the page never became interactive
+        return {"interactive_ms": None, "timed_out_after_ms": _wide_timeout_ms()}
+    out["has_key_search"] = has_search
+    out["interactive_ms"] = round(float(interactive), 1)
+    if has_search:
+        out["panels_visible_ms"] = round(
+            float(
+                page.evaluate(
+                    "() => Math.max(Number(document.body.dataset.keysReadyMs),"
+                    " Number(document.body.dataset.firstPanelsVisibleMs))"
+                )
+            ),
+            1,
+        )
+    out["fcp_ms"] = _paint_ms(page)
+    out["dom_content_loaded_ms"] = round(
+        float(
+            page.evaluate(
+                "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+            )
+        ),
+        1,
+    )
+    out["html_bytes"] = int(
+        page.evaluate("() => performance.getEntriesByType('navigation')[0].transferSize")
+    )
+    out["charts_drawn_on_load"] = page.locator(".chart[data-state='drawn']").count()
+    out["chart_panels_on_load"] = page.locator("#metrics .chart").count()
+    out["series_requests_on_load"] = int(page.evaluate(_SERIES_REQUESTS))
+    if has_search:
+        t = time.perf_counter()
+        page.fill("#metric-search", "train/k9999")
+        page.wait_for_selector(
+            "#metrics .chart[data-key='train/k9999'][data-state='drawn']",
+            timeout=_wide_timeout_ms(),
+        )
+        out["search_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    return out
+
+
 def _measure(browser: Any, url: str, fn: Any, repeat: int) -> dict[str, Any]:
     cold = []
     for _ in range(repeat):
@@ -211,8 +315,8 @@ def _measure(browser: Any, url: str, fn: Any, repeat: int) -> dict[str, Any]:
     context.close()
     out: dict[str, Any] = {}
     for key, value in cold[0].items():
-        if key.endswith("_ms") and value is not None:
-            times = [c[key] for c in cold]
+        times = [c[key] for c in cold if c.get(key) is not None]
+        if key.endswith("_ms") and times:
             out[key] = {
                 "fresh_context_median": statistics.median(times),
                 "fresh_context_max": max(times),
@@ -229,6 +333,9 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=20)
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--wide-keys", type=int, default=10_000)
+    ap.add_argument("--wide-steps", type=int, default=100)
+    ap.add_argument("--only", choices=["table", "charts", "wide"], default=None)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -236,30 +343,51 @@ def main() -> None:
         root = Path(tmp)
         store = open_store(str(root / "store"), shared=False)
         t = time.perf_counter()
-        seed_runs(store, args.runs)
-        run_id = seed_curves(store, args.keys, args.points)
+        want = {args.only} if args.only else {"table", "charts", "wide"}
+        if "table" in want:
+            seed_runs(store, args.runs)
+        run_id = seed_curves(store, args.keys, args.points) if "charts" in want else ""
+        wide_id = seed_wide(store, args.wide_keys, args.wide_steps) if "wide" in want else ""
         seed_s = time.perf_counter() - t
         store.close()
+        load_before = os.getloadavg()[0]
+        results: dict[str, Any] = {}
         with _Server(root) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
             )
-            table = _measure(browser, f"{url}/p/table", _table, args.repeat)
-            charts = _measure(browser, f"{url}/runs/{run_id}", _charts, args.repeat)
+            if "table" in want:
+                results["table"] = _measure(browser, f"{url}/p/table", _table, args.repeat)
+            if "charts" in want:
+                results["charts"] = _measure(browser, f"{url}/runs/{run_id}", _charts, args.repeat)
+            if "wide" in want:
+                results["wide"] = _measure(
+                    browser, f"{url}/runs/{wide_id}#metrics", _wide, args.repeat
+                )
             browser.close()
-    out = {
+    out: dict[str, Any] = {
         "benchmark": "ui",
         "browser": "chromium (headless, Debian)",
         "seed_s": round(seed_s, 2),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "runs_table": {"runs": args.runs, "target_ms": 1000, **table},
-        "run_page": {
+        "load_average_1min_at_start": round(load_before, 2),
+    }
+    if "table" in results:
+        out["runs_table"] = {"runs": args.runs, "target_ms": 1000, **results["table"]}
+    if "charts" in results:
+        out["run_page"] = {
             "keys": args.keys,
             "points_per_key": args.points,
             "target_ms": 1000,
-            **charts,
-        },
-    }
+            **results["charts"],
+        }
+    if "wide" in results:
+        out["wide_run_page"] = {
+            "keys": args.wide_keys,
+            "steps_per_key": args.wide_steps,
+            "target_ms": 1000,
+            **results["wide"],
+        }
     print(json.dumps(out, indent=2))
 
 

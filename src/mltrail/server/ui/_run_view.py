@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltrail.errors import MltrailError
+from mltrail.formatting import fmt_float
 from mltrail.server.ui import _state_rows
 from mltrail.server.ui._render import fmt_value
 
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 __all__ = ["CompareView", "RunView", "build_compare", "build_diff", "build_run", "diff_value"]
 
 CONSOLE_TAIL = 200
+#: A run with more metric keys than this gets the key browser (search, groups, lazy panels)
+#: instead of one summary row and one chart per key.
+WIDE_KEYS = 50
+#: How many charts the key browser shows at once (a "show more" button adds as many again).
+CHART_CAP = 12
 SYSTEM_PREFIX = "system/"
 REPRODUCTION_TAG = "reproduction-of"
 VERDICT_TAG = "mltrail.verdict"
@@ -78,6 +84,34 @@ class RunView:
     verdict: Verdict | None = None
     #: what failed the run (state kind ``error``): ``{"line": ..., "traceback": ...}``
     error: dict[str, str] | None = None
+    #: more than :data:`WIDE_KEYS` metric keys: the page shows the key browser
+    wide: bool = False
+    #: (prefix, number of keys) by the key's first path segment (``train/``), wide runs only
+    metric_groups: list[tuple[str, int]] = field(default_factory=list)
+    #: ``[key, last, last step, min, max, points]`` per key, for the key browser's table
+    metric_rows: list[list[Any]] = field(default_factory=list)
+    chart_cap: int = CHART_CAP
+
+
+def key_groups(keys: list[str]) -> list[tuple[str, int]]:
+    """Keys counted by their first path segment (``train/``); keys with none under ``""``."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        head, sep, _ = key.partition("/")
+        prefix = head + sep if sep else ""
+        counts[prefix] = counts.get(prefix, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (kv[0] == "", kv[0]))
+
+
+def _wide(view: RunView) -> None:
+    if len(view.metrics) <= WIDE_KEYS:
+        return
+    view.wide = True
+    view.metric_groups = key_groups([m.key for m in view.metrics])
+    view.metric_rows = [
+        [m.key, fmt_float(m.last), m.last_step, fmt_float(m.min), fmt_float(m.max), m.count]
+        for m in view.metrics
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +216,7 @@ def build_run(store: TrackingStore, run_id: str) -> RunView:
         except MltrailError:
             exists = False
     metrics = sorted(run.metrics.values(), key=lambda m: m.key)
-    return RunView(
+    view = RunView(
         error=_error(state.get("error")),
         run=run,
         params=[(k, fmt_value(v)) for k, v in sorted(run.params.items())],
@@ -204,6 +238,8 @@ def build_run(store: TrackingStore, run_id: str) -> RunView:
         reproductions=_reproductions(store, run),
         verdict=verdict_of(state.get("verdict"), run.tags.get(VERDICT_TAG)),
     )
+    _wide(view)
+    return view
 
 
 # -- compare ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mltrail.errors import InvalidArgumentError, MltrailError
-from mltrail.server.ui import _access, _run_view
+from mltrail.server.ui import _access, _run_view, data
 from mltrail.server.ui._queries import project_keys, require_project
 from mltrail.server.ui._render import environment
 from mltrail.server.ui._table import PAGE_SIZE, build_table
@@ -135,6 +135,7 @@ def run_page(request: Request, run_id: str) -> Response:
         return RedirectResponse(f"/runs/{full}", status_code=307)
     view = _run_view.build_run(store, full)
     _access.check_project(request, view.run.project)
+    data.remember_run(full, view.run.project)  # the lazy chart panels' visibility check
     return render_page(request, "run.html", view=view)
 
 

@@ -111,10 +111,12 @@
     el.dispatchEvent(new CustomEvent("mltrail:drawn", { bubbles: true }));
   }
 
-  function seriesUrl(runId, key, points, steps) {
+  /* A lazy group (a run with many keys) asks the UI's series route, which does not re-read
+     the run (10^4 metric summaries) for each panel's visibility check. */
+  function seriesUrl(runId, key, points, steps, lazy) {
     const q = new URLSearchParams({ key: key, points: String(points) });
     if (steps) { q.set("step_min", String(steps[0])); q.set("step_max", String(steps[1])); }
-    return "/api/v1/runs/" + encodeURIComponent(runId) + "/series?" + q.toString();
+    return (lazy ? "/api/v1/ui/runs/" : "/api/v1/runs/") + encodeURIComponent(runId) + "/series?" + q.toString();
   }
 
   async function load(chart, steps) {
@@ -124,7 +126,7 @@
     if (g.runs.length > 10) points = Math.max(50, Math.round(points * 10 / g.runs.length));
     el.dataset.requests = String(Number(el.dataset.requests || 0) + g.runs.length);
     const results = await Promise.all(g.runs.map(function (run) {
-      return M.getJSON(seriesUrl(run.id, chart.key, points, steps)).then(parseSeries, function (e) {
+      return M.getJSON(seriesUrl(run.id, chart.key, points, steps, g.lazy)).then(parseSeries, function (e) {
         if (e.status === 404) return null;  // this run did not log the key
         throw e;
       });
@@ -194,10 +196,17 @@
     chart.el.dataset.state = "loading";  // "drawn" again only once this range is on screen
     try {
       const loading = load(chart, steps);
+      if (chart.onLoaded) {  // a lazy chart: its promise exists before it starts
+        const resolve = chart.onLoaded;
+        chart.onLoaded = null;
+        loading.then(resolve, function () { resolve(null); });
+      }
       if (!chart.loaded) chart.loaded = loading.catch(function () { return null; });
       await loading;
+      if (chart.dropped) return;
       if (!window.Plotly && !chart.plotted) preview(chart);
       await plotlyReady;
+      if (chart.dropped) return;
       if (!window.Plotly) throw new Error("plotly.js did not load");
       await draw(chart);
     } catch (e) {
@@ -224,12 +233,62 @@
     refresh(chart, steps);
   }
 
+  /* Lazy groups (the key browser of a wide run): a chart fetches its series only once it
+     comes near the viewport; plotly.js is loaded once the first lazy chart has its data. */
+  let plotlyScheduled = false;
+  function schedulePlotly() {
+    if (plotlyScheduled) return;
+    plotlyScheduled = true;
+    requestAnimationFrame(function () { setTimeout(loadPlotly, 0); });
+  }
+  const nearView = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (!entry.isIntersecting) return;
+      nearView.unobserve(entry.target);
+      const chart = entry.target.mltrailChart;
+      if (chart && !chart.started) startLazy(chart);
+    });
+  }, { rootMargin: "100px 0px" }) : null;
+
+  function startLazy(chart) {
+    chart.started = true;
+    const loading = refresh(chart, null);
+    chart.loaded.then(schedulePlotly);
+    return loading;
+  }
+
+  function addLazy(group, el) {
+    const chart = { el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false };
+    chart.loaded = new Promise(function (resolve) { chart.onLoaded = resolve; });
+    el.mltrailChart = chart;
+    group.charts.push(chart);
+    if (nearView) nearView.observe(el); else startLazy(chart);
+    return chart;
+  }
+
+  function clearLazy(group) {
+    group.charts.forEach(function (c) {
+      if (nearView) nearView.unobserve(c.el);
+      if (c.plotted && window.Plotly) window.Plotly.purge(c.el);
+      c.el.mltrailChart = null;
+      c.dropped = true;  // a refresh still in flight draws nothing
+    });
+    group.charts = [];
+  }
+
   function setup(container) {
     const group = {
       runs: JSON.parse(container.dataset.runs || "[]"), smoothing: 0, log: false, charts: [],
       xmode: container.dataset.x === "time" ? "time" : "step",  // system metrics: time
     };
-    container.querySelectorAll(".chart").forEach(function (el) {
+    const lazy = container.dataset.lazy === "1";
+    group.lazy = lazy;
+    if (lazy) {
+      container.mltrailCharts = {
+        add: function (el) { return addLazy(group, el); },
+        clear: function () { clearLazy(group); },
+      };
+    } else container.querySelectorAll(".chart").forEach(function (el) {
       group.charts.push({ el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false });
     });
     const redrawAll = function () {
@@ -251,6 +310,7 @@
       redrawAll();
     });
     if (logBox) logBox.addEventListener("change", function () { group.log = logBox.checked; redrawAll(); });
+    if (lazy) return [];
     return group.charts.map(function (c) { return { chart: c, done: refresh(c, null) }; });
   }
 
