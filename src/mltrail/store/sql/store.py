@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mltrail._validation import normalize_key
-from mltrail.entities import MetricSummary, Project, RunRecord, RunStatus
+from mltrail.entities import Project, RunRecord
 from mltrail.errors import (
     AmbiguousIdError,
     NotFoundError,
@@ -24,17 +24,13 @@ from mltrail.store.sql import ingest, series
 from mltrail.store.sql.append import OpenChunks
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
-from mltrail.store.sql.params import decode_param
 from mltrail.store.sql.schema import (
     blobs,
     console_lines,
     ingest_cursors,
-    metric_summaries,
-    params,
     projects,
     run_state,
     runs,
-    tags,
 )
 
 if TYPE_CHECKING:
@@ -223,8 +219,7 @@ class SqlTrackingStore:
                 page_token=page_token,
                 now_ms=_now_ms(),
             )
-            by_id = {r.run_id: r for r in self._load_runs(conn, ids)}
-        return RunPage([by_id[i] for i in ids if i in by_id], token)
+            return RunPage(self._load_runs(conn, ids), token)
 
     def list_projects(self) -> list[Project]:
         pc, rc = projects.c, runs.c
@@ -311,77 +306,10 @@ class SqlTrackingStore:
             raise NotFoundError(f"run {run_id!r} does not exist")
 
     def _load_runs(self, conn: sa.Connection, ids: list[str]) -> list[RunRecord]:
-        if not ids:
-            return []
-        rc = runs.c
-        now = _now_ms()
-        base = conn.execute(
-            sa.select(runs, projects.c.name.label("project_name"))
-            .join(projects, projects.c.project_id == rc.project_id)
-            .where(rc.run_id.in_(ids))
-        ).all()
-        p_rows = conn.execute(sa.select(params).where(params.c.run_id.in_(ids))).all()
-        t_rows = conn.execute(sa.select(tags).where(tags.c.run_id.in_(ids))).all()
-        m_rows = conn.execute(
-            sa.select(metric_summaries).where(metric_summaries.c.run_id.in_(ids))
-        ).all()
-        by_run: dict[str, dict[str, Any]] = {
-            r.run_id: {"params": {}, "tags": {}, "metrics": {}} for r in base
-        }
-        for p in p_rows:
-            by_run[p.run_id]["params"][p.key] = decode_param(p.value, p.vtype)
-        for t in t_rows:
-            by_run[t.run_id]["tags"][t.key] = t.value
-        for m in m_rows:
-            by_run[m.run_id]["metrics"][m.key] = _summary(m)
-        order = {run_id: i for i, run_id in enumerate(ids)}
-        records = [_record(r, by_run[r.run_id], now) for r in base]
-        records.sort(key=lambda rec: order[rec.run_id])
-        return records
+        from mltrail.store.sql.runload import load_runs
+
+        return load_runs(conn, ids, _now_ms(), _CRASH_INTERVALS)
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _nan_if_none(x: float | None) -> float:
-    return float("nan") if x is None else float(x)
-
-
-def _summary(m: Any) -> MetricSummary:
-    return MetricSummary(
-        key=m.key,
-        last=_nan_if_none(m.last_value),
-        last_step=int(m.last_step),
-        last_timestamp_ms=int(m.last_ms),
-        min=_nan_if_none(m.min_value),
-        max=_nan_if_none(m.max_value),
-        count=int(m.count),
-    )
-
-
-def _record(r: Any, extra: dict[str, Any], now_ms: int) -> RunRecord:
-    status = RunStatus(r.status)
-    end_ms = r.end_ms
-    if (
-        status is RunStatus.RUNNING
-        and r.heartbeat_ms is not None
-        and now_ms - r.heartbeat_ms > _CRASH_INTERVALS * r.heartbeat_s * 1000
-    ):
-        status, end_ms = RunStatus.CRASHED, r.heartbeat_ms
-    return RunRecord(
-        run_id=r.run_id,
-        project=r.project_name,
-        name=r.name,
-        status=status,
-        created_ms=int(r.created_ms),
-        end_ms=None if end_ms is None else int(end_ms),
-        heartbeat_ms=None if r.heartbeat_ms is None else int(r.heartbeat_ms),
-        user=r.user_name,
-        host=r.host,
-        command=r.command,
-        params=extra["params"],
-        tags=extra["tags"],
-        config=json.loads(r.config),
-        metrics=extra["metrics"],
-    )
