@@ -320,6 +320,7 @@ def _measure(browser: Any, url: str, fn: Any, repeat: int) -> dict[str, Any]:
             out[key] = {
                 "fresh_context_median": statistics.median(times),
                 "fresh_context_max": max(times),
+                "fresh_context_runs": f"{len(times)} of {len(cold)}",
                 "warm_reload": warm[key],
             }
         else:

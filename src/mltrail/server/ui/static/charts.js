@@ -250,10 +250,17 @@
     });
   }, { rootMargin: "100px 0px" }) : null;
 
+  /* plotly.js compiles in one long task: it waits until every panel that started has its
+     data (and SVG preview), as the eager charts do, not just the first one. */
+  let lazyPending = 0;
   function startLazy(chart) {
     chart.started = true;
+    lazyPending += 1;
     const loading = refresh(chart, null);
-    chart.loaded.then(schedulePlotly);
+    chart.loaded.then(function () {
+      lazyPending -= 1;
+      if (!lazyPending) schedulePlotly();
+    });
     return loading;
   }
 
