@@ -12,7 +12,9 @@ from mltrail.settings import settings
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mltrail"
 #: Files still allowed to read MLTRAIL_* variables themselves (none: settings.py reads them).
-ALLOWED: frozenset[str] = frozenset()
+# The hook `mltrail run` puts on a Python child's path runs inside the child's interpreter,
+# which need not have mltrail installed: it imports nothing from mltrail, settings included.
+ALLOWED: frozenset[str] = frozenset({"repro/_hook/sitecustomize.py"})
 
 
 def _env_constants(trees: dict[Path, ast.Module]) -> set[str]:
