@@ -595,12 +595,12 @@ def _plans(engine: sa.Engine, **kw: Any) -> list[str]:
 
 # sqlite_stat1 as ANALYZE writes it for the 100,000-run benchmark database
 BENCH_STATS = [
-    ("metric_summaries", "ix_summaries_key_last", "500000 100000 1"),
+    ("metric_summaries", "ix_summaries_key_last_run", "500000 100000 1 1"),
     ("metric_summaries", "sqlite_autoindex_metric_summaries_1", "500000 5 1"),
-    ("tags", "ix_tags_key_value", "300000 100000 3"),
+    ("tags", "ix_tags_key_value_run", "300000 100000 3 1"),
     ("tags", "sqlite_autoindex_tags_1", "300000 3 1"),
     ("params", "ix_params_key_value", "1000000 100000 11"),
-    ("params", "ix_params_key_num", "1000000 100000 11"),
+    ("params", "ix_params_key_num_run", "1000000 100000 11 11 1"),
     ("params", "sqlite_autoindex_params_1", "1000000 10 1"),
     ("runs", "ix_runs_created", "100000 1"),
     ("runs", "ix_runs_project_created", "100000 100000 1"),
@@ -624,29 +624,30 @@ def _plan_db(tmp_path, stats: bool) -> sa.Engine:
 
 @pytest.mark.parametrize("stats", [False, True], ids=["no-stats", "analyzed"])
 def test_metric_order_walks_the_summary_index_on_sqlite(tmp_path, monkeypatch, stats):
-    """The benchmark query reads ix_summaries_key_last in order, with no full sort."""
+    """The benchmark query reads ix_summaries_key_last_run in order, with no sort at all."""
     monkeypatch.setattr(sql_search, "CANDIDATE_CAP", 0)
     eng = _plan_db(tmp_path, stats)
     plans = _plans(
         eng, filter="params.lr = 0.01 and metrics.acc > 0.5", order_by="metrics.acc desc", limit=100
     )
     assert len(plans) == 1  # the range pushed down makes the "missing" phase unnecessary
-    assert "USING INDEX ix_summaries_key_last (key=? AND last_value>?)" in plans[0]
-    assert "TEMP B-TREE FOR ORDER BY" not in plans[0]
+    assert "INDEX ix_summaries_key_last_run (key=? AND last_value>?)" in plans[0]
+    assert "TEMP B-TREE" not in plans[0]  # nor for the run id tie-break (0008)
     lacking = _plans(eng, filter="params.lr = 0.01", order_by="metrics.acc desc", limit=100)
     assert len(lacking) == 2
-    assert "ix_summaries_key_last" in lacking[0]
+    assert "ix_summaries_key_last_run" in lacking[0]
     alpha = pid("alpha")
     by_param = _plans(
         eng, filter="params.optimizer = 'adam'", order_by="params.lr desc", project_id=alpha
     )
-    assert "SEARCH drive USING INDEX ix_params_key_num" in by_param[0]
-    assert "TEMP B-TREE FOR ORDER BY" not in by_param[0]
+    assert "INDEX ix_params_key_num_run (key=?" in by_param[0]
+    assert "TEMP B-TREE" not in by_param[0]
     either = "params.lr = 0.1 or not status = 'x'"
     mixed = _plans(eng, filter=either, order_by="metrics.b desc", project_id=alpha)
-    assert "SEARCH drive USING INDEX ix_summaries_key_last" in mixed[0]
+    assert "INDEX ix_summaries_key_last_run" in mixed[0]
     by_tag = _plans(eng, filter=None, order_by="tags.stage", project_id=alpha)
-    assert "SEARCH drive USING INDEX ix_tags_key_value" in by_tag[0]
+    assert "INDEX ix_tags_key_value_run" in by_tag[0]
+    assert "TEMP B-TREE" not in by_tag[0]
     listing = _plans(eng, filter=None, order_by=None, project_id=pid("alpha"), limit=100)
     assert "ix_runs_project_created" in listing[0]
     assert "TEMP B-TREE FOR ORDER BY" not in listing[0]

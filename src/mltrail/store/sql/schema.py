@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -119,7 +119,8 @@ params = Table(
     Column("value", Text, nullable=False),
     Column("vtype", String(1), nullable=False),
     Column("value_num", Double),
-    Index("ix_params_key_num", "key", "value_num"),
+    # (0008) the run id last: a search ordered by the param reads its page in index order
+    Index("ix_params_key_num_run", "key", "value_num", "value", "run_id"),
     Index("ix_params_key_value", "key", "value"),
 )
 
@@ -129,7 +130,7 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.run_id"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
-    Index("ix_tags_key_value", "key", "value"),
+    Index("ix_tags_key_value_run", "key", "value", "run_id"),
 )
 
 metric_summaries = Table(
@@ -145,7 +146,7 @@ metric_summaries = Table(
     Column("count", BigInteger, nullable=False),
     Column("open_seq", Integer, nullable=False),  # seq of the newest chunk
     Column("open_n", Integer, nullable=False),  # points in it
-    Index("ix_summaries_key_last", "key", "last_value"),
+    Index("ix_summaries_key_last_run", "key", "last_value", "run_id"),
 )
 
 metric_chunks = Table(

@@ -8,8 +8,9 @@ never matches a comparison on it, and ``NOT`` of such a comparison matches it.
 Query shapes, chosen so SQLite reads about one page of index entries:
 
 - *Phased* (the usual case). Ordering by a metric, param or tag first reads the runs having
-  the key straight from ``metric_summaries`` (``ix_summaries_key_last``), ``params``
-  (``ix_params_key_num``) or ``tags``, in index order, joined to ``runs``; only if the page is
+  the key straight from ``metric_summaries`` (``ix_summaries_key_last_run``), ``params``
+  (``ix_params_key_num_run``) or ``tags``, in index order (the run id, the last tie-breaker,
+  is the indexes' last column, so nothing is sorted), joined to ``runs``; only if the page is
   not full does a second query read the runs lacking it. Attribute orders walk ``runs``.
 - *Candidates*. When a top-level AND term on a key table (``tags.git = 'abc'``,
   ``metrics.acc > 0.999``) matches at most ``CANDIDATE_CAP`` rows, found with a bounded count,
@@ -84,6 +85,9 @@ class _Phase:
     source: FromClause
     where: tuple[ColumnElement[bool], ...]
     cols: tuple[_Col, ...]
+    #: the key table's run id, sorted on in place of ``runs.run_id`` (equal by the join) so
+    #: the order is its index's order
+    run_id: ColumnElement[Any] | None = None
 
 
 def _sort_cols(key: OrderKey, comp: FilterCompiler) -> tuple[_Col, ...]:
@@ -151,21 +155,21 @@ def _phased(
     lacking = _Phase(runs, (not_(exists(ident.kind, ident.key)),), ())
     if ident.kind == "tag":
         by_value = (_Col(drive.c.value, desc, "s"),)
-        return [_Phase(source, (on_key,), by_value), lacking], node
+        return [_Phase(source, (on_key,), by_value, drive.c.run_id), lacking], node
     column = drive.c.last_value if ident.kind == "metric" else drive.c.value_num
     pushed, rest = _pushdown(node, ident)
     ranges = [CMP[item.op](column, float(item.value)) for item in pushed]
     cols: tuple[_Col, ...] = (_Col(column, desc, "n"),)
     if ident.kind == "param":
         cols += (_Col(drive.c.value, desc, "s"),)
-    first = _Phase(source, (on_key, column.is_not(None), *ranges), cols)
+    first = _Phase(source, (on_key, column.is_not(None), *ranges), cols, drive.c.run_id)
     if pushed:  # every match has a number for the key: later phases would be empty
         return [first], rest
     if ident.kind == "metric":  # NaN (NULL last_value) sorts with the missing
         no_value = not_(exists("metric", ident.key, metric_summaries.c.last_value.is_not(None)))
         return [first, _Phase(runs, (no_value,), ())], node
     by_text = (_Col(drive.c.value, desc, "s"),)
-    text_only = _Phase(source, (on_key, column.is_(None)), by_text)
+    text_only = _Phase(source, (on_key, column.is_(None)), by_text, drive.c.run_id)
     return [first, text_only, lacking], node
 
 
@@ -265,6 +269,9 @@ def _fetch(
     rows: list[tuple[int, Sequence[Any]]] = []
     for i in range(start, len(plan.phases)):
         cols = [*plan.phases[i].cols, *plan.more]
+        run_id = plan.phases[i].run_id
+        if run_id is not None and len(plan.more) == 1:  # the run id is the only tie-breaker
+            cols[-1] = _Col(run_id, cols[-1].desc, "s")
         position = after if i == start else None
         stmt = _statement(plan.phases[i], cols, plan.where, position, limit + 1 - len(rows))
         try:
