@@ -92,3 +92,15 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv("MLTRAIL_S3_ENDPOINT", s3_endpoint)
     return new_bucket(s3_endpoint)
+
+
+# On PostgreSQL the phased plan of a filter on a param and a tag ordered by a metric reads
+# every page in ~18 s (2,000 runs: 3 minutes for the test). A real slowness, kept visible in
+# `pytest -m slow` and in docs/benchmarks.md, not in the default run.
+_SLOW_IDS = ("test_search_matches_brute_force[postgres-filter_and_order-phased]",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.name in _SLOW_IDS:
+            item.add_marker(pytest.mark.slow)
