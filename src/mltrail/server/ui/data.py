@@ -87,9 +87,12 @@ def run_series(
     """
     from mltrail import _validation
     from mltrail.entities import json_safe
+    from mltrail.errors import NotFoundError
     from mltrail.server.series import chart
 
     store: TrackingStore = request.app.state.store
-    _access.check_project(request, _run_project(store, run_id))
+    if not _access.can_see(request, _run_project(store, run_id)):
+        # exactly what a missing run answers: nothing tells a hidden run from a ghost
+        raise NotFoundError(f"run {run_id!r} does not exist")
     body = chart(store, run_id, _validation.check_key(key, "metric"), points, step_min, step_max)
     return JSONResponse(json_safe(body))
