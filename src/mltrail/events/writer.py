@@ -286,10 +286,11 @@ class Writer(threading.Thread):
         except MltrailError as exc:
             self._say_once(exc)
 
-    def _say_once(self, exc: MltrailError) -> None:
+    def _say_once(self, exc: MltrailError, what: str = "") -> None:
+        """Warn about a failure that does not stop the data path, once per message."""
         if exc.message not in self._logged:
             self._logged.add(exc.message)
-            log.warning("mltrail: %s", exc)
+            log.warning("mltrail: %s%s", what, exc)
 
     def _safe_heartbeat(self) -> None:
         # A heartbeat is a liveness hint, not data: one that cannot be written (a full disk)
@@ -297,9 +298,7 @@ class Writer(threading.Thread):
         try:
             self._heartbeat()
         except MltrailError as exc:
-            if exc.message not in self._logged:
-                self._logged.add(exc.message)
-                log.warning("mltrail: heartbeat not recorded: %s", exc)
+            self._say_once(exc, "heartbeat not recorded: ")
 
     def _open(self) -> TrackingStore:
         if self.store is None:
