@@ -25,7 +25,8 @@ server answers with (and a stable ``code``), so the mapping lives in one place::
     ├── GitError (500)                   git missing, timed out or failed (git's own message)
     │   └── CodeRestoreError (409)       a recorded commit or diff that cannot be checked out
     ├── StoreError (503)                 the backing store failed (driver errors are chained)
-    │   └── IntegrityError (500)         stored data fails a consistency check
+    │   ├── IntegrityError (500)         stored data fails a consistency check
+    │   └── SchemaVersionError (503)     a database at another schema revision (mltrail db upgrade)
     ├── SpoolError (507)                 the local spool cannot be written (disk full, read-only)
     ├── CorruptObjectError (500)         stored bytes that do not hash to their digest
     ├── AuthenticationError (401)        no token, or a bad, expired or revoked one
@@ -66,6 +67,7 @@ __all__ = [
     "NotReproducibleError",
     "ParamConflictError",
     "RunFinishedError",
+    "SchemaVersionError",
     "SpoolError",
     "StoreError",
 ]
@@ -160,6 +162,13 @@ class StoreError(MltrailError):
 
     http_status = 503
     code = "store_unavailable"
+
+
+class SchemaVersionError(StoreError):
+    """A database whose schema revision is not this mltrail's: older (and not migrated
+    automatically: the message names ``mltrail db upgrade``) or newer (upgrade mltrail)."""
+
+    code = "schema_version"
 
 
 class IntegrityError(StoreError):

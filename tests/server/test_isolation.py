@@ -891,6 +891,9 @@ def test_upgraded_store_links_existing_blobs_and_objects(tmp_path: Path) -> None
     command.downgrade(cfg, "0004")
     assert not sa.inspect(engine).has_table("run_blobs")
     engine.dispose()
+    from mltrail.store.sql.maintenance import upgrade_database
+
+    upgrade_database(f"sqlite:///{tmp_path}/store/mltrail.db")  # a server never migrates
     srv = make_server(str(tmp_path / "store"), tmp_path / "artifacts")
     try:
         admin = srv.client(srv.admin_token)

@@ -13,6 +13,7 @@ import typer
 from mltrail.cli import (
     artifacts_cmd,
     data_cmd,
+    db_cmd,
     diff_cmd,
     metrics,
     models_cmd,
@@ -45,6 +46,7 @@ app.command("diff")(diff_cmd.diff)
 app.command("server")(server_cmd.server)
 app.command("ui")(server_cmd.ui)
 app.add_typer(server_cmd.token_app, name="token")
+app.add_typer(db_cmd.app, name="db")
 _PASSTHROUGH = {"allow_interspersed_args": False}
 app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
 app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)

@@ -140,10 +140,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def _open_store(uri: str) -> Any:
+def _open_store(uri: str, *, auth: bool) -> Any:
+    """The server's store. ``mltrail server`` (auth) never migrates an older schema (a
+    team upgrades with ``mltrail db upgrade``); ``mltrail ui`` (one user on loopback)
+    follows the store's default, so a laptop's SQLite store is migrated as the SDK does."""
     from mltrail.store.registry import open_store
 
-    return open_store(uri, shared=False)
+    return open_store(uri, shared=False, migrate=None if not auth else False)
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -164,7 +167,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     from mltrail.server.filestore import FileStore
     from mltrail.server.limits import BodyLimitMiddleware
 
-    store = _open_store(config.store)
+    store = _open_store(config.store, auth=config.auth)
     try:
         artifacts = Path(config.artifacts).expanduser()
         try:

@@ -53,7 +53,12 @@ class HttpTrackingStore:
         self.request = self._client.request
 
     @classmethod
-    def from_location(cls, location: StoreLocation) -> HttpTrackingStore:
+    def from_location(
+        cls, location: StoreLocation, *, migrate: bool | None = None
+    ) -> HttpTrackingStore:
+        """Open the server a :class:`StoreLocation` names (``migrate`` is the server's
+        business: its own database is never migrated by a client)."""
+        del migrate
         return cls(location.uri)
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:

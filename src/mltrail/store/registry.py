@@ -36,7 +36,7 @@ __all__ = [
     "resolve_location",
 ]
 
-#: scheme -> (dotted path of a factory ``(StoreLocation) -> TrackingStore``, extra to install)
+#: scheme -> (dotted path of a factory ``(StoreLocation, *, migrate) -> TrackingStore``, extra)
 BACKENDS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("mltrail.store.sql.store:SqlTrackingStore.from_location", None),
     "postgresql": ("mltrail.store.sql.store:SqlTrackingStore.from_location", "postgres"),
@@ -131,24 +131,34 @@ _open_stores: dict[str, TrackingStore] = {}
 
 
 def open_store(
-    location: StoreLocation | str | None = None, *, shared: bool = True
+    location: StoreLocation | str | None = None,
+    *,
+    shared: bool = True,
+    migrate: bool | None = None,
 ) -> TrackingStore:
     """Open (or reuse, within this process) the store at ``location``.
 
     Stores are cached per URI so that many runs in one process share connections; pass
     ``shared=False`` for a private instance.
 
+    Args:
+        location: the store (see :func:`resolve_location`).
+        shared: reuse this process's open store of the same URI.
+        migrate: whether a database at an older schema is upgraded on open; None is the
+            backend's default (SQLite yes, PostgreSQL no: ``mltrail db upgrade``).
+
     Raises:
         StoreError: the backend is missing an extra, or the store cannot be opened.
+        SchemaVersionError: the database's schema is older (not migrated) or newer.
     """
     loc = location if isinstance(location, StoreLocation) else resolve_location(location)
     if shared:
         with _open_lock:
             cached = _open_stores.get(loc.uri)
             if cached is None:
-                cached = _open_stores[loc.uri] = _create(loc)
+                cached = _open_stores[loc.uri] = _create(loc, migrate)
             return cached
-    return _create(loc)
+    return _create(loc, migrate)
 
 
 def ignore_in_git(location: StoreLocation) -> None:
@@ -157,7 +167,7 @@ def ignore_in_git(location: StoreLocation) -> None:
         ignore_folder_in_git(Path(location.display))
 
 
-def _create(loc: StoreLocation) -> TrackingStore:
+def _create(loc: StoreLocation, migrate: bool | None = None) -> TrackingStore:
     ignore_in_git(loc)
     target, extra = BACKENDS[loc.scheme]
     module_name, _, attr = target.partition(":")
@@ -168,7 +178,7 @@ def _create(loc: StoreLocation) -> TrackingStore:
         raise StoreError(f"the {loc.scheme} backend needs {exc.name}{hint}") from exc
     for part in attr.split("."):
         obj = getattr(obj, part)
-    store: TrackingStore = obj(loc)  # type: ignore[operator]
+    store: TrackingStore = obj(loc, migrate=migrate)  # type: ignore[operator]
     return store
 
 

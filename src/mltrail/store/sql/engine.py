@@ -1,4 +1,4 @@
-"""Engines for SQLite and PostgreSQL, and the schema upgrade that runs on open.
+"""Engines for SQLite and PostgreSQL, and the schema check (and upgrade) that runs on open.
 
 SQLite: WAL journal (readers never block the writer), ``synchronous=NORMAL`` (a committed
 transaction survives a process crash; WAL is only synced at checkpoints), a 30 s busy
@@ -17,13 +17,19 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from mltrail.errors import StoreError
+from mltrail.errors import SchemaVersionError, StoreError
 from mltrail.store.sql.schema import PG_STORAGE, SCHEMA_REVISION, VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["create_engine", "upgrade_schema", "write_connection"]
+__all__ = [
+    "create_engine",
+    "known_revisions",
+    "schema_revision",
+    "upgrade_schema",
+    "write_connection",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "mltrail_write"
@@ -185,11 +191,44 @@ def _create_fresh(engine: sa.Engine) -> None:
         conn.execute(version.insert().values(version_num=SCHEMA_REVISION))
 
 
-def upgrade_schema(engine: sa.Engine) -> None:
+def known_revisions() -> list[str]:
+    """Every revision the migrations of this mltrail know, oldest first."""
+    folder = Path(__file__).parent / "migrations" / "versions"
+    return sorted(p.name.split("_", 1)[0] for p in folder.glob("[0-9]*_*.py"))
+
+
+def schema_revision(engine: sa.Engine) -> str | None:
+    """The database's schema revision; None for a database mltrail never created."""
+    return _current_revision(engine)
+
+
+def _display(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _check_known(engine: sa.Engine, current: str | None) -> None:
+    if current is not None and current not in known_revisions():
+        raise SchemaVersionError(
+            f"the database {_display(engine)} is at schema revision {current}, newer than this "
+            f"mltrail knows (it reaches {SCHEMA_REVISION}): upgrade mltrail"
+        )
+
+
+def upgrade_schema(engine: sa.Engine, *, migrate: bool = True) -> None:
     """Bring the schema to :data:`SCHEMA_REVISION`, running Alembic only when needed.
 
     The check is one query; an empty database gets the head schema directly; Alembic is
     imported only to upgrade an older one.
+
+    Args:
+        migrate: upgrade an older schema. When False (``mltrail server``, PostgreSQL) an
+            older schema raises instead: migrations are a team's explicit step
+            (``mltrail db upgrade``), never one a server or a client takes by itself. An
+            empty database still gets the head schema.
+
+    Raises:
+        SchemaVersionError: the schema is older and ``migrate`` is False, or it is newer
+            than this mltrail.
     """
     if _current_revision(engine) == SCHEMA_REVISION:
         return
@@ -200,10 +239,21 @@ def upgrade_schema(engine: sa.Engine) -> None:
         if current is None and not sa.inspect(conn).get_table_names():
             _create_fresh(engine)  # an empty database: no history to replay
             return
-        from alembic import command
-        from alembic.config import Config
+        _check_known(engine, current)
+        if not migrate:
+            raise SchemaVersionError(
+                f"the database {_display(engine)} is at schema revision {current or 'none'} "
+                f"and this mltrail needs {SCHEMA_REVISION}; it is not migrated automatically: "
+                f"stop the servers and run: mltrail db upgrade --store {_display(engine)}"
+            )
+        _alembic_upgrade(engine)
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        cfg.attributes["engine"] = engine
-        command.upgrade(cfg, "head")
+
+def _alembic_upgrade(engine: sa.Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    command.upgrade(cfg, "head")

@@ -52,21 +52,36 @@ class SqlTrackingStore:
 
     Args:
         uri: ``sqlite:////abs/path.db`` or ``postgresql://user@host/db``.
+        migrate: upgrade an older schema on open. Default: yes for SQLite (a laptop's own
+            file), no for PostgreSQL (a team's database is upgraded with ``mltrail db
+            upgrade``); ``mltrail server`` passes False. An empty database always gets the
+            current schema.
+
+    Raises:
+        SchemaVersionError: the schema is older (and not migrated) or newer than this mltrail.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, migrate: bool | None = None) -> None:
         self.uri = uri
         with driver_errors(f"opening {sa.make_url(uri).render_as_string(hide_password=True)}"):
             self._engine = create_engine(uri)
-            upgrade_schema(self._engine)
+            if migrate is None:
+                migrate = self._engine.dialect.name == "sqlite"
+            try:
+                upgrade_schema(self._engine, migrate=migrate)
+            except BaseException:
+                self._engine.dispose()
+                raise
         self._project_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._open_chunks = OpenChunks()
 
     @classmethod
-    def from_location(cls, location: StoreLocation) -> SqlTrackingStore:
-        """Open the store a :class:`StoreLocation` names."""
-        return cls(location.uri)
+    def from_location(
+        cls, location: StoreLocation, *, migrate: bool | None = None
+    ) -> SqlTrackingStore:
+        """Open the store a :class:`StoreLocation` names (``migrate``: see the class)."""
+        return cls(location.uri, migrate=migrate)
 
     @property
     def dialect(self) -> str:
