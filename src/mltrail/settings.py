@@ -97,6 +97,15 @@ class Settings:
             the environment (the process cannot see it from inside the container).
         server_config: ``MLTRAIL_SERVER_CONFIG`` (:data:`SERVER_CONFIG_ENV`), internal: the
             JSON config ``mltrail server --workers N`` hands to its worker processes.
+        audit_key: ``MLTRAIL_AUDIT_KEY``: the Ed25519 private key (PEM) that signs audit
+            checkpoints (default ``$XDG_CONFIG_HOME/mltrail/audit/ed25519.pem`` or
+            ``~/.config/mltrail/audit/ed25519.pem``: outside any store); its public key is
+            ``<path>.pub``.
+        audit_checkpoints: ``MLTRAIL_AUDIT_CHECKPOINTS``: where signed audit checkpoints are
+            also written, off the database's host: a directory or an fsspec URL
+            (``s3://bucket/prefix``); empty: kept in the store only.
+        audit_checkpoint_every: ``MLTRAIL_AUDIT_CHECKPOINT_EVERY``: a signed checkpoint every
+            this many audit entries (default 1000); registry alias moves always checkpoint.
     """
 
     store: str
@@ -122,6 +131,9 @@ class Settings:
     s3_endpoint: str = ""
     spool_max_bytes: int = 4096 << 20
     pin_inputs: str = ""
+    audit_key: Path | None = None
+    audit_checkpoints: str = ""
+    audit_checkpoint_every: int = 1000
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -207,6 +219,15 @@ def settings() -> Settings:
         seed=os.environ.get("MLTRAIL_SEED", "").strip(),
         image_digest=os.environ.get("MLTRAIL_IMAGE_DIGEST", ""),
         server_config=os.environ.get(SERVER_CONFIG_ENV, ""),
+        audit_key=Path(
+            os.environ.get("MLTRAIL_AUDIT_KEY", "").strip()
+            or Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+            / "mltrail"
+            / "audit"
+            / "ed25519.pem"
+        ),
+        audit_checkpoints=os.environ.get("MLTRAIL_AUDIT_CHECKPOINTS", "").strip(),
+        audit_checkpoint_every=_env_steps("MLTRAIL_AUDIT_CHECKPOINT_EVERY") or 1000,
     )
 
 

@@ -1,0 +1,131 @@
+"""Audit entries: what one change to the store leaves in the log, and how it is hashed.
+
+An entry is ``(seq, ts_ms, actor, action, subject, payload, blobs, prev_hash)``. The payload is
+the canonical JSON (:func:`canonical`) of the rows the change wrote (as they are in the
+database), or of digests standing for them (a metric batch is the SHA-256 of its columns per
+key), so ``audit verify`` can rebuild it from the live rows. The entry's hash covers
+everything but the payload's text, which it covers through ``payload_digest``; the first
+entry's ``prev_hash`` is :data:`GENESIS`. The Merkle leaf of an entry is its 32-byte hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ENTRY_VERSION",
+    "GENESIS",
+    "Entry",
+    "canonical",
+    "digest",
+    "entry_hash",
+    "metric_digest",
+]
+
+#: The version of the entry encoding (hashed into every entry).
+ENTRY_VERSION = 1
+#: ``prev_hash`` of the first entry.
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 kept, no NaN (they are strings)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(data: bytes | str) -> str:
+    """SHA-256 hex of ``data`` (text as UTF-8)."""
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def metric_digest(steps: bytes, timestamps: bytes, values: bytes) -> str:
+    """The digest of one key's points in a batch: SHA-256 over the little-endian int64 steps,
+    int64 timestamps and float64 values, each prefixed by its length."""
+    h = hashlib.sha256()
+    for part in (steps, timestamps, values):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def entry_bytes(
+    seq: int,
+    ts_ms: int,
+    actor: str,
+    action: str,
+    subject: str,
+    payload_digest: str,
+    blobs: tuple[str, ...],
+    prev_hash: str,
+) -> bytes:
+    """The bytes an entry's hash is taken over."""
+    return json.dumps(
+        [ENTRY_VERSION, seq, ts_ms, actor, action, subject, payload_digest, list(blobs), prev_hash],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def entry_hash(
+    seq: int,
+    ts_ms: int,
+    actor: str,
+    action: str,
+    subject: str,
+    payload_digest: str,
+    blobs: tuple[str, ...],
+    prev_hash: str,
+) -> str:
+    """SHA-256 hex of :func:`entry_bytes`: the link the next entry carries."""
+    return hashlib.sha256(
+        entry_bytes(seq, ts_ms, actor, action, subject, payload_digest, blobs, prev_hash)
+    ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of the audit log, as stored."""
+
+    seq: int
+    ts_ms: int
+    actor: str
+    action: str
+    subject: str
+    payload: str
+    payload_digest: str
+    prev_hash: str
+    hash: str
+    blobs: tuple[str, ...] = field(default=())
+
+    def computed_hash(self) -> str:
+        """The hash this entry's fields give (equal to ``hash`` unless tampered with)."""
+        return entry_hash(
+            self.seq,
+            self.ts_ms,
+            self.actor,
+            self.action,
+            self.subject,
+            self.payload_digest,
+            self.blobs,
+            self.prev_hash,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the payload parsed)."""
+        return {
+            "seq": self.seq,
+            "ts_ms": self.ts_ms,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "payload": json.loads(self.payload),
+            "payload_digest": self.payload_digest,
+            "blobs": list(self.blobs),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }

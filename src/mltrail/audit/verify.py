@@ -1,0 +1,322 @@
+"""``audit verify``: the auditor's checks of a store's trail, first failure named.
+
+In order: every entry's sequence number (gaps, reordering), its hash (its fields), its link
+(``prev_hash``), its payload's digest; then the Merkle root of every checkpoint (the store's,
+the off-box copies, one given file) against the entries, their signatures against the public
+key, consistency proofs between consecutive checkpoints, and a log shorter than a checkpoint
+(truncation, a database rolled back); then the live database against the trail replayed: every
+row as the last entry that wrote it says, every metric series as the concatenation of its
+batches' digests, every blob's bytes against its digest. A row the trail never wrote is a
+forgery too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mltrail.audit.entries import GENESIS, digest, metric_digest
+from mltrail.audit.merkle import MerkleTree, verify_consistency
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from mltrail.audit.base import AuditLog
+    from mltrail.audit.checkpoints import Checkpoint
+
+__all__ = ["LiveState", "Problem", "Report", "verify_log"]
+
+
+@dataclass(slots=True)
+class LiveState:
+    """What the database holds now, in the trail's terms.
+
+    ``rows``: table -> canonical primary key -> canonical row; ``series``: (run id, key) ->
+    the packed steps, timestamps and values in logging order; ``blobs``: stored digest ->
+    the SHA-256 of the bytes stored under it (``sha256:<hex>`` form kept).
+    """
+
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    series: dict[tuple[str, str], tuple[bytes, bytes, bytes]] = field(default_factory=dict)
+    blobs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One failed check: the entry (or None: no entry covers it) and why."""
+
+    seq: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "no entry"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(slots=True)
+class Report:
+    """What ``audit verify`` found."""
+
+    entries: int = 0
+    checkpoints: int = 0
+    signatures_checked: int = 0
+    rows: int = 0
+    series: int = 0
+    blobs: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        """The problem with the lowest sequence number (those without one last)."""
+        if not self.problems:
+            return None
+        return min(self.problems, key=lambda p: (p.seq is None, p.seq if p.seq is not None else 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        first = self.first
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "signatures_checked": self.signatures_checked,
+            "rows": self.rows,
+            "series": self.series,
+            "blobs": self.blobs,
+            "first_bad_seq": first.seq if first else None,
+            "reason": first.reason if first else None,
+            "problems": [{"seq": p.seq, "reason": p.reason} for p in self.problems],
+            "notes": self.notes,
+        }
+
+
+@dataclass(slots=True)
+class _Replay:
+    rows: dict[str, dict[str, tuple[int, str | None]]] = field(default_factory=dict)
+    series: dict[tuple[str, str], list[tuple[int, int, str]]] = field(default_factory=dict)
+    blobs: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, seq: int, payload: dict[str, Any]) -> None:
+        for table, rows in payload.get("rows", {}).items():
+            mine = self.rows.get(table)
+            if mine is None:
+                mine = self.rows[table] = {}
+            for pk, row in rows.items():
+                mine[pk] = (seq, None if row is None else _canon(row))
+        for run_id, key, n, dig in payload.get("metrics", ()):
+            self.series.setdefault((run_id, key), []).append((seq, int(n), str(dig)))
+
+
+def _canon(row: Any) -> str:
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def verify_log(
+    log: AuditLog,
+    *,
+    extra_checkpoints: Iterable[Checkpoint] = (),
+    public_key: Ed25519PublicKey | None = None,
+    live: bool = True,
+) -> Report:
+    """Check ``log`` (see the module doc); never raises on tampering, it reports."""
+    report = Report()
+    replay = _Replay()
+    leaves: list[bytes] = []
+    prev = GENESIS
+    expected = 1
+    broken = False
+    for e in log.audit_entries():
+        seq = e.seq
+        if not broken:
+            if seq != expected:
+                why = "missing" if seq > expected else "out of order"
+                report.problems.append(Problem(expected, f"entry {why} (next stored is {seq})"))
+                broken = True
+            elif e.computed_hash() != e.hash:
+                report.problems.append(Problem(seq, "the entry's hash does not match its fields"))
+                broken = True
+            elif e.prev_hash != prev:
+                report.problems.append(
+                    Problem(seq, "prev_hash does not match the previous entry's hash (link)")
+                )
+                broken = True
+            elif digest(e.payload) != e.payload_digest:
+                report.problems.append(Problem(seq, "the payload does not match its digest"))
+                broken = True
+        prev = e.hash
+        expected = seq + 1
+        leaves.append(_leaf(e.hash))
+        try:
+            payload = json.loads(e.payload)
+        except json.JSONDecodeError:
+            report.problems.append(Problem(seq, "the payload is not JSON"))
+            continue
+        replay.apply(seq, payload)
+        for b in e.blobs:
+            replay.blobs.setdefault(b, seq)
+    report.entries = len(leaves)
+    tree = MerkleTree(leaves)
+    _check_checkpoints(report, tree, [*log.audit_checkpoints(), *extra_checkpoints], public_key)
+    if live:
+        _check_live(report, replay, log.audit_live_state())
+    return report
+
+
+def _leaf(entry_hash: str) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(b"\x00" + bytes.fromhex(entry_hash)).digest()
+
+
+def _check_checkpoints(
+    report: Report,
+    tree: MerkleTree,
+    checkpoints: list[Checkpoint],
+    public_key: Ed25519PublicKey | None,
+) -> None:
+    n = tree.size
+    unique = {(c.tree_size, c.root, c.timestamp_ms, c.signature): c for c in checkpoints}
+    ordered = sorted(unique.values(), key=lambda c: (c.tree_size, c.timestamp_ms))
+    report.checkpoints = len(ordered)
+    if not ordered:
+        report.notes.append(
+            "no signed checkpoint: entries are chained but no root is signed "
+            "(create a key with `mltrail audit init`)"
+        )
+    if public_key is None and ordered:
+        report.notes.append("no public key: checkpoint signatures not checked")
+    good: list[Checkpoint] = []
+    for cp in ordered:
+        if cp.tree_size > n:
+            report.problems.append(
+                Problem(
+                    n + 1,
+                    f"the log has {n} entries but a checkpoint signed at "
+                    f"{cp.timestamp_ms} covers {cp.tree_size} (truncated or rolled back)",
+                )
+            )
+            continue
+        if public_key is not None:
+            if not cp.verify_signature(public_key):
+                report.problems.append(
+                    Problem(
+                        cp.tree_size,
+                        f"checkpoint of {cp.tree_size} entries: the signature is not the "
+                        f"given key's (key id {cp.key_id[:16]}...)",
+                    )
+                )
+                continue
+            report.signatures_checked += 1
+        if tree.root(cp.tree_size).hex() != cp.root:
+            report.problems.append(
+                Problem(
+                    cp.tree_size,
+                    f"checkpoint of {cp.tree_size} entries: the Merkle root of entries "
+                    f"1..{cp.tree_size} differs from the signed root (rewritten)",
+                )
+            )
+            continue
+        good.append(cp)
+    for old, new in zip(good, good[1:], strict=False):
+        proof = tree.consistency_proof(old.tree_size, new.tree_size)
+        if not verify_consistency(
+            old.tree_size,
+            new.tree_size,
+            bytes.fromhex(old.root),
+            bytes.fromhex(new.root),
+            proof,
+        ):
+            report.problems.append(
+                Problem(
+                    new.tree_size,
+                    f"no consistency proof from checkpoint {old.tree_size} to {new.tree_size}",
+                )
+            )
+
+
+def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
+    problems = report.problems
+    tables = set(replay.rows) | set(live.rows)
+    for table in sorted(tables):
+        want = replay.rows.get(table, {})
+        have = live.rows.get(table, {})
+        report.rows += len(have)
+        for pk, (seq, row) in want.items():
+            got = have.get(pk)
+            if row is None:
+                if got is not None:
+                    problems.append(Problem(seq, f"{table} {pk}: deleted by the trail, present"))
+            elif got is None:
+                problems.append(Problem(seq, f"{table} {pk}: row missing from the database"))
+            elif got != row:
+                problems.append(
+                    Problem(
+                        seq, f"{table} {pk}: the row differs from the trail ({_diff(row, got)})"
+                    )
+                )
+        for pk in have.keys() - want.keys():
+            problems.append(Problem(None, f"{table} {pk}: a row the trail never wrote"))
+    for sk in sorted(replay.series.keys() | live.series.keys()):
+        batches = replay.series.get(sk, [])
+        steps, stamps, vals = live.series.get(sk, (b"", b"", b""))
+        report.series += 1
+        pos = 0
+        total = len(steps) // 8
+        for seq, n, dig in batches:
+            if pos + n > total:
+                problems.append(
+                    Problem(
+                        seq,
+                        f"metric {sk[1]!r} of run {sk[0]}: points missing "
+                        f"({total} stored, the trail has {pos + n}+)",
+                    )
+                )
+                break
+            a, b = pos * 8, (pos + n) * 8
+            if metric_digest(steps[a:b], stamps[a:b], vals[a:b]) != dig:
+                problems.append(
+                    Problem(
+                        seq,
+                        f"metric {sk[1]!r} of run {sk[0]}: points {pos}..{pos + n - 1}"
+                        " differ from the batch's digest",
+                    )
+                )
+                break
+            pos += n
+        else:
+            if pos != total:
+                last = batches[-1][0] if batches else None
+                problems.append(
+                    Problem(
+                        last,
+                        f"metric {sk[1]!r} of run {sk[0]}: {total - pos} points the "
+                        "trail never wrote",
+                    )
+                )
+    for name, seq in replay.blobs.items():
+        report.blobs += 1
+        actual = live.blobs.get(name)
+        if actual is None:
+            problems.append(Problem(seq, f"blob {name}: missing from the database"))
+        elif actual != name:
+            problems.append(Problem(seq, f"blob {name}: its bytes hash to {actual}"))
+
+
+def _diff(want: str, got: str) -> str:
+    try:
+        a, b = json.loads(want), json.loads(got)
+    except json.JSONDecodeError:
+        return "unreadable"
+    if isinstance(a, dict) and isinstance(b, dict):
+        cols = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        return ", ".join(f"{c}: {a.get(c)!r} -> {b.get(c)!r}" for c in cols)
+    return f"{a!r} -> {b!r}"
