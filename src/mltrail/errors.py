@@ -26,6 +26,7 @@ server answers with (and a stable ``code``), so the mapping lives in one place::
     │   └── CodeRestoreError (409)       a recorded commit or diff that cannot be checked out
     ├── StoreError (503)                 the backing store failed (driver errors are chained)
     │   ├── IntegrityError (500)         stored data fails a consistency check
+    │   │   └── AuditTrailError (500)    the audit trail fails verification (names the entry)
     │   └── SchemaVersionError (503)     a database at another schema revision (mltrail db upgrade)
     ├── SpoolError (507)                 the local spool cannot be written (disk full, read-only)
     ├── CorruptObjectError (500)         stored bytes that do not hash to their digest
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactsUnsupportedError",
+    "AuditTrailError",
     "AuthenticationError",
     "BadPageTokenError",
     "CodeRestoreError",
@@ -176,6 +178,13 @@ class IntegrityError(StoreError):
 
     http_status = 500
     code = "integrity_error"
+
+
+class AuditTrailError(IntegrityError):
+    """The audit trail fails verification: the message names the first bad sequence number
+    (or checkpoint) and why."""
+
+    code = "audit_failed"
 
 
 class SpoolError(MltrailError, OSError):
