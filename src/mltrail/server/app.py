@@ -219,6 +219,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(artifacts_api.router)
     app.include_router(models_api.router)
     app.include_router(sweeps_api.router)
+    from mltrail.server.compat.mlflow import routers as mlflow_routers
+
+    for mlflow_router in mlflow_routers():  # MLflow's REST API (docs/mlflow-compat.md)
+        app.include_router(mlflow_router)
     app.add_middleware(BodyLimitMiddleware, limits=config.limits)
     app.add_middleware(
         SecurityMiddleware,

@@ -35,6 +35,7 @@ _MIB = 1024 * 1024
 _UPLOAD_PATHS = (
     re.compile(r"^/api/v1/runs/[^/]+/files$"),
     re.compile(r"^/api/v1/objects/.+$"),
+    re.compile(r"^/api/2\.0/mlflow-artifacts/artifacts/.+$"),  # MLflow's artifact proxy
 )
 _BATCH_TYPE = "application/x-mltrail-batch"
 #: JSON bodies larger than this are checked in a worker thread, off the event loop

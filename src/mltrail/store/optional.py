@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mltrail.artifacts.base import ArtifactStore
+    from mltrail.entities import Project
     from mltrail.registry.base import ModelRegistry
     from mltrail.store.run_files import RunFiles
     from mltrail.store.tokens import TokenStore
@@ -24,9 +25,11 @@ __all__ = [
     "HasMetricBuckets",
     "HasModelRegistry",
     "HasProjectKeys",
+    "HasRunEdits",
     "HasRunFiles",
     "HasScopedReads",
     "HasTokens",
+    "RunEdits",
     "ScopedReads",
     "SyncsLog",
 ]
@@ -80,6 +83,28 @@ class HasRunFiles(Protocol):
 
     def run_files(self) -> RunFiles:
         """The run-file index sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class RunEdits(Protocol):
+    """Edits no batch carries, for foreign APIs (MLflow's): an empty project, a tag removed."""
+
+    def ensure_project(self, name: str) -> Project:
+        """The project ``name``, created with no runs when missing."""
+        ...
+
+    def delete_tag(self, run_id: str, key: str) -> bool:
+        """Remove a run's tag; False when it had none. Raises NotFoundError for no run."""
+        ...
+
+
+@runtime_checkable
+class HasRunEdits(Protocol):
+    """A store that can create empty projects and delete tags (SQL stores)."""
+
+    def run_edits(self) -> RunEdits:
+        """The edits sharing this store's connection."""
         ...
 
 

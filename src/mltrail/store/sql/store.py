@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
     from mltrail.store.sql.artifacts import SqlArtifactStore
+    from mltrail.store.sql.edits import SqlRunEdits
     from mltrail.store.sql.registry import SqlModelRegistry
     from mltrail.store.sql.run_files import SqlRunFiles
     from mltrail.store.sql.scoped import SqlScopedReads
@@ -142,6 +143,12 @@ class SqlTrackingStore:
         from mltrail.store.sql.keys import project_keys
 
         return project_keys(self._engine, project, limit)
+
+    def run_edits(self) -> SqlRunEdits:
+        """Empty projects and tag deletions (what MLflow's API needs beyond batches)."""
+        from mltrail.store.sql.edits import SqlRunEdits
+
+        return SqlRunEdits(self._engine)
 
     def run_files(self) -> SqlRunFiles:
         """The index of run files (logical path -> content digest) in this database."""

@@ -1,0 +1,1 @@
+"""Other trackers' wire protocols, translated in one place each (``compat/mlflow``)."""
