@@ -132,6 +132,7 @@ class ServerClient:
         accept: str = "application/json",
         sink: IO[bytes] | None = None,
         ok_404: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One request; returns ``(status, headers, body)`` for a 2xx answer.
 
@@ -140,6 +141,7 @@ class ServerClient:
                 ``Content-Length``).
             sink: stream a 2xx response body into this file instead of returning it.
             ok_404: return a 404 answer instead of raising (``HEAD`` existence checks).
+            headers: more request headers (``X-Content-Digest`` of an upload).
 
         Raises:
             StoreError: unreachable, timed out, or a 5xx/429 answer (retryable).
@@ -150,7 +152,7 @@ class ServerClient:
         url = self._origin + self._base + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {"Accept": accept}
+        headers = {**(headers or {}), "Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         content: bytes | _Rewindable | None = None

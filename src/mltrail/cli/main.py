@@ -22,6 +22,7 @@ from mltrail.cli import (
     run_cmd,
     runs,
     server_cmd,
+    store_cmd,
     sweep_cmd,
     sync,
 )
@@ -47,6 +48,7 @@ app.command("server")(server_cmd.server)
 app.command("ui")(server_cmd.ui)
 app.add_typer(server_cmd.token_app, name="token")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(store_cmd.app, name="store")
 _PASSTHROUGH = {"allow_interspersed_args": False}
 app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
 app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
