@@ -55,7 +55,7 @@ ERROR_STATUS = {
     "INVALID_PARAMETER_VALUE": 400,
     "BAD_REQUEST": 400,
     "RESOURCE_ALREADY_EXISTS": 400,
-    "INVALID_STATE": 400,
+    "INVALID_STATE": 500,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
     "RESOURCE_DOES_NOT_EXIST": 404,
@@ -98,7 +98,7 @@ def _code_of(exc: BaseException) -> str:
     if isinstance(exc, StoreError) and exc.http_status == 503:
         return "TEMPORARILY_UNAVAILABLE"
     if isinstance(exc, MltrailError) and exc.http_status == 409:
-        return "INVALID_STATE"
+        return "RESOURCE_CONFLICT"
     return "INTERNAL_ERROR"
 
 
