@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mltrail.errors import InvalidArgumentError
 
@@ -106,6 +107,16 @@ class Settings:
             (``s3://bucket/prefix``); empty: kept in the store only.
         audit_checkpoint_every: ``MLTRAIL_AUDIT_CHECKPOINT_EVERY``: a signed checkpoint every
             this many audit entries (default 1000); registry alias moves always checkpoint.
+        openlineage_url: ``MLTRAIL_OPENLINEAGE_URL``: where runs send OpenLineage events
+            (START, COMPLETE, FAIL, ABORT): ``http(s)://host[:port][/path]``,
+            ``file:///path/events.jsonl`` or ``console``; empty (default): none are sent.
+        openlineage_namespace: ``MLTRAIL_OPENLINEAGE_NAMESPACE``: the OpenLineage namespace
+            of mltrail's jobs and stored artifacts (default ``mltrail``).
+        openlineage_timeout_s: ``MLTRAIL_OPENLINEAGE_TIMEOUT_S``: the timeout of one HTTP
+            request to the lineage server, and how long a process's exit waits for unsent
+            events (default 5).
+        openlineage_api_key: ``MLTRAIL_OPENLINEAGE_API_KEY``: a bearer token for the lineage
+            server (empty: none).
     """
 
     store: str
@@ -134,6 +145,10 @@ class Settings:
     audit_key: Path | None = None
     audit_checkpoints: str = ""
     audit_checkpoint_every: int = 1000
+    openlineage_url: str = ""
+    openlineage_namespace: str = "mltrail"
+    openlineage_timeout_s: float = 5.0
+    openlineage_api_key: str = ""
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -177,6 +192,22 @@ def _env_steps(name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise InvalidArgumentError(f"{name}={raw!r} must be a positive integer")
     return int(raw)
+
+
+def _openlineage_url() -> str:
+    """``MLTRAIL_OPENLINEAGE_URL``: http(s)://host..., file:///path, console, or empty."""
+    raw = os.environ.get("MLTRAIL_OPENLINEAGE_URL", "").strip()
+    if not raw or raw == "console":
+        return raw
+    parts = urlsplit(raw)
+    if (parts.scheme in ("http", "https") and parts.hostname) or (
+        parts.scheme == "file" and parts.path and not parts.netloc
+    ):
+        return raw
+    raise InvalidArgumentError(
+        f"MLTRAIL_OPENLINEAGE_URL={raw!r}: use http(s)://host[:port][/path], "
+        "file:///path/events.jsonl or console"
+    )
 
 
 def settings() -> Settings:
@@ -228,6 +259,11 @@ def settings() -> Settings:
         ),
         audit_checkpoints=os.environ.get("MLTRAIL_AUDIT_CHECKPOINTS", "").strip(),
         audit_checkpoint_every=_env_steps("MLTRAIL_AUDIT_CHECKPOINT_EVERY") or 1000,
+        openlineage_url=_openlineage_url(),
+        openlineage_namespace=os.environ.get("MLTRAIL_OPENLINEAGE_NAMESPACE", "").strip()
+        or "mltrail",
+        openlineage_timeout_s=_env_float("MLTRAIL_OPENLINEAGE_TIMEOUT_S", 5.0),
+        openlineage_api_key=os.environ.get("MLTRAIL_OPENLINEAGE_API_KEY", "").strip(),
     )
 
 

@@ -17,6 +17,7 @@ from mltrail.cli import (
     diff_cmd,
     metrics,
     models_cmd,
+    openlineage_cmd,
     projects,
     repro_cmd,
     run_cmd,
@@ -39,6 +40,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(openlineage_cmd.app, name="openlineage")
 app.command("lineage")(artifacts_cmd.lineage)
 app.add_typer(data_cmd.app, name="data")
 app.command("metrics")(metrics.export_metrics)

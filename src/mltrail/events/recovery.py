@@ -267,6 +267,9 @@ def _apply_orphan(store: TrackingStore, path: Path, decoder: SpoolDecoder) -> Re
             store.apply_batch(
                 Batch(run_id, status=StatusChange(RunStatus.CRASHED, None, only_if_running=True))
             )
+            from mltrail.lineage_export import live
+
+            live.run_recovered(store.uri, run_id)  # its OpenLineage ABORT (or end), if on
     except StoreError as exc:
         if not isinstance(exc, IntegrityError):
             raise  # the store is down: leave the spool for the next recovery

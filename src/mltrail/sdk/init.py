@@ -31,6 +31,7 @@ from mltrail.errors import InvalidArgumentError
 from mltrail.events import codec
 from mltrail.events.spool import SPOOL_SUFFIX, SpoolAppender
 from mltrail.ids import new_run_id
+from mltrail.lineage_export import live as lineage
 from mltrail.sdk import active, hooks, session
 from mltrail.sdk.run import Run, _check_params
 from mltrail.settings import settings
@@ -273,6 +274,17 @@ def _create(opts: RunOptions, dirty: list[str]) -> Run:
         "tags": tags,
     }
     spool.append(codec.frame(codec.encode_json(codec.KIND_RUN, body)))
+    if lineage.enabled():  # OpenLineage START, sent in the background
+        lineage.run_started(
+            run_id=run_id,
+            project=project,
+            name=name,
+            created_ms=body["created_ms"],
+            tags=tags,
+            invocation=opts.invocation or session.own_invocation(),
+            user=body["user"],
+            host=body["host"],
+        )
     return Run(
         run_id=run_id,
         project=project,

@@ -402,6 +402,10 @@ class Run:
                 self._spool.path,
             )
         self._spool.close()
+        if drained and not self.attached:  # the run's end is in the store: OpenLineage
+            from mltrail.lineage_export import live
+
+            live.run_ended(self.location.uri, self.run_id)
         if self._writer is not None and self._writer.error is not None:
             err, self._writer.error = self._writer.error, None
             raise err
