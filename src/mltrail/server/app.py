@@ -231,6 +231,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         login_page=getattr(ui, "login_page_html", login_page),
     )
 
+    from mltrail.server.compat.mlflow.shape import MlflowErrorShape
+
+    app.add_middleware(MlflowErrorShape)  # outermost: MLflow's error shape on its paths
     ui.install_ui(app)
     _document_errors(app)
     return app
