@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -92,3 +93,35 @@ def code_repo(tmp_path: Path, capture_isolation: None) -> Path:
     git(repo, "commit", "-qm", "init")
     git(repo, "remote", "add", "origin", "https://git.example.com/team/proj.git")
     return repo
+
+
+def invocation(repo: Path) -> dict[str, Any]:
+    """What ``python train.py --epochs 2`` run from ``repo`` records."""
+    return {
+        "argv": [sys.executable, str(repo / "train.py"), "--epochs", "2"],
+        "cwd": str(repo),
+        "executable": sys.executable,
+        "wrapped": False,
+    }
+
+
+@pytest.fixture
+def new_run() -> Any:
+    """``new_run(store_uri, repo, **init_options)``: a live run of ``train.py`` in ``repo``
+    (project ``fraud``), started through the SDK with explicit options."""
+    from mltrail.sdk.init import resolve_options, start_run
+
+    def start(store_uri: str, repo: Path, **kwargs: Any) -> Any:
+        opts = resolve_options(
+            project="fraud",
+            store=store_uri,
+            entry=repo,
+            invocation=invocation(repo),
+            attach=False,
+            system_metrics_s=0,
+            console=False,
+            **kwargs,
+        )
+        return start_run(opts)
+
+    return start

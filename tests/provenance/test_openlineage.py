@@ -20,31 +20,6 @@ from mltrail.errors import InvalidArgumentError
 from mltrail.lineage_export import live, naming
 
 
-def _invocation(repo: Path) -> dict[str, Any]:
-    return {
-        "argv": [sys.executable, str(repo / "train.py"), "--epochs", "2"],
-        "cwd": str(repo),
-        "executable": sys.executable,
-        "wrapped": False,
-    }
-
-
-def _start(store_uri: str, repo: Path, **kwargs: Any) -> Any:
-    from mltrail.sdk.init import resolve_options, start_run
-
-    opts = resolve_options(
-        project="fraud",
-        store=store_uri,
-        entry=repo,
-        invocation=_invocation(repo),
-        attach=False,
-        system_metrics_s=0,
-        console=False,
-        **kwargs,
-    )
-    return start_run(opts)
-
-
 def _settle(timeout: float = 60.0) -> bool:
     """Wait for runs finishing in the background, then for the events they queued."""
     finisher = sys.modules.get("mltrail.events.finisher")
@@ -65,20 +40,24 @@ def _facet(dataset: dict[str, Any], name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("store_uri", ["sqlite", "postgres"], indirect=True)
 def test_a_run_sends_start_and_complete_with_its_datasets(
-    store_uri: str, code_repo: Path, collector: Any, monkeypatch: pytest.MonkeyPatch
+    store_uri: str,
+    code_repo: Path,
+    collector: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    new_run: Any,
 ) -> None:
     """START then COMPLETE reach an HTTP collector (POST /api/v1/lineage), valid against the
     schema, with one runId, the job from the project and entry point, the tracked table and
     the used artifact as inputs (digest, version, schema) and the logged model as output."""
     monkeypatch.setenv("MLTRAIL_OPENLINEAGE_URL", collector.url)
     (code_repo / "features.parquet").write_bytes(b"PAR1 not really")
-    with _start(store_uri, code_repo) as prep:
+    with new_run(store_uri, code_repo) as prep:
         features = prep.log_artifact(
             code_repo / "features.parquet",
             name="features",
             metadata={"schema": {"age": "int64", "income": "double"}},
         )
-    with _start(store_uri, code_repo, config={"lr": 0.1}) as run:
+    with new_run(store_uri, code_repo, config={"lr": 0.1}) as run:
         run.use_artifact("features:latest", root=code_repo / "in")
         (code_repo / "model").mkdir()
         (code_repo / "model" / "weights.bin").write_bytes(b"\x00\x01" * 64)
@@ -125,7 +104,7 @@ def test_a_run_sends_start_and_complete_with_its_datasets(
 
 @pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
 def test_failed_run_sends_fail_with_its_error_and_parents_are_named(
-    store_uri: str, code_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_uri: str, code_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_run: Any
 ) -> None:
     """A run that raises ends with FAIL and an errorMessage facet; a reproduction's parent is
     the original run, a sweep trial's is its sweep (file transport, one event per line)."""
@@ -133,11 +112,11 @@ def test_failed_run_sends_fail_with_its_error_and_parents_are_named(
 
     out = tmp_path / "events.jsonl"
     monkeypatch.setenv("MLTRAIL_OPENLINEAGE_URL", f"file://{out}")
-    with pytest.raises(ZeroDivisionError), _start(store_uri, code_repo) as failed:
+    with pytest.raises(ZeroDivisionError), new_run(store_uri, code_repo) as failed:
         _ = 1 / 0
-    with _start(store_uri, code_repo, tags={"reproduction-of": failed.run_id}) as again:
+    with new_run(store_uri, code_repo, tags={"reproduction-of": failed.run_id}) as again:
         pass
-    with _start(
+    with new_run(
         store_uri, code_repo, tags={"mltrail.sweep": "sw-0123456789", "mltrail.trial": "3"}
     ) as trial:
         pass
@@ -172,7 +151,9 @@ _CRASHER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("store_uri", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "store_uri", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)], indirect=True
+)
 def test_crash_recovery_sends_abort(
     store_uri: str, tmp_path: Path, collector: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,7 +182,7 @@ def test_crash_recovery_sends_abort(
 
 @pytest.mark.parametrize("store_uri", ["sqlite", "postgres"], indirect=True)
 def test_export_sends_the_same_events_as_the_live_run(
-    store_uri: str, code_repo: Path, collector: Any, tmp_path: Path
+    store_uri: str, code_repo: Path, collector: Any, tmp_path: Path, new_run: Any
 ) -> None:
     """`mltrail openlineage export RUN --to URL` sends START and COMPLETE with the live
     run's ids and datasets; without --to it prints JSON lines; --to file:// appends."""
@@ -209,7 +190,7 @@ def test_export_sends_the_same_events_as_the_live_run(
 
     from mltrail.cli.main import app
 
-    with _start(store_uri, code_repo) as run:
+    with new_run(store_uri, code_repo) as run:
         run.log_artifact(code_repo / "train.py", name="script")
     runner = CliRunner()
     got = runner.invoke(
@@ -287,6 +268,7 @@ def test_unreachable_server_never_breaks_a_run_and_is_said_once(
     code_repo: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    new_run: Any,
 ) -> None:
     """A lineage server that refuses connections: the runs finish normally, one warning
     names the destination, and the failures are counted."""
@@ -300,7 +282,7 @@ def test_unreachable_server_never_breaks_a_run_and_is_said_once(
     before = live.failures(url)
     with caplog.at_level(logging.WARNING, logger="mltrail"):
         for _ in range(2):
-            with _start(store_uri, code_repo) as run:
+            with new_run(store_uri, code_repo) as run:
                 run.log({"loss": 0.5}, step=0)
             assert run.status == "finished"
         assert _settle()

@@ -261,10 +261,11 @@ def _create(opts: RunOptions, dirty: list[str]) -> Run:
     check_run(project, name, tags, opts.entry)  # the team's naming and tagging rules
     run_id = new_run_id()
     spool = _open_spool(opts.location, run_id, durability=opts.durability)
+    created_ms = time.time_ns() // 1_000_000
     body = {
         "project": project,
         "name": name,
-        "created_ms": time.time_ns() // 1_000_000,
+        "created_ms": created_ms,
         "heartbeat_s": opts.heartbeat_s,
         "user": _user(),
         "host": _host(),
@@ -279,11 +280,11 @@ def _create(opts: RunOptions, dirty: list[str]) -> Run:
             run_id=run_id,
             project=project,
             name=name,
-            created_ms=body["created_ms"],
+            created_ms=created_ms,
             tags=tags,
             invocation=opts.invocation or session.own_invocation(),
-            user=body["user"],
-            host=body["host"],
+            user=_user(),
+            host=_host(),
         )
     return Run(
         run_id=run_id,
