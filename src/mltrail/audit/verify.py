@@ -22,6 +22,8 @@ from mltrail.audit.merkle import MerkleTree, verify_consistency
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    pass
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from mltrail.audit.base import AuditLog
@@ -34,13 +36,14 @@ __all__ = ["LiveState", "Problem", "Report", "verify_log"]
 class LiveState:
     """What the database holds now, in the trail's terms.
 
-    ``rows``: table -> canonical primary key -> canonical row; ``series``: (run id, key) ->
-    the packed steps, timestamps and values in logging order; ``blobs``: stored digest ->
-    the SHA-256 of the bytes stored under it (``sha256:<hex>`` form kept).
+    ``rows``: table -> canonical primary key -> canonical row; ``series``: ((run id, key),
+    (steps, timestamps, values)) packed little-endian in logging order, streamed one series
+    at a time; ``blobs``: stored digest -> the SHA-256 of the bytes stored under it
+    (``sha256:<hex>``).
     """
 
     rows: dict[str, dict[str, str]] = field(default_factory=dict)
-    series: dict[tuple[str, str], tuple[bytes, bytes, bytes]] = field(default_factory=dict)
+    series: Iterable[tuple[tuple[str, str], tuple[bytes, bytes, bytes]]] = ()
     blobs: dict[str, str] = field(default_factory=dict)
 
 
@@ -265,43 +268,10 @@ def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
                 )
         for pk in have.keys() - want.keys():
             problems.append(Problem(None, f"{table} {pk}: a row the trail never wrote"))
-    for sk in sorted(replay.series.keys() | live.series.keys()):
-        batches = replay.series.get(sk, [])
-        steps, stamps, vals = live.series.get(sk, (b"", b"", b""))
-        report.series += 1
-        pos = 0
-        total = len(steps) // 8
-        for seq, n, dig in batches:
-            if pos + n > total:
-                problems.append(
-                    Problem(
-                        seq,
-                        f"metric {sk[1]!r} of run {sk[0]}: points missing "
-                        f"({total} stored, the trail has {pos + n}+)",
-                    )
-                )
-                break
-            a, b = pos * 8, (pos + n) * 8
-            if metric_digest(steps[a:b], stamps[a:b], vals[a:b]) != dig:
-                problems.append(
-                    Problem(
-                        seq,
-                        f"metric {sk[1]!r} of run {sk[0]}: points {pos}..{pos + n - 1}"
-                        " differ from the batch's digest",
-                    )
-                )
-                break
-            pos += n
-        else:
-            if pos != total:
-                last = batches[-1][0] if batches else None
-                problems.append(
-                    Problem(
-                        last,
-                        f"metric {sk[1]!r} of run {sk[0]}: {total - pos} points the "
-                        "trail never wrote",
-                    )
-                )
+    for sk, (steps, stamps, vals) in live.series:
+        _check_series(report, sk, replay.series.pop(sk, []), steps, stamps, vals)
+    for sk, batches in sorted(replay.series.items()):
+        _check_series(report, sk, batches, b"", b"", b"")
     for name, seq in replay.blobs.items():
         report.blobs += 1
         actual = live.blobs.get(name)
@@ -309,6 +279,37 @@ def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
             problems.append(Problem(seq, f"blob {name}: missing from the database"))
         elif actual != name:
             problems.append(Problem(seq, f"blob {name}: its bytes hash to {actual}"))
+
+
+def _check_series(
+    report: Report,
+    sk: tuple[str, str],
+    batches: list[tuple[int, int, str]],
+    steps: bytes,
+    stamps: bytes,
+    vals: bytes,
+) -> None:
+    """One series against the digests of the batches that wrote it, in order."""
+    report.series += 1
+    what = f"metric {sk[1]!r} of run {sk[0]}"
+    pos = 0
+    total = len(steps) // 8
+    for seq, n, dig in batches:
+        if pos + n > total:
+            report.problems.append(
+                Problem(seq, f"{what}: points missing ({total} stored, the trail has {pos + n}+)")
+            )
+            return
+        a, b = pos * 8, (pos + n) * 8
+        if metric_digest(steps[a:b], stamps[a:b], vals[a:b]) != dig:
+            report.problems.append(
+                Problem(seq, f"{what}: points {pos}..{pos + n - 1} differ from the batch's digest")
+            )
+            return
+        pos += n
+    if pos != total:
+        last = batches[-1][0] if batches else None
+        report.problems.append(Problem(last, f"{what}: {total - pos} points the trail never wrote"))
 
 
 def _diff(want: str, got: str) -> str:

@@ -13,6 +13,7 @@ import typer
 from mltrail.cli import (
     artifacts_cmd,
     attest_cmd,
+    audit_cmd,
     data_cmd,
     db_cmd,
     diff_cmd,
@@ -41,6 +42,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(openlineage_cmd.app, name="openlineage")
 app.add_typer(attest_cmd.app, name="attest")
 models_cmd.app.command("sign")(attest_cmd.sign_model)

@@ -37,6 +37,7 @@ from mltrail.artifacts.records import (
     parse_ref,
 )
 from mltrail.errors import AmbiguousIdError, InvalidArgumentError, NotFoundError
+from mltrail.store.sql.audit_hooks import artifact_change, rows_change
 from mltrail.store.sql.driver import dialect_insert, driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import (
@@ -156,6 +157,7 @@ class SqlArtifactStore:
                 )
             for alias in aliases:
                 _upsert_alias(conn, artifact_id, alias, int(version))
+            artifact_change(conn, "version", artifact_id, version=int(version))
             return self._load_one(conn, artifact_id, int(version))
 
     def set_alias(self, project: str, name: str, alias: str, version: int) -> ArtifactVersion:
@@ -168,6 +170,7 @@ class SqlArtifactStore:
             if exists is None:
                 raise NotFoundError(f"artifact {name!r} has no version v{version}")
             _upsert_alias(conn, artifact_id, alias, version)
+            artifact_change(conn, "alias", artifact_id)
             return self._load_one(conn, artifact_id, version)
 
     def remove_alias(self, project: str, name: str, alias: str) -> bool:
@@ -176,6 +179,8 @@ class SqlArtifactStore:
             result = conn.execute(
                 artifact_aliases.delete().where(lc.artifact_id == artifact_id, lc.alias == alias)
             )
+            if result.rowcount:
+                artifact_change(conn, "alias_removed", artifact_id, removed_alias=alias)
             return bool(result.rowcount)
 
     def record_input(self, run_id: str, version: ArtifactVersion) -> None:
@@ -204,6 +209,8 @@ class SqlArtifactStore:
                     created_ms=_now_ms(),
                 )
             )
+            edge = {"run_id": run_id, "artifact_id": artifact_id, "version": version.version}
+            rows_change(conn, "run.input", f"run:{run_id}", {"run_inputs": edge})
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from mltrail._validation import check_key, normalize_key
 from mltrail.entities import Project
 from mltrail.errors import NotFoundError
+from mltrail.store.sql.audit_hooks import rows_change
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import projects, runs, tags
@@ -35,16 +36,19 @@ class SqlRunEdits:
         now = time.time_ns() // 1_000_000
         pc = projects.c
         with driver_errors(f"creating project {name!r}"), write_connection(self._engine) as conn:
-            conn.execute(
+            created = conn.execute(
                 project_insert(conn.dialect.name),
                 {"project_id": secrets.token_hex(8), "name": name, "created_ms": now},
-            )
+            ).rowcount
             row = conn.execute(
                 sa.select(pc.project_id, pc.name, pc.created_ms).where(pc.name == name)
             ).one()
             count = conn.execute(
                 sa.select(sa.func.count()).where(runs.c.project_id == row.project_id)
             ).scalar_one()
+            if created:
+                where = {"project_id": row.project_id}
+                rows_change(conn, "project.create", f"project:{name}", {"projects": where})
         return Project(str(row.project_id), str(row.name), int(row.created_ms), int(count))
 
     def delete_tag(self, run_id: str, key: str) -> bool:
@@ -63,4 +67,7 @@ class SqlRunEdits:
             gone = conn.execute(
                 sa.delete(tags).where(tags.c.run_id == run_id, tags.c.key == key)
             ).rowcount
+            if gone:
+                pk = {"run_id": run_id, "key": key}
+                rows_change(conn, "run.tag_deleted", f"run:{run_id}", {}, deleted={"tags": [pk]})
         return bool(gone)

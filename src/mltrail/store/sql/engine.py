@@ -21,9 +21,10 @@ from mltrail.errors import SchemaVersionError, StoreError
 from mltrail.store.sql.schema import PG_STORAGE, SCHEMA_REVISION, VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = [
+    "after_commit",
     "create_engine",
     "known_revisions",
     "schema_revision",
@@ -33,6 +34,7 @@ __all__ = [
 
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "mltrail_write"
+_AFTER_COMMIT = "mltrail_after_commit"
 _NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse", "fuse.sshfs", "9p", "afs", "ceph"}
 
 
@@ -134,9 +136,23 @@ def _sqlite_engine(uri: str) -> sa.Engine:
 
 @contextlib.contextmanager
 def write_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
-    with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
-        yield conn
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit;
+    then the callables given to :func:`after_commit` run (not when it rolls back)."""
+    with engine.connect().execution_options(**{_WRITE: True}) as conn:
+        try:
+            with conn.begin():
+                yield conn
+            hooks = conn.info.pop(_AFTER_COMMIT, ())
+        finally:
+            conn.info.pop(_AFTER_COMMIT, None)
+    for hook in hooks:
+        hook()
+
+
+def after_commit(conn: sa.Connection, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the write transaction of ``conn`` (a :func:`write_connection`) has
+    committed (the audit trail signs its checkpoints there, outside the transaction)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 def _current_revision(engine: sa.Engine) -> str | None:

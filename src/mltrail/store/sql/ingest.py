@@ -30,8 +30,11 @@ def apply_batch(
     batch: Batch,
     project_ids: MutableMapping[str, str],
     open_chunks: OpenChunks | None = None,
+    audit_every: int | None = None,
 ) -> BatchResult:
-    """Apply ``batch`` on ``conn`` (already in a write transaction); see the store contract."""
+    """Apply ``batch`` on ``conn`` (already in a write transaction); see the store contract.
+
+    ``audit_every``: append the batch's audit entry (checkpoint interval); None: no entry."""
     x = q.Executor(conn)
     if batch.source is not None and not _advance_cursor(x, batch):
         return BatchResult(applied=False)
@@ -40,7 +43,10 @@ def apply_batch(
         raise NotFoundError(f"run {batch.run_id!r} does not exist")
     if batch.resume_ms is not None:
         x.execute(q.RUN_RESUME, {"b_run": batch.run_id, "heartbeat_ms": batch.resume_ms})
-    conflicts = _write_params(x, batch.run_id, batch.params, fresh) if batch.params else {}
+    conflicts: dict[str, tuple[ParamValue, ParamValue]] = {}
+    written: list[dict[str, Any]] = []
+    if batch.params:
+        conflicts, written = _write_params(x, batch.run_id, batch.params, fresh)
     if batch.tags:
         rows = [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()]
         x.many(q.TAGS_INSERT if fresh else q.tags_upsert(x.dialect.name), rows)
@@ -65,6 +71,12 @@ def apply_batch(
         x.execute(q.RUN_HEARTBEAT, {"b_run": batch.run_id, "b_ms": batch.heartbeat_ms})
     if batch.status is not None:
         _set_status(x, batch.run_id, batch.status)
+    if audit_every is not None:
+        from mltrail.store.sql import audit, audit_ingest
+
+        change = audit_ingest.batch_change(conn, batch, fresh, written)
+        if change is not None:
+            audit.append(conn, [change], every=audit_every)
     return BatchResult(applied=True, param_conflicts=conflicts)
 
 
@@ -129,7 +141,8 @@ def _create_run(x: q.Executor, batch: Batch, cache: MutableMapping[str, str]) ->
 
 def _write_params(
     x: q.Executor, run_id: str, new: dict[str, ParamValue], fresh: bool
-) -> dict[str, tuple[ParamValue, ParamValue]]:
+) -> tuple[dict[str, tuple[ParamValue, ParamValue]], list[dict[str, Any]]]:
+    """Insert the new params; the conflicts and the rows written."""
     keys = list(new)
     existing: dict[str, ParamValue] = {}
     for i in range(0, 0 if fresh else len(keys), _IN_LIMIT):
@@ -145,7 +158,7 @@ def _write_params(
             continue
         out.append({"run_id": run_id, "key": key, "value": text, "vtype": vtype, "value_num": num})
     x.many(q.PARAMS_INSERT, out)
-    return conflicts
+    return conflicts, out
 
 
 def _set_status(x: q.Executor, run_id: str, change: StatusChange) -> None:

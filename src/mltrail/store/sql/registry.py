@@ -571,3 +571,6 @@ def _event(
         conn.execute(
             registered_models.update().where(mc.model_id == model_id).values(updated_ms=_now_ms())
         )
+    from mltrail.store.sql.audit_hooks import model_event
+
+    model_event(conn, model_id, int(top or 0) + 1, action, actor, version, alias)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from mltrail.errors import NotFoundError
 from mltrail.store.run_files import RunFile
+from mltrail.store.sql.audit_hooks import rows_change
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import run_files, runs
@@ -53,6 +54,8 @@ class SqlRunFiles:
                     .where(*where)
                     .values(digest=digest, size=size, created_ms=now)
                 )
+            key = {"run_id": run_id, "path": path}
+            rows_change(conn, "run.file", f"run:{run_id}", {"run_files": key})
         return RunFile(run_id, path, digest, size, now)
 
     def list(self, run_id: str) -> builtins.list[RunFile]:

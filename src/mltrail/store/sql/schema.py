@@ -32,6 +32,8 @@ __all__ = [
     "CHUNK_POINTS",
     "SKETCH_BLOCK",
     "api_tokens",
+    "audit_checkpoints",
+    "audit_log",
     "artifact_aliases",
     "artifact_versions",
     "artifacts",
@@ -62,7 +64,7 @@ __all__ = [
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -424,4 +426,43 @@ model_history = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("before", Text),
     Column("after", Text),
+)
+
+
+# -- audit trail (0009) -------------------------------------------------------------------
+
+#: The append-only audit log (docs/provenance.md): one entry per change, written in the
+#: change's transaction; ``seq`` is gapless (1, 2, ...), ``hash`` chains each entry to the one
+#: before. ``payload`` is the canonical JSON of what the change wrote, ``blobs`` a JSON list of
+#: the blob digests it refers to.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("payload_digest", String(64), nullable=False),
+    Column("blobs", Text, nullable=False, default="[]"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_subject", "subject", "seq"),
+)
+
+#: Signed checkpoints of the audit log (a copy also goes off-box). ``frontier`` caches the
+#: Merkle tree's perfect-subtree roots at ``tree_size`` for the next checkpoint (unsigned,
+#: never trusted by ``audit verify``).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("reason", String(16), nullable=False, default=""),
+    Column("frontier", Text, nullable=False, default="[]"),
 )

@@ -134,6 +134,9 @@ class SqlScopedReads:
             for i in range(0, len(rows), _CHUNK):
                 insert = dialect_insert(conn)(object_refs).on_conflict_do_nothing()
                 conn.execute(insert, rows[i : i + _CHUNK])
+            from mltrail.store.sql.audit_hooks import inserted_rows
+
+            inserted_rows(conn, "objects.refs", f"project:{project}", "object_refs", rows)
 
     def is_version_digest(self, digest: str, project: str) -> bool:
         """Whether an artifact version of ``project`` has the content ``digest``."""

@@ -22,6 +22,7 @@ from mltrail.store.base import ConsoleLine, MetricSeries, RunPage
 from mltrail.store.buckets import downsample
 from mltrail.store.sql import ingest, series
 from mltrail.store.sql.append import OpenChunks
+from mltrail.store.sql.audit import checkpoint_every
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
 from mltrail.store.sql.schema import (
@@ -34,9 +35,15 @@ from mltrail.store.sql.schema import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mltrail.audit.checkpoints import Checkpoint
+    from mltrail.audit.entries import Entry
+    from mltrail.audit.verify import LiveState
     from mltrail.store.batch import Batch, BatchResult
     from mltrail.store.registry import StoreLocation
     from mltrail.store.sql.artifacts import SqlArtifactStore
+    from mltrail.store.sql.audit_reads import SqlAuditLog
     from mltrail.store.sql.edits import SqlRunEdits
     from mltrail.store.sql.registry import SqlModelRegistry
     from mltrail.store.sql.run_files import SqlRunFiles
@@ -62,7 +69,7 @@ class SqlTrackingStore:
         SchemaVersionError: the schema is older (and not migrated) or newer than this mltrail.
     """
 
-    def __init__(self, uri: str, *, migrate: bool | None = None) -> None:
+    def __init__(self, uri: str, *, migrate: bool | None = None, _audit: bool = True) -> None:
         self.uri = uri
         with driver_errors(f"opening {sa.make_url(uri).render_as_string(hide_password=True)}"):
             self._engine = create_engine(uri)
@@ -76,6 +83,9 @@ class SqlTrackingStore:
         self._project_ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._open_chunks = OpenChunks()
+        # the audit trail's checkpoint interval, read once (settings() is too slow per batch);
+        # ``_audit=False`` (private: benchmarks' "before" figure) writes no entries
+        self._audit_every: int | None = checkpoint_every() if _audit else None
 
     @classmethod
     def from_location(
@@ -156,6 +166,30 @@ class SqlTrackingStore:
 
         return SqlRunFiles(self._engine)
 
+    def audit_log(self) -> SqlAuditLog:
+        """The audit trail of this database (docs/provenance.md)."""
+        from mltrail.store.sql.audit_reads import SqlAuditLog
+
+        return SqlAuditLog(self._engine)
+
+    # the AuditLog protocol (mltrail.audit.base), so `audit` functions take the store itself
+    def audit_size(self) -> int:
+        return self.audit_log().audit_size()
+
+    def audit_entries(
+        self, start: int = 1, stop: int | None = None, subject: str | None = None
+    ) -> Iterator[Entry]:
+        return self.audit_log().audit_entries(start, stop, subject)
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        return self.audit_log().audit_checkpoints()
+
+    def audit_checkpoint(self, reason: str = "manual") -> Checkpoint | None:
+        return self.audit_log().audit_checkpoint(reason)
+
+    def audit_live_state(self) -> LiveState:
+        return self.audit_log().audit_live_state()
+
     # -- writes ---------------------------------------------------------------------------
 
     def apply_batch(self, batch: Batch) -> BatchResult:
@@ -168,7 +202,11 @@ class SqlTrackingStore:
                 write_connection(self._engine) as conn,
             ):
                 result = ingest.apply_batch(
-                    conn, batch, ChainMap(learnt, self._project_ids), self._open_chunks
+                    conn,
+                    batch,
+                    ChainMap(learnt, self._project_ids),
+                    self._open_chunks,
+                    self._audit_every,
                 )
                 if result.applied and batch.blobs:
                     from mltrail.store.sql.scoped import link_blobs

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from mltrail import _validation as v
 from mltrail.errors import InvalidArgumentError, NotFoundError
+from mltrail.store.sql.audit_hooks import rows_change
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import api_tokens
@@ -92,6 +93,8 @@ class SqlTokenStore:
         row = {**token.to_dict(), "secret_hash": hash_secret(secret)}
         with driver_errors("creating a token"), write_connection(self._engine) as conn:
             conn.execute(sa.insert(api_tokens), row)
+            where = {"token_id": token_id}
+            rows_change(conn, "token.create", f"token:{token_id}", {"api_tokens": where})
         return token, plaintext
 
     def verify(self, plaintext: str) -> Token:
@@ -126,5 +129,7 @@ class SqlTokenStore:
                 conn.execute(
                     sa.update(api_tokens).where(tc.token_id == token_id).values(revoked_ms=now)
                 )
+                where = {"token_id": token_id}
+                rows_change(conn, "token.revoke", f"token:{token_id}", {"api_tokens": where})
                 return dataclasses.replace(_record(row), revoked_ms=now)
         return _record(row)

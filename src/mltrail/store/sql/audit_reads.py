@@ -1,0 +1,186 @@
+"""The audit log's reads: entries, checkpoints, the live database in the trail's terms, and
+the baseline entry of a store that held rows before its trail began."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mltrail.audit.checkpoints import Checkpoint
+from mltrail.audit.entries import Entry, metric_digest
+from mltrail.audit.verify import LiveState
+from mltrail.store.sql.audit import Change as _Change
+from mltrail.store.sql.audit import append, checkpoint
+from mltrail.store.sql.audit_rows import AUDITED, live_rows
+from mltrail.store.sql.driver import driver_errors
+from mltrail.store.sql.engine import write_connection
+from mltrail.store.sql.schema import audit_checkpoints, audit_log, metric_chunks
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["SqlAuditLog"]
+
+_al = audit_log.c
+_ac = audit_checkpoints.c
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(
+        seq=int(r.seq),
+        ts_ms=int(r.ts_ms),
+        actor=r.actor,
+        action=r.action,
+        subject=r.subject,
+        payload=r.payload,
+        payload_digest=r.payload_digest,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+        blobs=tuple(json.loads(r.blobs or "[]")),
+    )
+
+
+class SqlAuditLog:
+    """The audit trail of an SQL store (implements :class:`mltrail.audit.base.AuditLog`)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def audit_size(self) -> int:
+        with driver_errors("reading the audit log"), self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(_al.seq))).scalar() or 0)
+
+    def audit_entries(
+        self, start: int = 1, stop: int | None = None, subject: str | None = None
+    ) -> Iterator[Entry]:
+        stmt = sa.select(audit_log).where(_al.seq >= start).order_by(_al.seq)
+        if stop is not None:
+            stmt = stmt.where(_al.seq <= stop)
+        if subject is not None:
+            stmt = stmt.where(_al.subject == subject)
+        with driver_errors("reading the audit log"), self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(stmt)
+            for r in result:
+                yield _entry(r)
+
+    def audit_subjects(self, text: str) -> list[str]:
+        """The subjects that ``text`` names: exact, or ``<kind>:text``, or a model or
+        artifact ``project/name`` ending in ``/text``."""
+        stmt = (
+            sa.select(_al.subject)
+            .distinct()
+            .where(
+                sa.or_(
+                    _al.subject == text,
+                    _al.subject.like("%:" + _escape(text), escape="\\"),
+                    _al.subject.like("%/" + _escape(text), escape="\\"),
+                )
+            )
+        )
+        with driver_errors("reading the audit log"), self._engine.connect() as conn:
+            return sorted(str(s) for s in conn.execute(stmt).scalars())
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        stmt = sa.select(audit_checkpoints).order_by(_ac.tree_size)
+        with driver_errors("reading audit checkpoints"), self._engine.connect() as conn:
+            return [
+                Checkpoint(
+                    int(r.tree_size),
+                    r.root,
+                    int(r.timestamp_ms),
+                    r.key_id,
+                    r.signature,
+                    r.head_hash,
+                    r.reason,
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    def audit_checkpoint(
+        self, reason: str = "manual", *, key_path: Any = None, offbox: str | None = None
+    ) -> Checkpoint | None:
+        with driver_errors("writing an audit checkpoint"):
+            return checkpoint(self._engine, reason, key_path=key_path, offbox=offbox)
+
+    def audit_live_state(self) -> LiveState:
+        state = LiveState()
+        with driver_errors("reading the database for the audit"), self._engine.connect() as conn:
+            for name in AUDITED:
+                state.rows[name] = dict(live_rows(conn, name))
+            for pk, row in state.rows["blobs"].items():
+                name = json.loads(pk)[0]
+                if str(name).startswith("sha256:"):
+                    state.blobs[name] = json.loads(row)["data"]
+        state.series = self._series()
+        return state
+
+    def _series(self) -> Iterator[tuple[tuple[str, str], tuple[bytes, bytes, bytes]]]:
+        mc = metric_chunks.c
+        stmt = sa.select(mc.run_id, mc.key, mc.steps, mc.timestamps, mc.vals).order_by(
+            mc.run_id, mc.key, mc.seq
+        )
+        with driver_errors("reading metric chunks"), self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
+            current: tuple[str, str] | None = None
+            parts: list[tuple[bytes, bytes, bytes]] = []
+            for r in result:
+                sk = (str(r.run_id), str(r.key))
+                if sk != current:
+                    if current is not None:
+                        yield current, _join(parts)
+                    current, parts = sk, []
+                parts.append((bytes(r.steps), bytes(r.timestamps), bytes(r.vals)))
+            if current is not None:
+                yield current, _join(parts)
+
+    def audit_baseline(self) -> int:
+        """Record every row and series already in the database in one ``audit.baseline``
+        entry when the log is empty (a store older than its trail); its sequence number, 0
+        when the log was not empty or the database holds nothing."""
+        with driver_errors("recording the audit baseline"), write_connection(self._engine) as conn:
+            if conn.execute(sa.select(_al.seq).limit(1)).first() is not None:
+                return 0
+            rows: dict[str, dict[str, Any]] = {}
+            for name in AUDITED:
+                got = {pk: json.loads(row) for pk, row in live_rows(conn, name)}
+                if got:
+                    rows[name] = got
+            metrics = []
+            for (run_id, key), (s, t, v) in self._series_in(conn):
+                metrics.append([run_id, key, len(s) // 8, metric_digest(s, t, v)])
+            if not rows and not metrics:
+                return 0
+            blobs = tuple(sorted(json.loads(pk)[0] for pk in rows.get("blobs", {})))
+            payload = {"rows": rows, "metrics": metrics}
+            return append(conn, [_Change("audit.baseline", "store", payload, blobs)])
+
+    def _series_in(
+        self, conn: sa.Connection
+    ) -> Iterator[tuple[tuple[str, str], tuple[bytes, bytes, bytes]]]:
+        mc = metric_chunks.c
+        stmt = sa.select(mc.run_id, mc.key, mc.steps, mc.timestamps, mc.vals).order_by(
+            mc.run_id, mc.key, mc.seq
+        )
+        grouped: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
+        for r in conn.execute(stmt):
+            grouped.setdefault((str(r.run_id), str(r.key)), []).append(
+                (bytes(r.steps), bytes(r.timestamps), bytes(r.vals))
+            )
+        for sk, parts in grouped.items():
+            yield sk, _join(parts)
+
+
+def _join(parts: list[tuple[bytes, bytes, bytes]]) -> tuple[bytes, bytes, bytes]:
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        b"".join(p[0] for p in parts),
+        b"".join(p[1] for p in parts),
+        b"".join(p[2] for p in parts),
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
