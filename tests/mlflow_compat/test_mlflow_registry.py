@@ -71,9 +71,15 @@ def test_register_alias_search_download(mlf: Mlf, client: Any, tmp_path: Path) -
     assert sorted(v.version for v in versions) == ["1", "2"]
     assert [v.version for v in client.search_model_versions(f"run_id = '{run2}'")] == ["2"]
 
-    out = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / "dl")))
+    out = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/{name}@champion", dst_path=str(tmp_path / "dl")
+        )
+    )
     assert (out / "weights.bin").read_bytes() == b"one"
-    out = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=str(tmp_path / "dl2")))
+    out = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{name}/2", dst_path=str(tmp_path / "dl2"))
+    )
     assert (out / "weights.bin").read_bytes() == b"two"
 
     # our registry holds the same: versions pinned to artifact versions by digest

@@ -164,8 +164,11 @@ def test_metric_history_is_paged(client: Any) -> None:
     from mlflow.entities import Metric
 
     rid = client.create_run("0").info.run_id
-    for start in range(0, 2500, 1000):
-        batch = [Metric("h", float(i), 1_700_000_000_000 + i, i) for i in range(start, min(start + 1000, 2500))]
+    for first in range(0, 2500, 1000):
+        batch = [
+            Metric("h", float(i), 1_700_000_000_000 + i, i)
+            for i in range(first, min(first + 1000, 2500))
+        ]
         client.log_batch(rid, metrics=batch, synchronous=True)
     full = client.get_metric_history(rid, "h")
     assert [m.step for m in full] == list(range(2500))
@@ -194,15 +197,23 @@ def test_search_runs_filter_order_and_pages(client: Any) -> None:
         if i < 6:
             client.set_terminated(run.info.run_id)
         ids.append(run.info.run_id)
-    found = client.search_runs([exp_id], "metrics.acc > 0.25 and tags.parity = '1'", order_by=["metrics.acc DESC"])
+    found = client.search_runs(
+        [exp_id], "metrics.acc > 0.25 and tags.parity = '1'", order_by=["metrics.acc DESC"]
+    )
     assert [r.info.run_id for r in found] == [ids[5], ids[3]]
-    assert [r.info.run_name for r in client.search_runs([exp_id], "attributes.run_name = 'r2'")] == ["r2"]
-    assert [r.info.run_id for r in client.search_runs([exp_id], "attributes.status = 'RUNNING'")] == [ids[6]]
+    assert [
+        r.info.run_name for r in client.search_runs([exp_id], "attributes.run_name = 'r2'")
+    ] == ["r2"]
+    assert [
+        r.info.run_id for r in client.search_runs([exp_id], "attributes.status = 'RUNNING'")
+    ] == [ids[6]]
     assert len(client.search_runs([exp_id], "params.i IN ('1', '2')")) == 2
     seen = []
     token = None
     while True:
-        page = client.search_runs([exp_id], order_by=["metrics.acc ASC"], max_results=3, page_token=token)
+        page = client.search_runs(
+            [exp_id], order_by=["metrics.acc ASC"], max_results=3, page_token=token
+        )
         seen.extend(r.info.run_id for r in page)
         token = page.token
         if not token:
@@ -231,7 +242,9 @@ def test_delete_restore_runs_and_tags(client: Any) -> None:
     assert client.get_run(gone).info.lifecycle_stage == "deleted"
     assert "mltrail.deleted" not in client.get_run(gone).data.tags
     assert [r.info.run_id for r in client.search_runs([exp_id])] == [keep]
-    assert [r.info.run_id for r in client.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)] == [gone]
+    assert [
+        r.info.run_id for r in client.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
+    ] == [gone]
     assert len(client.search_runs([exp_id], run_view_type=ViewType.ALL)) == 2
     with pytest.raises(MlflowException) as err:
         client.log_metric(gone, "x", 1.0)
@@ -257,7 +270,13 @@ def test_artifacts_round_trip_as_run_files(mlf: Mlf, client: Any, tmp_path: Path
         mlflow.log_figure(go.Figure(data=[go.Scatter(y=[1, 3, 2])]), "plots/fig.html")
     rid = run.info.run_id
     top = {(f.path, f.is_dir) for f in client.list_artifacts(rid)}
-    assert top == {("a.txt", False), ("tree", True), ("cfg", True), ("notes.txt", False), ("plots", True)}
+    assert top == {
+        ("a.txt", False),
+        ("tree", True),
+        ("cfg", True),
+        ("notes.txt", False),
+        ("plots", True),
+    }
     assert {f.path for f in client.list_artifacts(rid, "tree/sub")} == {"tree/sub/b.bin"}
     out = Path(client.download_artifacts(rid, "tree", str(tmp_path / "dl")))
     assert (out / "sub" / "b.bin").read_bytes() == bytes(range(256))
@@ -274,7 +293,10 @@ def test_errors_in_mlflow_shape(mlf: Mlf) -> None:
     with httpx.Client(base_url=mlf.url, headers=auth) as http:
         r = http.get("/api/2.0/mlflow/runs/get", params={"run_id": "nosuchrun"})
         assert r.status_code == 404
-        assert r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST" and "nosuchrun" in r.json()["message"]
+        assert (
+            r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+            and "nosuchrun" in r.json()["message"]
+        )
         rid = http.post("/api/2.0/mlflow/runs/create", json={}).json()["run"]["info"]["run_id"]
         r = http.post("/api/2.0/mlflow/runs/log-metric", json={"run_id": rid, "key": "k"})
         assert r.status_code == 400 and r.json() == {
