@@ -25,8 +25,8 @@ def test_quickstart_shape(tmp_path, monkeypatch):
             mltrail.log({"loss": 0.5, "acc": 0.9}, step=step)
         run.log_params({"optimizer": "adam"})
         run.set_tags({"data": "v3.2"})
+    rec = mltrail.Api().run(run.run_id)  # reads after the run's drain (finish returned before)
     assert (tmp_path / ".mltrail" / "mltrail.db").exists()
-    rec = mltrail.Api().run(run.run_id)
     assert rec.status is mltrail.RunStatus.FINISHED
     assert rec.params == {"lr": 0.01, "model.depth": 4, "optimizer": "adam"}
     assert user_tags(rec.tags) == {"goal": "improve-recall", "data": "v3.2"}

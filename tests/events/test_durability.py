@@ -155,7 +155,7 @@ def test_batch_mode_syncs_the_store_at_run_end_and_each_interval(
         time.sleep(0.1)
     live = len(wal_syncs)
     during = live - before
-    run.finish()
+    run.finish(wait=True)
     if mode == "process":
         assert wal_syncs == []
         return
@@ -164,7 +164,7 @@ def test_batch_mode_syncs_the_store_at_run_end_and_each_interval(
     assert all(p.startswith(str(tmp_path)) for p in wal_syncs)
     short = mltrail.init(project="p", store=root, capture=False)  # shorter than an interval
     short.log({"m": 1.0})
-    short.finish()
+    short.finish(wait=True)
     assert len(wal_syncs) == live + 2
 
 

@@ -50,7 +50,7 @@ def test_disk_stays_bounded_while_a_long_run_logs(
     assert run._spool.released > logical - (1 << 20)
     assert peak < 1 << 20, f"spool took {peak} bytes of disk for {logical} logged"
     assert snapshot_path(path).exists()
-    run.finish()
+    run.finish(wait=True)
     assert not path.exists() and not snapshot_path(path).exists()
     history = mltrail.Api(root).history(run.run_id, "k3")
     assert len(history) == 80_000

@@ -9,6 +9,7 @@ progress bar, not its thousand redraws. Each line carries the time of its first 
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import sys
 import threading
@@ -148,8 +149,7 @@ class ConsoleTee:
             name: _LineAssembler(name, max_line_chars) for name in ("stdout", "stderr")
         }
         self._wrappers: dict[str, _TeeStream] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._started = False
 
     def start(self, *, patch_sys: bool = True) -> None:
         """Replaces sys.stdout and sys.stderr with tee wrappers and starts the flusher.
@@ -160,8 +160,9 @@ class ConsoleTee:
         Raises:
             RuntimeError: The tee was started before (a tee is single-use).
         """
-        if self._thread is not None:
+        if self._started:
             raise RuntimeError("ConsoleTee already started")
+        self._started = True
         if patch_sys:
             for name in ("stdout", "stderr"):
                 original = getattr(sys, name)
@@ -170,8 +171,7 @@ class ConsoleTee:
                 wrapper = _TeeStream(original, self, self._assemblers[name])
                 self._wrappers[name] = wrapper
                 setattr(sys, name, cast("TextIO", wrapper))
-        self._thread = threading.Thread(target=self._loop, name="mltrail-console", daemon=True)
-        self._thread.start()
+        _ticker.add(self)
 
     def stop(self) -> None:
         """Restores the originals (where still ours), and hands every pending line to the sink.
@@ -183,10 +183,7 @@ class ConsoleTee:
             if getattr(sys, name) is wrapper:
                 setattr(sys, name, wrapper._original)
         self._wrappers = {}
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(5.0, 2 * self.flush_interval_s))
+        _ticker.remove(self)
         with self._lock:
             now = _now_ms()
             for assembler in self._assemblers.values():
@@ -205,10 +202,6 @@ class ConsoleTee:
         except Exception:  # never break the user's print
             pass
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
-            self._flush()
-
     def _flush(self) -> None:
         with self._sink_lock:
             with self._lock:
@@ -220,6 +213,55 @@ class ConsoleTee:
             except Exception as exc:
                 if self.error is None:
                     self.error = exc
+
+
+class _Ticker:
+    """One thread per process hands every live tee's lines to its sink, each at its interval
+    (a tee per run would start and join a thread per run)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[ConsoleTee, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, tee: ConsoleTee) -> None:
+        with self._cond:
+            self._due[tee] = time.monotonic() + tee.flush_interval_s
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="mltrail-console", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def remove(self, tee: ConsoleTee) -> None:
+        with self._cond:
+            self._due.pop(tee, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [t for t, at in self._due.items() if at <= now]
+                for t in due:
+                    self._due[t] = now + t.flush_interval_s
+                if not due:
+                    nxt = min(self._due.values(), default=now + 1.0)
+                    self._cond.wait(max(0.0, nxt - now))
+                    continue
+            for tee in due:
+                tee._flush()
+
+
+_ticker = _Ticker()
+
+
+def _after_fork_in_child() -> None:
+    global _ticker
+    _ticker = _Ticker()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)  # its thread did not survive the fork
 
 
 class _PipeTee(threading.Thread):

@@ -12,6 +12,7 @@ finish.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -44,8 +45,59 @@ SAY_WAITING_AFTER_S = 5.0
 RELEASE_BYTES = 32 << 20
 
 
-class Writer(threading.Thread):
-    """Applies one spool to the store.
+class _Pool:
+    """The threads writers run on: a finished writer's thread takes the next writer, so a
+    process that creates many runs starts a thread only when every one is busy (a thread
+    start waits for the new thread to be scheduled: milliseconds on a loaded machine)."""
+
+    IDLE_S = 30.0  # an idle thread this long ends
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: list[Callable[[], None]] = []
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._idle > len(self._jobs) - 1:
+                self._cond.notify()
+                return
+        threading.Thread(target=self._work, name="mltrail-writer", daemon=True).start()
+
+    def _work(self) -> None:
+        from mltrail.events.finisher import internal_thread
+
+        internal_thread()  # its store opens never wait for finishes (which wait for it)
+        while True:
+            with self._cond:
+                self._idle += 1
+                try:
+                    deadline = time.monotonic() + self.IDLE_S
+                    while not self._jobs:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return
+                        self._cond.wait(left)
+                    job = self._jobs.pop(0)
+                finally:
+                    self._idle -= 1
+            job()
+
+
+_pool = _Pool()
+
+
+def _after_fork_in_child() -> None:
+    global _pool
+    _pool = _Pool()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)  # its threads did not survive the fork
+
+
+class Writer:
+    """Applies one spool to the store, on a thread of the process's writer pool.
 
     Args:
         open_store: opens the store (called on this thread, once, and again after a failure):
@@ -77,7 +129,9 @@ class Writer(threading.Thread):
         sync: Callable[[], None] | None = None,
         release: Callable[[int, dict[str, Any], dict[int, list[str]]], int] | None = None,
     ) -> None:
-        super().__init__(name=f"mltrail-writer-{spool_path.stem}", daemon=True)
+        self.name = f"mltrail-writer-{spool_path.stem}"
+        self._alive = False
+        self._done = threading.Event()
         self._open_store = open_store
         self.display = display
         self.spool_path = spool_path
@@ -105,6 +159,30 @@ class Writer(threading.Thread):
         self.store: TrackingStore | None = None
         #: byte ranges of the spool that could not be read (see SpoolDecoder.damage)
         self.damage: list[Damage] = []
+
+    # -- lifecycle (thread-like) ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin applying, on a pooled thread."""
+        self._alive = True
+        _pool.submit(self._work)
+
+    def is_alive(self) -> bool:
+        """True from :meth:`start` until the writer has stopped."""
+        return self._alive
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait (up to ``timeout`` s) for the writer to stop."""
+        self._done.wait(timeout)
+
+    def _work(self) -> None:
+        try:
+            self.run()
+        finally:
+            with self._cond:
+                self._alive = False
+                self._cond.notify_all()
+            self._done.set()
 
     # -- called by the run ----------------------------------------------------------------
 

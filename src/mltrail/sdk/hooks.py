@@ -47,6 +47,9 @@ def _finish_all(status: RunStatus, timeout: float | None) -> None:
             run.finish(status, timeout=timeout)
         except MltrailError as exc:
             print(f"mltrail: {exc}", file=sys.stderr)
+    finisher = sys.modules.get("mltrail.events.finisher")
+    if finisher is not None:  # runs that finished earlier and are still draining
+        finisher.wait(timeout=timeout)
 
 
 def _recording_exit(code: object = None) -> NoReturn:

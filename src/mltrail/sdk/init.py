@@ -314,6 +314,9 @@ def _start_writer(run: Run, opts: RunOptions) -> Run:
         release=rec.spool_release,
     )
     run._writer = writer
+    # a server's refusal (a token, a conflict) must reach the caller of finish(), and `call`
+    # promises the store on return: those finish in the foreground
+    run.finish_waits = opts.durability == "call" or opts.location.scheme in ("http", "https")
     writer.start()
     active.push(run)
     hooks.install()

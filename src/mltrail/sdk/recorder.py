@@ -12,7 +12,9 @@ Contract:
 - **Thread-safe.** Every method may be called from any thread; appends are serialised with
   the run's own calls by the run's lock.
 - **Finished means closed.** Once the run has its final status every write is a silent no-op
-  (a sampler or tee stopping late must not fail), except that :meth:`spool_size` still answers.
+  (a sampler or tee stopping late must not fail), except that :meth:`spool_size` still answers
+  and captured :meth:`state` is taken until the spool is sealed: ``finish()`` does not wait
+  for the state capture, which completes in the background before the drain.
 - **Durable when it returns.** A write that returned is in the spool (in the kernel), like
   ``log()``; one that cannot be written raises :class:`~mltrail.errors.SpoolError` and leaves
   nothing (the spool is cut back to its last whole frame).
@@ -71,10 +73,10 @@ class Recorder:
         return self._run.attached
 
     # -- writes -----------------------------------------------------------------------------
-    def _append(self, frames: list[bytes]) -> None:
+    def _append(self, frames: list[bytes], until_sealed: bool = False) -> None:
         run = self._run
         with run._lock:
-            if run._status is None:
+            if run._status is None or (until_sealed and not run._sealed):
                 for f in frames:
                     run._spool.append(f)
 
@@ -87,7 +89,7 @@ class Recorder:
         """
         frames = [_frame(codec.encode_blob(d, b)) for d, b in (blobs or {}).items()]
         frames.append(_frame(codec.encode_json(codec.KIND_STATE, {"kind": kind, "data": data})))
-        self._append(frames)
+        self._append(frames, until_sealed=True)
 
     def console(self, lines: list[tuple[int, str, str]]) -> None:
         """Record console lines: ``(timestamp_ms, "stdout" | "stderr", text)``."""

@@ -8,6 +8,7 @@ type check per value, one ``struct.pack``, one CRC, one system call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import zlib
@@ -91,6 +92,9 @@ class Run:
         self._last_counted: int | None = None
         self._status: RunStatus | None = None
         self._finishing = False
+        self._sealed = False  # the spool takes nothing more (not even late captured state)
+        #: ``finish()`` waits for the store (a server store, ``MLTRAIL_DURABILITY=call``)
+        self.finish_waits = False
         self._writer: Writer | None = None
         self._session: CaptureSession | None = None
         #: metric points not written because the unsent backlog passed its cap
@@ -331,19 +335,32 @@ class Run:
         return self._writer.flush(timeout)
 
     def finish(
-        self, status: RunStatus | str = RunStatus.FINISHED, timeout: float | None = None
+        self,
+        status: RunStatus | str = RunStatus.FINISHED,
+        timeout: float | None = None,
+        *,
+        wait: bool | None = None,
     ) -> None:
         """End the run: record the status, drain the spool into the store, remove it.
 
-        Idempotent. If the store has not taken everything within ``timeout`` seconds
-        (default ``MLTRAIL_FINISH_TIMEOUT_S``, 60; ``math.inf`` waits as long as it takes;
-        a store already known to be unreachable gets 5 s at most), the spool is kept and
+        Idempotent. The run's end is in its spool when this returns (as durable as every
+        ``log()``: ``MLTRAIL_DURABILITY``). With ``wait`` (default: ``MLTRAIL_FINISH_WAIT``,
+        and always for a server store or ``MLTRAIL_DURABILITY=call``) it also waits for the
+        store to take the run; otherwise that drain goes on in the background
+        (:mod:`mltrail.events.finisher`), and every open of the store in this process
+        (``mltrail.Api``, the CLI, ``open_store``) and the process's exit wait for it.
+
+        If the store has not taken everything within ``timeout`` seconds (default
+        ``MLTRAIL_FINISH_TIMEOUT_S``, 60; ``math.inf`` waits as long as it takes; a store
+        already known to be unreachable gets 5 s at most), the spool is kept and
         ``mltrail sync`` (or any later open of the store) applies it. What it waits for is
         printed as soon as the wait is not instant.
 
         Raises:
             SpoolError: the final status could not be written (a full disk); nothing was
                 ended, and ``finish`` may be called again.
+            MltrailError: waiting, a failure of the writer (a param conflict, a refused
+                token); in the background it is logged instead.
         """
         from mltrail.sdk import active
 
@@ -354,7 +371,8 @@ class Run:
             self._finishing = True
         try:
             if self._session is not None:
-                self._session.stop()  # flushes console lines and captured state into the spool
+                self._session.stop_live()  # console lines and samples go into the spool
+                self._session.finish_snapshot()  # code and seeds as they were, not as next
             with self._lock:
                 if self.dropped_points:
                     tag = {"mltrail.dropped_points": str(self.dropped_points)}
@@ -367,7 +385,24 @@ class Run:
             self._finishing = False  # nothing ended: a later finish() tries again
             raise
         active.forget(self)
+        if wait is None:
+            wait = self.finish_waits or settings().finish_wait
+        if wait or self._writer is None:
+            self._end(timeout)
+            return
+        from mltrail.events import finisher
+
+        finisher.submit(self.location.uri, functools.partial(self._end_in_background, timeout))
+
+    def _end(self, timeout: float | None) -> None:
+        """The rest of a finish: the captured state into the spool, the spool into the store."""
+        if self._session is not None:
+            self._session.finish_capture()
         self._close(timeout)
+
+    def _end_in_background(self, timeout: float | None) -> None:
+        with contextlib.suppress(MltrailError):  # the writer has logged it
+            self._end(timeout)
 
     def _close(self, timeout: float | None) -> None:
         import logging
@@ -378,6 +413,8 @@ class Run:
 
             timeout = settings().finish_timeout_s
         wait = None if math.isinf(timeout) else max(0.0, timeout)
+        with self._lock:
+            self._sealed = True  # what the writer drains now is all there is
         # a store known to be down holds the process up _DOWN_CLOSE_S at most: the spool is
         # kept and `mltrail sync` applies it
         drained = (

@@ -180,6 +180,60 @@ def _recorded_line(changed: list[str], untracked: Any) -> str:
     return line
 
 
+class _Job:
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.cancelled = False
+
+
+class _CaptureWorker:
+    """One thread per process captures the state of each new run in turn (a thread per run
+    costs a start and a join each: the sweep and many-runs pattern)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: list[_Job] = []
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn: Callable[[], None]) -> _Job:
+        job = _Job(fn)
+        with self._cond:
+            self._jobs.append(job)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="mltrail-capture", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+        return job
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    self._cond.wait()
+                job = self._jobs.pop(0)
+            try:
+                if not job.cancelled:
+                    job.fn()
+            except Exception as exc:  # capture never breaks a run, nor the next capture
+                log.warning("mltrail: state capture failed: %s", exc)
+            finally:
+                job.done.set()
+
+
+_worker = _CaptureWorker()
+
+
+def _after_fork_in_child() -> None:
+    global _worker
+    _worker = _CaptureWorker()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)  # its thread did not survive the fork
+
+
 class CaptureSession:
     """Captures state for one run and samples while it lives.
 
@@ -221,7 +275,9 @@ class CaptureSession:
         self._capture_state = capture_state
         self._system_s = system_metrics_s
         self._console = console
-        self._thread: threading.Thread | None = None
+        self._job: _Job | None = None
+        self._late = False  # the run ended without waiting for the capture any longer
+        self._snapshot = threading.Event()  # code, data, seeds, config captured
         self._sampler: tuple[SharedSampler, int] | None = None
         self._tee: ConsoleTee | None = None
         # taken now, in the caller's thread (the working directory may change later)
@@ -231,12 +287,7 @@ class CaptureSession:
     def start(self) -> None:
         """Start capturing in the background; returns at once."""
         if self._capture_state:
-            self._thread = threading.Thread(
-                target=self._capture_all,
-                name=f"mltrail-capture-{self.recorder.run_id}",
-                daemon=True,
-            )
-            self._thread.start()
+            self._job = _worker.submit(self._capture_all)
         if self._system_s > 0:
             from mltrail.capture.system import shared_sampler
 
@@ -261,14 +312,28 @@ class CaptureSession:
         ``mltrail run`` waits before starting its command, so that what the command's own
         process records of the same kinds lands later and wins.
         """
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
+        job = self._job
+        return job is None or job.done.wait(timeout)
+
+    def finish_snapshot(self, timeout: float = 30.0) -> None:
+        """Wait for the part of the capture a later change could falsify (code, data,
+        seeds, config: the next run's edit or seeding must not land in this run); the
+        environment and hardware may complete after the run's end."""
+        job = self._job
+        if job is not None and not self._snapshot.wait(timeout):
+            log.warning(
+                "mltrail: code and data capture of run %s did not finish in %.0f s",
+                self.recorder.run_id,
+                timeout,
+            )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop sampling and teeing and wait for the capture, flushing into the run."""
+        self.stop_live()
+        self.finish_capture(timeout)
+
+    def stop_live(self) -> None:
+        """Stop sampling and teeing (what they hold goes into the run); returns at once."""
         global _console_owner
         if self._tee is not None:
             self._tee.stop()
@@ -280,15 +345,18 @@ class CaptureSession:
             shared, sub = self._sampler
             shared.unsubscribe(sub)  # at once: the shared thread is never joined
             self._sampler = None
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning(
-                    "mltrail: state capture of run %s did not finish in %.0f s",
-                    self.recorder.run_id,
-                    timeout,
-                )
-            self._thread = None
+
+    def finish_capture(self, timeout: float = 30.0) -> None:
+        """Wait (up to ``timeout`` s) for the state capture to be handed to the run."""
+        job, self._job = self._job, None
+        if job is not None and not job.done.wait(timeout):
+            job.cancelled = True  # not begun yet: never begins; begun: writes nothing more
+            self._late = True
+            log.warning(
+                "mltrail: state capture of run %s did not finish in %.0f s",
+                self.recorder.run_id,
+                timeout,
+            )
 
     def _capture_config(self) -> Captured:
         """The config; a wrapper (``mltrail run``) records the command it wraps as the argv,
@@ -305,20 +373,33 @@ class CaptureSession:
         from mltrail.capture.base import Captured
 
         steps: list[tuple[str, Callable[[], Captured]]] = [
+            # what the process or its files may change once the run has ended (the next
+            # run's edit, its seed_everything) first: finish() waits for these
             ("code", lambda: git.capture_code(self._entry, self._code_repos, reuse_status=True)),
             ("data", lambda: data.capture_data(git.find_repo(self._entry))),
+            ("seeds", lambda: seeds.capture_seeds(self._environ)),
+            ("config", self._capture_config),
+            ("invocation", lambda: Captured("invocation", self._invocation or {})),
+            # then what stays put, completing after finish() has returned
             (
                 "environment",
                 lambda: environment.capture_environment(git.find_repo(self._entry), self._environ),
             ),
             ("hardware", hardware.capture_hardware),
-            ("config", self._capture_config),
-            ("seeds", lambda: seeds.capture_seeds(self._environ)),
-            ("invocation", lambda: Captured("invocation", self._invocation or {})),
         ]
+        try:
+            self._capture_steps(steps)
+        finally:
+            self._snapshot.set()
+
+    def _capture_steps(self, steps: list[tuple[str, Callable[[], Captured]]]) -> None:
         for kind, fn in steps:
+            if kind == "environment":
+                self._snapshot.set()
             if kind not in self._kinds:
                 continue
+            if self._late:
+                return
             try:
                 got = fn()
             except Exception as exc:  # capture must never break a run

@@ -23,6 +23,8 @@ from mltrail.errors import InvalidArgumentError, StoreError
 from mltrail.settings import default_store_location, settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mltrail.artifacts.base import ArtifactStore
     from mltrail.store.base import TrackingStore
 
@@ -128,6 +130,15 @@ def _embedded(folder: Path) -> StoreLocation:
 
 _open_lock = threading.Lock()
 _open_stores: dict[str, TrackingStore] = {}
+#: called with a store's URI before every open: the events layer waits there for the runs of
+#: this process that have finished but are still draining into that store (read-your-writes)
+_before_open: list[Callable[[str], object]] = []
+
+
+def before_open(hook: Callable[[str], object]) -> None:
+    """Call ``hook(uri)`` before each :func:`open_store` (once per distinct hook)."""
+    if hook not in _before_open:
+        _before_open.append(hook)
 
 
 def open_store(
@@ -152,6 +163,8 @@ def open_store(
         SchemaVersionError: the database's schema is older (not migrated) or newer.
     """
     loc = location if isinstance(location, StoreLocation) else resolve_location(location)
+    for hook in _before_open:
+        hook(loc.uri)
     if shared:
         with _open_lock:
             cached = _open_stores.get(loc.uri)
