@@ -393,6 +393,7 @@ class Writer:
             while (batch := decoder.next_batch(self.position, self._window(decoder))) is not None:
                 result = store.apply_batch(batch)
                 self._unsynced_commits = True
+                self._store_back()  # said before anyone waiting on the position is told
                 with self._cond:
                     self.position = batch.end
                     self._cond.notify_all()
@@ -413,14 +414,16 @@ class Writer:
             return False
         finally:
             self._note_damage(decoder)
+        self._store_back()
+        return True
+
+    def _store_back(self) -> None:
         if self.store_down is not None:
             log.warning(
-                "mltrail: store %s is back; the spool backlog has been applied",
-                self.display,
+                "mltrail: store %s is back; the spool backlog is being applied", self.display
             )
             self.store_down = None
             self._warned = False
-        return True
 
     def _window(self, decoder: SpoolDecoder) -> int:
         """Bytes of spool per batch: 4 MiB; 16 MiB for a big backlog (fewer, larger
