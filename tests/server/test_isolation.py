@@ -42,6 +42,7 @@ from starlette.routing import Mount, Route
 from mltrail.capture.base import blob_digest
 from mltrail.objects.digest import hash_bytes
 from mltrail.objects.tree import Tree, TreeEntry
+from mltrail.server.compat.mlflow.shape import MLFLOW_PREFIXES
 from mltrail.store.sql.schema import metadata
 from mltrail.store.wire import encode_batch
 from mltrail.testing.contract import make_batch
@@ -397,6 +398,8 @@ def operations(app: Any) -> list[Op]:
     ops: list[Op] = []
 
     def add(route: Any, path: str) -> None:
+        if path.startswith(MLFLOW_PREFIXES):
+            return  # MLflow's API: walked with its own fillers (tests/mlflow_compat)
         if isinstance(route, Mount):
             ops.append(Op("GET", path + "/{static_path}", route))
         elif isinstance(route, Route):

@@ -110,9 +110,13 @@ def experiments_of(request: Request) -> Experiments:
 
 
 def visible_experiment(request: Request, experiment_id: str) -> Project:
-    """The experiment's project if the principal may see it (else as missing)."""
+    """The experiment's project if the principal may see it (else as missing; checked before
+    the default project is made on first use, so a refused request changes nothing)."""
+    who = principal_of(request)
+    if experiment_id == cv.DEFAULT_EXPERIMENT_ID and not who.can_see(cv.DEFAULT_PROJECT):
+        raise cv.not_found_experiment(experiment_id)
     project = experiments_of(request).by_id(experiment_id)
-    if not principal_of(request).can_see(project.name):
+    if not who.can_see(project.name):
         raise cv.not_found_experiment(experiment_id)
     return project
 

@@ -344,16 +344,13 @@ def search_runs(request: Request, fields: Fields) -> dict[str, Any]:
             f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at "
             f"most {MAX_SEARCH_RESULTS}"
         )
-    who = principal_of(request)
     exps = experiments_of(request)
     projects: list[str] = []
     for exp_id in cv.strings(fields, "experiment_ids"):
         try:
-            project = exps.by_id(exp_id)
+            projects.append(visible_experiment(request, exp_id).name)
         except NotFoundError:
             continue
-        if who.can_see(project.name):
-            projects.append(project.name)
     if not projects:
         return {"runs": []}
     view = str(fields.get("run_view_type") or "ACTIVE_ONLY")
