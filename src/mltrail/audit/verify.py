@@ -145,7 +145,12 @@ def verify_log(
                 report.problems.append(Problem(expected, f"entry {why} (next stored is {seq})"))
                 broken = True
             elif e.computed_hash() != e.hash:
-                report.problems.append(Problem(seq, "the entry's hash does not match its fields"))
+                report.problems.append(
+                    Problem(
+                        seq,
+                        "the entry's hash does not match its fields (edited, renumbered or moved)",
+                    )
+                )
                 broken = True
             elif e.prev_hash != prev:
                 report.problems.append(
@@ -248,6 +253,13 @@ def _check_checkpoints(
 
 def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
     problems = report.problems
+    for name, seq in replay.blobs.items():
+        report.blobs += 1
+        actual = live.blobs.get(name)
+        if actual is None:
+            problems.append(Problem(seq, f"blob {name}: missing from the database"))
+        elif actual != name:
+            problems.append(Problem(seq, f"blob {name}: its bytes hash to {actual}"))
     tables = set(replay.rows) | set(live.rows)
     for table in sorted(tables):
         want = replay.rows.get(table, {})
@@ -272,13 +284,6 @@ def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
         _check_series(report, sk, replay.series.pop(sk, []), steps, stamps, vals)
     for sk, batches in sorted(replay.series.items()):
         _check_series(report, sk, batches, b"", b"", b"")
-    for name, seq in replay.blobs.items():
-        report.blobs += 1
-        actual = live.blobs.get(name)
-        if actual is None:
-            problems.append(Problem(seq, f"blob {name}: missing from the database"))
-        elif actual != name:
-            problems.append(Problem(seq, f"blob {name}: its bytes hash to {actual}"))
 
 
 def _check_series(

@@ -180,8 +180,9 @@ def checkpoint(
                 start = int(latest.tree_size) + 1
             except (ValueError, TypeError):
                 frontier, start = Frontier(), 1
-        hashes = conn.execution_options(yield_per=50_000).execute(
-            sa.select(_al.hash).where(_al.seq >= start, _al.seq <= size).order_by(_al.seq)
+        hashes = conn.execute(
+            sa.select(_al.hash).where(_al.seq >= start, _al.seq <= size).order_by(_al.seq),
+            execution_options={"yield_per": 50_000},
         )
         for (h,) in hashes:
             frontier.push(leaf_hash(bytes.fromhex(h)))

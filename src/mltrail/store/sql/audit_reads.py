@@ -61,7 +61,7 @@ class SqlAuditLog:
         if subject is not None:
             stmt = stmt.where(_al.subject == subject)
         with driver_errors("reading the audit log"), self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(stmt)
+            result = conn.execute(stmt, execution_options={"yield_per": 20_000})
             for r in result:
                 yield _entry(r)
 
@@ -122,7 +122,7 @@ class SqlAuditLog:
             mc.run_id, mc.key, mc.seq
         )
         with driver_errors("reading metric chunks"), self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
+            result = conn.execute(stmt, execution_options={"yield_per": 500})
             current: tuple[str, str] | None = None
             parts: list[tuple[bytes, bytes, bytes]] = []
             for r in result:

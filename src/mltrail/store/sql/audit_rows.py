@@ -172,8 +172,8 @@ def live_rows(conn: sa.Connection, table: str) -> Iterable[tuple[str, str]]:
     names = [name for name, _ in cols]
     fns = [fn for _, fn in cols]
     pk_idx = [names.index(c) for c in pk]
-    result = conn.execution_options(stream_results=True, yield_per=10_000).execute(
-        sa.select(*(t.c[n] for n in names))
+    result = conn.execute(
+        sa.select(*(t.c[n] for n in names)), execution_options={"yield_per": 10_000}
     )
     for raw in result:
         vals = [fn(v) for fn, v in zip(fns, raw, strict=True)]
