@@ -125,3 +125,18 @@ def new_run() -> Any:
         return start_run(opts)
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def _close_shared_stores() -> Iterator[None]:
+    """Events still queued are sent, then the stores this process shares are closed (a
+    PostgreSQL connection left to the garbage collector warns)."""
+    yield
+    from mltrail.lineage_export import live
+    from mltrail.store.registry import forget_open_stores
+
+    finisher = sys.modules.get("mltrail.events.finisher")
+    if finisher is not None:
+        finisher.wait(timeout=60)
+    live.flush(30)
+    forget_open_stores()

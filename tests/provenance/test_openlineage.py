@@ -248,14 +248,18 @@ def test_export_names_bad_input(tmp_path: Path) -> None:
 def test_off_by_default_and_bad_setting_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: Any
 ) -> None:
-    """Without MLTRAIL_OPENLINEAGE_URL nothing is queued; a malformed value is refused by the
-    settings (naming the variable) and turns the events off with one warning."""
+    """Without MLTRAIL_OPENLINEAGE_URL nothing is queued (nor at the end of a run started
+    then); a malformed value is refused by the settings (naming the variable) and turns the
+    events off with one warning."""
     from mltrail.settings import settings
 
     monkeypatch.delenv("MLTRAIL_OPENLINEAGE_URL", raising=False)
     assert live.enabled() == ""
     live.run_started(run_id="r1", project="p", name="n", created_ms=0, tags={}, invocation=None)
     assert live.flush(0) and collector.events == []
+    monkeypatch.setenv("MLTRAIL_OPENLINEAGE_URL", collector.url)
+    live.run_ended(str(tmp_path / "store"), "r1")  # started while off: its end says nothing
+    assert live.flush(10) and collector.events == []
     monkeypatch.setenv("MLTRAIL_OPENLINEAGE_URL", "marquez:5000")
     with pytest.raises(InvalidArgumentError, match="MLTRAIL_OPENLINEAGE_URL='marquez:5000'"):
         settings()

@@ -2,9 +2,11 @@
 ABORT) once its end is in the store, ABORT for a run recovery finds crashed.
 
 Off unless ``MLTRAIL_OPENLINEAGE_URL`` is set (one settings read per call, nothing else).
-On, a call only queues a job: one daemon thread per process builds each event (reading the
-store for a terminal one) and sends it, so a run never waits for a lineage server. A failure
-is logged once per destination (later ones are counted silently) and never reaches the run.
+A run that started with events on sends its end to the same place, whatever the setting
+says by then. On, a call only queues a job: one daemon thread per process builds each event
+(reading the store for a terminal one) and sends it, so a run never waits for a lineage
+server. A failure is logged once per destination (later ones are counted silently) and
+never reaches the run.
 At exit the process waits for the queue at most ``MLTRAIL_OPENLINEAGE_TIMEOUT_S`` (5 s).
 
 Light at import: the settings and the standard library; the store, openlineage-python and
@@ -38,6 +40,7 @@ _busy = 0  # jobs queued or being sent
 _thread: threading.Thread | None = None
 _clients: dict[str, Any] = {}
 _warned: set[str] = set()
+_started: dict[str, str] = {}  # run id -> where its START went (its end goes there too)
 _failed: dict[str, int] = {}
 
 
@@ -71,6 +74,8 @@ def run_started(
     url = enabled()
     if not url:
         return
+    with _cond:
+        _started[run_id] = url
 
     def build() -> Any:
         from mltrail.lineage_export import events, facts
@@ -94,8 +99,10 @@ def run_started(
 
 
 def run_ended(store_uri: str, run_id: str) -> None:
-    """Queue the terminal event of a run whose end is in the store at ``store_uri``."""
-    url = enabled()
+    """Queue the terminal event of a run this process started (and sent the START of),
+    once its end is in the store at ``store_uri``; the same destination as its START."""
+    with _cond:
+        url = _started.pop(run_id, "")
     if url:
         _submit(url, lambda: _from_store(store_uri, run_id))
 
@@ -103,7 +110,9 @@ def run_ended(store_uri: str, run_id: str) -> None:
 def run_recovered(store_uri: str, run_id: str) -> None:
     """Queue the terminal event of a run whose spool recovery applied (its owner died):
     ABORT when it was marked crashed, or the status its spool ended with."""
-    run_ended(store_uri, run_id)
+    url = enabled()
+    if url:
+        _submit(url, lambda: _from_store(store_uri, run_id))
 
 
 def _from_store(store_uri: str, run_id: str) -> Any:
@@ -211,6 +220,7 @@ def _after_fork_in_child() -> None:
     _queue.clear()
     _busy = 0
     _clients.clear()
+    _started.clear()
 
 
 # Registered when this module is imported (by the SDK's init, before any run installs its
