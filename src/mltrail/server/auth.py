@@ -297,6 +297,12 @@ class SecurityMiddleware:
         state["principal"] = principal
         # the UI reads request.state.token (None when auth is off): its .project scopes pages
         state["token"] = principal if self.verifier is not None else None
+        if principal.token_id is not None:
+            from mltrail.audit.actor import acting_as
+
+            with acting_as(f"token:{principal.token_id}"):  # what the audit trail records
+                await self.app(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     @staticmethod
