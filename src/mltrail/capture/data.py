@@ -37,7 +37,25 @@ _MAX_POINTERS = 10_000
 _ITEM_RE = re.compile(r"^(- |  )([a-z0-9_]+):[ \t]*(.*?)[ \t]*$")
 
 
+_listed: dict[Path, tuple[tuple[Any, ...], list[str]]] = {}
+
+
 def _ls_files(root: Path) -> list[str]:
+    """The pointer files of ``root`` (tracked or not, not ignored); a run from an unchanged
+    working tree (:func:`mltrail.capture.git.tree_stamp`) reuses the last listing."""
+    from mltrail.capture.git import tree_stamp
+
+    stamp = tree_stamp(root)
+    hit = _listed.get(root)
+    if stamp is not None and hit is not None and hit[0] == stamp:
+        return list(hit[1])
+    names = _list_pointers(root)
+    if stamp is not None:
+        _listed[root] = (stamp, names)
+    return list(names)
+
+
+def _list_pointers(root: Path) -> list[str]:
     from mltrail._git import run_git
     from mltrail.errors import GitError
 

@@ -78,8 +78,26 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_packages: tuple[tuple[Any, ...], dict[str, str]] | None = None
+
+
+def _path_stamp() -> tuple[Any, ...]:
+    """``sys.path`` and the stat of each folder on it: installing or removing a
+    distribution adds or removes a folder there, which changes the folder's mtime."""
+    out: list[Any] = []
+    for entry in sys.path:
+        try:
+            st = os.stat(entry or ".")
+        except OSError:
+            out.append((entry, None))
+            continue
+        out.append((entry, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    return tuple(out)
+
+
 def installed_packages() -> dict[str, str]:
-    """Every importable distribution and its version, in one pass.
+    """Every importable distribution and its version (read again only when a folder on
+    ``sys.path`` has changed since the last call).
 
     Names and versions come from the ``name-version.dist-info`` folder name where the wheel
     spec guarantees that form; other layouts (egg-info, zips) read their metadata. When a
@@ -88,6 +106,18 @@ def installed_packages() -> dict[str, str]:
     Returns:
         ``{normalized lowercase name: version}``, sorted by name.
     """
+    global _packages
+    stamp = _path_stamp()
+    hit = _packages
+    if hit is not None and hit[0] == stamp:
+        return dict(hit[1])
+    found = _scan_packages()
+    _packages = (stamp, found)
+    return dict(found)
+
+
+def _scan_packages() -> dict[str, str]:
+    """Every importable distribution and its version, in one pass."""
     from importlib.metadata import distributions
 
     packages: dict[str, str] = {}

@@ -300,6 +300,13 @@ def _tree_stamp(root: Path, ignored: frozenset[str]) -> tuple[Any, ...] | None:
     return (tuple(meta), tuple(entries))
 
 
+def tree_stamp(root: Path) -> tuple[Any, ...] | None:
+    """A stamp of ``root``'s working tree that changes whenever anything git would list
+    changes (None where there is none to trust, e.g. before a first ``git status``)."""
+    ignored = _last_ignored.get(root)
+    return _tree_stamp(root, ignored) if ignored is not None else None
+
+
 def _git_status(root: Path) -> dict[str, Any]:
     """``git status`` of ``root``, skipped when the tree's stamp shows nothing changed."""
     known = _stamped.get(root)
