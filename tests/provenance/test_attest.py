@@ -347,3 +347,43 @@ def test_attest_names_bad_input(tmp_path: Path, keys: tuple[Path, Path]) -> None
     assert no_pub.exit_code == 1 and "no public key at" in no_pub.output
     no_file = _cli("attest", "verify", str(tmp_path / "x.json"), "--public-key", str(keys[1]))
     assert no_file.exit_code == 1 and "no envelope at" in no_file.output
+
+
+def test_attest_and_export_lineage_through_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: tuple[Path, Path]
+) -> None:
+    """With a server store (http://, a token) the model's files come from the server
+    (verified), the statement names the server as builder, and a run's OpenLineage events
+    are read through the REST API."""
+    import mltrail
+    from mltrail.attest.api import attest, verify
+    from mltrail.lineage_export.events import to_dict
+    from mltrail.lineage_export.export import run_events
+    from mltrail.store.registry import forget_open_stores, open_store
+    from mltrail.testing.server import ThreadedServer
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"remote weights" * 100)
+    with ThreadedServer(str(tmp_path / "srv-store"), str(tmp_path / "srv-art")) as srv:
+        _, token = srv.app.state.store.tokens().create("admin", name="ci-bot")
+        monkeypatch.setenv("MLTRAIL_TOKEN", token)
+        monkeypatch.setenv("MLTRAIL_STORE", srv.url)
+        with mltrail.init(project="proj", capture=False, console=False, system_metrics_s=0) as run:
+            run.log({"val/auc": 0.91}, step=0)
+            mltrail.register_model("fraud", run=run, artifact=weights)
+        forget_open_stores()
+        monkeypatch.setenv("MLTRAIL_CACHE_DIR", str(tmp_path / "fresh-cache"))
+        signed = attest("proj/fraud@1")
+        events = [to_dict(e) for e in run_events(open_store(srv.url), run.run_id, "mltrail")]
+        forget_open_stores()
+    assert signed.statement["predicate"]["runDetails"]["builder"]["id"] == srv.url
+    assert signed.statement["subject"] == [
+        {"name": "weights.bin", "digest": {"sha256": _sha(weights)}}
+    ]
+    envelope = tmp_path / "remote.json"
+    envelope.write_text(signed.to_json())
+    assert verify(envelope, keys[1], weights).files_checked == ["weights.bin"]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert events[1]["outputs"][0]["name"] == "artifacts/proj/fraud"

@@ -57,12 +57,17 @@ def _config(
     allowed_hosts: tuple[str, ...] = (),
 ) -> ServerConfig:
     from mltrail.server.app import ServerConfig
+    from mltrail.server.storage import is_url
     from mltrail.store.registry import resolve_location
 
     location = resolve_location(store)
-    root = Path(artifacts).expanduser().resolve() if artifacts else default_artifacts(location)
+    root: Path | str | None
+    if artifacts and is_url(artifacts):
+        root = artifacts  # an object store (s3://bucket/prefix): shared by replicas
+    else:
+        root = Path(artifacts).expanduser().resolve() if artifacts else default_artifacts(location)
     if root is None:
-        fail(f"--artifacts DIR is required with the store {location.display}")
+        fail(f"--artifacts DIR|URL is required with the store {location.display}")
     return ServerConfig(
         store=location.uri,
         artifacts=str(root),
@@ -105,8 +110,10 @@ def server(
         str | None,
         typer.Option(
             "--artifacts",
-            metavar="DIR",
-            help="Folder for run files (default: beside an SQLite store).",
+            metavar="DIR|URL",
+            help="Where run files and objects live: a folder (default: beside an SQLite "
+            "store) or an object store URL (s3://bucket/prefix, gs://, az://) that "
+            "replicas share.",
         ),
     ] = None,
     host: HostOption = "127.0.0.1",

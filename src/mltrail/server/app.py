@@ -7,8 +7,9 @@ exception handlers (every error is
 ``{"error": {"code", "message", "field"?}}``), then the routes: ``/health``, the REST API
 (:mod:`mltrail.server.api`) and the UI (:func:`mltrail.server.ui.install_ui`).
 
-The app is stateless apart from its store connection: several processes over one database
-and one artifacts root serve the same data.
+The app is stateless apart from its store connection: several processes (replicas on many
+hosts, with an ``s3://`` artifacts root) over one database and one artifacts root serve the
+same data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -66,7 +66,8 @@ class ServerConfig:
 
     Attributes:
         store: the store URI or directory (``sqlite:///...``, ``postgresql://...``, a folder).
-        artifacts: the artifacts root, a local directory (run files live under it).
+        artifacts: the artifacts root: a local directory, or any fsspec URL
+            (``s3://bucket/prefix``) shared by replicas (:mod:`mltrail.server.storage`).
         auth: enforce API tokens (``mltrail server``); False for ``mltrail ui`` (loopback,
             single user).
         host: the address the server binds (it is an allowed Host name unless a wildcard).
@@ -164,19 +165,14 @@ def create_app(config: ServerConfig) -> FastAPI:
         default_allowed_hosts,
         login_page,
     )
-    from mltrail.server.filestore import FileStore
     from mltrail.server.limits import BodyLimitMiddleware
+    from mltrail.server.storage import open_storage
 
     store = _open_store(config.store, auth=config.auth)
+    storage = None
     try:
-        artifacts = Path(config.artifacts).expanduser()
-        try:
-            filestore = FileStore(artifacts)
-        except OSError as exc:
-            raise InvalidArgumentError(
-                f"artifacts root {artifacts}: cannot be used ({exc.strerror or exc})"
-            ) from None
-        objects = objects_api.open_objects(artifacts)
+        storage = open_storage(config.artifacts)  # a folder, or s3://... (server/storage.py)
+        filestore, objects = storage.files, storage.objects
         swept = filestore.sweep()
         if swept:
             log.info("removed %d temp files of interrupted uploads", swept)
@@ -189,12 +185,15 @@ def create_app(config: ServerConfig) -> FastAPI:
             verifier = TokenVerifier(store.tokens())
     except BaseException:
         store.close()
+        if storage is not None:
+            storage.close()
         raise
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.store.close()
+        app.state.storage.close()
 
     app = FastAPI(
         title="mltrail",
@@ -207,6 +206,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     app.state.store = store
+    app.state.storage = storage
     app.state.filestore = filestore
     app.state.objects = objects
     app.state.limits = config.limits

@@ -49,7 +49,7 @@ from mltrail.server.scoping import readable_objects, visible_run_ids
 if TYPE_CHECKING:
     from mltrail.artifacts.base import ArtifactStore
     from mltrail.artifacts.records import ArtifactVersion, LineageGraph
-    from mltrail.objects.local import LocalObjectStore
+    from mltrail.objects.base import ObjectStore
     from mltrail.server.auth import Principal
 
 __all__ = ["router"]
@@ -339,7 +339,7 @@ _SHOW_MISSING = 5
 def _held(request: Request, digests: set[str]) -> set[str]:
     """Those of ``digests`` this server holds and the principal may read (a project-scoped
     token is told "not on this server" for another project's objects, as on a read)."""
-    odb: LocalObjectStore = request.app.state.objects
+    odb: ObjectStore = request.app.state.objects
     present = odb.exists_many(digests)
     return present & readable_objects(
         principal_of(request), request.app.state.store, sorted(present)
@@ -364,7 +364,7 @@ def _check_objects(request: Request, body: NewVersionBody) -> None:
         )
     if not tree:
         return
-    odb: LocalObjectStore = request.app.state.objects
+    odb: ObjectStore = request.app.state.objects
     try:
         wanted = odb.read_tree(body.digest).digests()
     except InvalidArgumentError as exc:

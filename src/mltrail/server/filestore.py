@@ -123,6 +123,31 @@ class FileStore:
         """
         import anyio
 
+        tmp, digest, size = await self.receive(
+            chunks, expected_digest, expected_size=expected_size, max_bytes=max_bytes
+        )
+        try:
+            await anyio.to_thread.run_sync(self.place, tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest, size
+
+    async def receive(
+        self,
+        chunks: AsyncIterator[bytes],
+        expected_digest: str,
+        *,
+        expected_size: int | None = None,
+        max_bytes: int,
+    ) -> tuple[Path, str, int]:
+        """Stream ``chunks`` into a synced temp file and verify them: ``(temp, digest, size)``
+        (the caller places or removes the temp file; nothing is left on failure).
+
+        Raises:
+            DigestMismatchError, PayloadTooLargeError: as :meth:`put`.
+        """
+        import anyio
+
         check_digest(expected_digest, "X-Content-Digest")
         tmp = self.temp_path()
         hasher = hashlib.sha256()
@@ -153,13 +178,16 @@ class FileStore:
                 await anyio.to_thread.run_sync(os.fsync, fd)
             finally:
                 os.close(fd)
-            final = self.path_for(digest)
-            await anyio.to_thread.run_sync(self._place, tmp, final)
             done = True
         finally:
             if not done:
                 tmp.unlink(missing_ok=True)
-        return digest, size
+        return tmp, digest, size
+
+    def place(self, tmp: Path, digest: str) -> None:
+        """Give the verified temp file ``tmp`` its name ``digest`` (atomic; a copy already
+        stored is kept and ``tmp`` removed)."""
+        self._place(tmp, self.path_for(digest))
 
     @staticmethod
     def _place(tmp: Path, final: Path) -> None:

@@ -1,8 +1,9 @@
 """``/api/v1/objects``: the server as a content-addressed object store (data and artifacts).
 
-Objects live in a :class:`~mltrail.objects.local.LocalObjectStore` under
-``<artifacts>/objects``, sharded by digest exactly like a local cache or remote, so ``mltrail
-data push`` to the server and artifact uploads share one layout. An upload streams to a temp
+Objects live under ``<artifacts>/objects`` (a :class:`~mltrail.objects.local.LocalObjectStore`,
+or an fsspec store for an ``s3://`` root: :mod:`mltrail.server.storage`), sharded by digest
+exactly like a local cache or remote, so ``mltrail data push`` to the server and artifact
+uploads share one layout. An upload streams to a temp
 file in the upload area, then the object layer verifies its bytes against the digest in the
 URL before it appears under its real name; a mismatch is 400 ``digest_mismatch`` and
 nothing is stored. Trees (``...tree`` digests) are stored as they come; every checkout
@@ -39,7 +40,9 @@ from mltrail.server.responses import FILE_CSP
 from mltrail.server.scoping import readable_objects, scoped_reads
 
 if TYPE_CHECKING:
-    from mltrail.objects.local import LocalObjectStore
+    from collections.abc import Iterator
+
+    from mltrail.objects.base import ObjectStore
     from mltrail.server.filestore import FileStore
     from mltrail.server.limits import Limits
 
@@ -82,7 +85,7 @@ class MissingOut(BaseModel):
     missing: list[str]
 
 
-def open_objects(artifacts_root: str | os.PathLike[str]) -> LocalObjectStore:
+def open_objects(artifacts_root: str | os.PathLike[str]) -> ObjectStore:
     """The server's object store under ``<artifacts>/objects``."""
     from mltrail.objects.local import LocalObjectStore
 
@@ -91,8 +94,8 @@ def open_objects(artifacts_root: str | os.PathLike[str]) -> LocalObjectStore:
     return odb
 
 
-def _odb(request: Request) -> LocalObjectStore:
-    odb: LocalObjectStore = request.app.state.objects
+def _odb(request: Request) -> ObjectStore:
+    odb: ObjectStore = request.app.state.objects
     return odb
 
 
@@ -100,7 +103,7 @@ def _missing(digest: str) -> NotFoundError:
     return NotFoundError(f"object {digest} is not on this server")
 
 
-def _size_or_404(odb: LocalObjectStore, digest: str) -> int:
+def _size_or_404(odb: ObjectStore, digest: str) -> int:
     try:
         return odb.size(digest)
     except (FileNotFoundError, NotFoundError):
@@ -134,15 +137,15 @@ def _refer_to_tree_files(request: Request, project: str, digest: str) -> None:
         reads.add_object_refs(project, files)
 
 
-def tree_files(odb: LocalObjectStore, digest: str) -> list[str]:
+def tree_files(odb: ObjectStore, digest: str) -> list[str]:
     """The object digests of the files of the stored tree ``digest`` (none if unreadable)."""
     from mltrail.objects.digest import parse_digest
     from mltrail.objects.tree import Tree
 
     try:
-        data = odb.local_path(digest).read_bytes()
+        data = odb.read_bytes(digest, verify=False)
         tree = Tree.from_bytes(data, algo=parse_digest(digest)[0])
-    except (OSError, InvalidArgumentError):
+    except (OSError, InvalidArgumentError, NotFoundError):
         return []
     return sorted(tree.digests())
 
@@ -164,15 +167,26 @@ def head_object(request: Request, digest: DigestPath) -> Response:
 @router.get("/objects/{digest}", response_class=Response, responses=_BYTES)
 def get_object(request: Request, digest: DigestPath) -> Response:
     """The object's bytes (clients verify them against the digest on arrival)."""
-    from fastapi.responses import FileResponse
+    from fastapi.responses import FileResponse, StreamingResponse
+
+    from mltrail.objects.local import LocalObjectStore
 
     odb = _odb(request)
-    _readable_size(request, digest)
-    return FileResponse(
-        odb.local_path(digest),
-        media_type="application/octet-stream",
-        headers={"Content-Security-Policy": FILE_CSP, "X-Content-Digest": digest},
-    )
+    size = _readable_size(request, digest)
+    headers = {"Content-Security-Policy": FILE_CSP, "X-Content-Digest": digest}
+    if isinstance(odb, LocalObjectStore):
+        return FileResponse(
+            odb.local_path(digest), media_type="application/octet-stream", headers=headers
+        )
+    stream = odb.open(digest)  # an object store (s3://...): streamed through
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while block := stream.read(1 << 20):
+                yield block
+
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
 @router.put("/objects/{digest}", status_code=201, response_model=ObjectOut, openapi_extra=_UPLOAD)
@@ -233,9 +247,15 @@ def _verify(digest: str, tmp: Any) -> None:
         raise DigestMismatchError(f"uploaded bytes do not match {digest}: {exc}") from None
 
 
-def _place(odb: LocalObjectStore, digest: str, tmp: Any, size: int) -> bool:
-    """Move the upload into the store; the object layer hashes it before it gets its name."""
+def _place(odb: ObjectStore, digest: str, tmp: Any, size: int) -> bool:
+    """Move the upload into the store; the object layer hashes it before it gets its name
+    (an object store, ``s3://...``: hashed here, then one PUT)."""
+    from mltrail.objects.local import LocalObjectStore
+
     try:
+        if not isinstance(odb, LocalObjectStore):
+            odb.add_file(tmp, digest)
+            return True
         with odb.writer() as writer:
             return writer.put_from(digest, lambda dest: os.replace(tmp, dest), size=size)
     except CorruptObjectError as exc:

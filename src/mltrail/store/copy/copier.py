@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mltrail.errors import NotFoundError
 from mltrail.store.copy.catalog import (
@@ -25,12 +25,17 @@ from mltrail.store.copy.catalog import (
 from mltrail.store.copy.runs import file_rows, read_run, run_batch, run_fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from mltrail.store.base import TrackingStore
     from mltrail.store.copy.endpoint import Endpoint
 
 __all__ = ["CopyReport", "copy_store", "list_run_ids"]
+
+#: runs read and written at once (stores are thread-safe; a server or PostgreSQL overlaps
+#: round trips, SQLite overlaps reading the source with writing the destination)
+WORKERS = 4
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -106,18 +111,68 @@ def _has_run(store: TrackingStore, run_id: str) -> bool:
     return True
 
 
-def _copy_files(src: Endpoint, dst: Endpoint, run_id: str, report: CopyReport) -> None:
+@dataclass
+class _RunCopied:
+    """What copying one run did (merged into the report by the calling thread)."""
+
+    added: bool
+    fingerprint: str | None = None
+    points: int = 0
+    payload_bytes: int = 0
+    files_added: int = 0
+    files_present: int = 0
+    file_bytes: int = 0
+
+
+def _ordered(
+    fn: Callable[[str], _T], items: list[str], workers: int = WORKERS
+) -> Iterator[tuple[int, _T]]:
+    """``fn`` over ``items`` in a few threads, results in order, at most ``2 * workers`` in
+    flight (a store of many large runs is never held in memory at once)."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="mltrail-copy") as pool:
+        window: deque[Future[_T]] = deque()
+        it = iter(items)
+        for item in it:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 2 * workers:
+                break
+        done = 0
+        while window:
+            result = window.popleft().result()
+            done += 1
+            for item in it:
+                window.append(pool.submit(fn, item))
+                break
+            yield done, result
+
+
+def _copy_files(src: Endpoint, dst: Endpoint, run_id: str, out: _RunCopied) -> None:
     if src.files is None or dst.files is None:
         return
     have = {(f.path, f.digest) for f in dst.files.list(run_id)}
     for record in src.files.list(run_id):
         if (record.path, record.digest) in have:
-            report.files_present += 1
+            out.files_present += 1
             continue
         data = src.files.read(run_id, record)
         dst.files.put(run_id, record.path, data)
-        report.files_added += 1
-        report.file_bytes += len(data)
+        out.files_added += 1
+        out.file_bytes += len(data)
+
+
+def _copy_one(src: Endpoint, dst: Endpoint, run_id: str) -> _RunCopied:
+    if _has_run(dst.store, run_id):
+        out = _RunCopied(added=False)
+    else:
+        data = read_run(src.store, run_id)
+        dst.store.apply_batch(run_batch(data))
+        fingerprint = run_fingerprint(data, file_rows(src.files, run_id))
+        out = _RunCopied(True, fingerprint, data.points, data.payload_bytes)
+    _copy_files(src, dst, run_id, out)
+    return out
 
 
 def _copy_runs(
@@ -127,20 +182,22 @@ def _copy_runs(
     report: CopyReport,
     progress: Callable[[str, int, int], None],
 ) -> dict[str, str]:
-    """Copy the runs; the source fingerprint of each one copied now."""
+    """Copy the runs (a few at once); the source fingerprint of each one copied now."""
     fingerprints: dict[str, str] = {}
-    for i, run_id in enumerate(run_ids, 1):
-        if _has_run(dst.store, run_id):
-            report.runs_present += 1
-        else:
-            data = read_run(src.store, run_id)
-            dst.store.apply_batch(run_batch(data))
-            fingerprints[run_id] = run_fingerprint(data, file_rows(src.files, run_id))
+    for done, got in _ordered(lambda run_id: _copy_one(src, dst, run_id), run_ids):
+        run_id = run_ids[done - 1]
+        if got.added:
+            assert got.fingerprint is not None
+            fingerprints[run_id] = got.fingerprint
             report.runs_added += 1
-            report.points += data.points
-            report.payload_bytes += data.payload_bytes
-        _copy_files(src, dst, run_id, report)
-        progress("runs", i, len(run_ids))
+        else:
+            report.runs_present += 1
+        report.points += got.points
+        report.payload_bytes += got.payload_bytes
+        report.files_added += got.files_added
+        report.files_present += got.files_present
+        report.file_bytes += got.file_bytes
+        progress("runs", done, len(run_ids))
     return fingerprints
 
 
@@ -180,18 +237,20 @@ def _verify(
 ) -> None:
     from mltrail.store.optional import HasArtifacts, HasModelRegistry
 
-    for i, run_id in enumerate(run_ids, 1):
+    def compare(run_id: str) -> str | None:
         want = known.get(run_id)
         if want is None:
             want = run_fingerprint(read_run(src.store, run_id), file_rows(src.files, run_id))
         try:
             got = run_fingerprint(read_run(dst.store, run_id), file_rows(dst.files, run_id))
         except NotFoundError:
-            report.mismatches.append(f"run {run_id} is missing from the destination")
-            continue
-        if got != want:
-            report.mismatches.append(f"run {run_id} differs between the two stores")
-        progress("verify", i, len(run_ids))
+            return f"run {run_id} is missing from the destination"
+        return None if got == want else f"run {run_id} differs between the two stores"
+
+    for done, problem in _ordered(compare, run_ids):
+        if problem is not None:
+            report.mismatches.append(problem)
+        progress("verify", done, len(run_ids))
     for project in report.projects:
         have = len(list_run_ids(dst.store, project))
         want_n = len(list_run_ids(src.store, project))
