@@ -101,3 +101,15 @@ def test_db_upgrade_of_a_server_url_is_refused() -> None:
     """`db upgrade` against a server URL says where a server's database is upgraded."""
     result = cli("db", "upgrade", "--store", "http://127.0.0.1:9")
     assert result.exit_code == 1 and "where the server runs" in result.output
+
+
+def test_a_database_shared_with_other_tables_gets_the_schema(store_uri: str) -> None:
+    """A database holding only another program's tables (Optuna's, in a shared database) has
+    nothing to migrate: even a server creates mltrail's schema there."""
+    engine = create_engine(resolve_location(store_uri).uri)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE studies (study_id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    store = open_store(store_uri, shared=False, migrate=False)
+    store.close()
+    assert _revision(store_uri) == schema.SCHEMA_REVISION

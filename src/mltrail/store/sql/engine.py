@@ -252,8 +252,10 @@ def upgrade_schema(engine: sa.Engine, *, migrate: bool = True) -> None:
         current = _current_revision(engine)
         if current == SCHEMA_REVISION:
             return
-        if current is None and not sa.inspect(conn).get_table_names():
-            _create_fresh(engine)  # an empty database: no history to replay
+        if current is None and not set(sa.inspect(conn).get_table_names()) & set(metadata.tables):
+            # no mltrail table yet (an empty database, or one Optuna shares): nothing to
+            # migrate, no history to replay
+            _create_fresh(engine)
             return
         _check_known(engine, current)
         if not migrate:
