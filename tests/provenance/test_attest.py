@@ -35,9 +35,12 @@ def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def model_store(store_uri: str, code_repo: Path, new_run: Any, tmp_path: Path) -> dict[str, Any]:
+def model_store(
+    store_uri: str, code_repo: Path, new_run: Any, tmp_path: Path, keys: tuple[Path, Path]
+) -> dict[str, Any]:
     """A store where run `train` used a dataset artifact and a base model, logged a model
-    folder and metrics; the model is registered as fraud v1 with alias production."""
+    folder and metrics; the model is registered as fraud v1 with alias production (an alias
+    move: the audit trail signs a checkpoint with the key)."""
     import mltrail
 
     (tmp_path / "base.bin").write_bytes(b"pretrained" * 10)
@@ -200,7 +203,7 @@ def test_tampering_is_detected_and_others_can_verify(
     assert bad.exit_code == 1 and "envelope: not JSON" in bad.output
     assert "Traceback" not in bad.output
     _check_interop(model_store, keys, tmp_path)
-    _check_audit_byproduct(model_store)
+    _check_audit_byproduct(model_store, keys[1])
 
 
 def _check_interop(model_store: dict[str, Any], keys: tuple[Path, Path], tmp_path: Path) -> None:
@@ -232,23 +235,35 @@ def _check_interop(model_store: dict[str, Any], keys: tuple[Path, Path], tmp_pat
     json_format.ParseDict(st["predicate"], provenance_pb2.Provenance())
 
 
-def _check_audit_byproduct(model_store: dict[str, Any]) -> None:
-    """The statement carries the audit checkpoint and inclusion proofs exactly when the
-    audit trail has them (run_inclusion), and never anything in their place."""
+def _check_audit_byproduct(model_store: dict[str, Any], public_key: Path) -> None:
+    """The statement carries the audit trail's latest signed checkpoint and the inclusion
+    proofs of the run's entries, exactly run_inclusion's; an auditor checks the checkpoint's
+    signature and every proof offline."""
     from mltrail.attest.api import attest
     from mltrail.audit.api import run_inclusion
+    from mltrail.audit.checkpoints import Checkpoint
+    from mltrail.audit.keys import load_public_key
+    from mltrail.audit.merkle import leaf_hash, verify_inclusion
     from mltrail.store.registry import open_store
 
     signed = attest("fraud@1", store=model_store["uri"])
     byproducts = {b["name"]: b for b in signed.statement["predicate"]["runDetails"]["byproducts"]}
     proof = run_inclusion(open_store(model_store["uri"]), model_store["run_id"])
-    if proof is None:
-        assert "audit-inclusion" not in byproducts
-    else:
-        content = base64.b64decode(byproducts["audit-inclusion"]["content"])
-        assert json.loads(content) == json.loads(json.dumps(proof))
-        assert (
-            byproducts["audit-inclusion"]["digest"]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert proof is not None  # the alias move signed a checkpoint
+    content = base64.b64decode(byproducts["audit-inclusion"]["content"])
+    assert byproducts["audit-inclusion"]["digest"]["sha256"] == hashlib.sha256(content).hexdigest()
+    got = json.loads(content)
+    assert got == json.loads(json.dumps(proof))
+    checkpoint = Checkpoint.from_dict(got["checkpoint"])
+    assert checkpoint.verify_signature(load_public_key(public_key))
+    assert got["entries"], "the run's entries are covered by the checkpoint"
+    for e in got["entries"]:
+        assert verify_inclusion(
+            leaf_hash(bytes.fromhex(e["entry_hash"])),
+            e["leaf_index"],
+            got["tree_size"],
+            [bytes.fromhex(p) for p in e["proof"]],
+            bytes.fromhex(checkpoint.root),
         )
 
 
@@ -298,6 +313,7 @@ def test_export_docs_pack(
     assert {
         "README.md", "model_card.md", "model_card.html", "model_card.json", "SHA256SUMS",
         "provenance.intoto.json", "public_key.pem", "evaluation.json", "data_inputs.json",
+        "audit_proof.json",
     } <= names  # fmt: skip
     root = tmp_path / "unzipped"
     for line in (root / "SHA256SUMS").read_text().splitlines():
