@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from mltrail.api import Api
+    from mltrail.entities import RunRecord
     from mltrail.store.registry import StoreLocation
 
 __all__ = [
@@ -71,6 +72,30 @@ def has_spools(location: StoreLocation) -> bool:
 
     folder = location.spool_dir
     return folder.is_dir() and any(folder.glob(f"*{SPOOL_SUFFIX}"))
+
+
+def lite_runs(store: str | None, project: str | None, limit: int) -> list[RunRecord] | None:
+    """The newest ``limit`` runs read with the standard library alone (no SQLAlchemy, no
+    NumPy: see :mod:`mltrail.store.sql.lite`), or None when the full path must answer: not
+    an embedded store, a spool waiting to be recovered, another schema revision."""
+    import sys
+
+    from mltrail.store.registry import resolve_location
+
+    location = resolve_location(store)
+    db = _db_file(location)
+    if db is None or has_spools(location):
+        return None
+    finisher = sys.modules.get("mltrail.events.finisher")
+    if finisher is not None:  # runs this process finished, still draining: read after them
+        finisher.wait(location.uri)
+    from mltrail.store.sql.lite import LiteReader
+
+    reader = LiteReader.open(db)
+    if reader is None:
+        return None
+    with reader:
+        return reader.newest_runs(project, limit)
 
 
 def store_exists(location: StoreLocation) -> bool:

@@ -18,7 +18,14 @@ import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from mltrail.cli._light import CommandError, open_api, print_json, status_text, stdout_console
+from mltrail.cli._light import (
+    CommandError,
+    lite_runs,
+    open_api,
+    print_json,
+    status_text,
+    stdout_console,
+)
 from mltrail.formatting import fmt_bytes, fmt_duration, fmt_float, fmt_time
 
 if TYPE_CHECKING:
@@ -73,8 +80,12 @@ def list_runs(
     store: str | None,
 ) -> None:
     """Print the runs as a table (or JSON); the caller turns errors into ``error: ...``."""
-    api = open_api(store)
-    records = api.runs(project=project, filter=filter, order_by=order_by, limit=limit + 1)
+    records = None
+    if filter is None and order_by is None:
+        records = lite_runs(store, project, limit + 1)  # the common listing, read light
+    if records is None:
+        api = open_api(store)
+        records = api.runs(project=project, filter=filter, order_by=order_by, limit=limit + 1)
     more = len(records) > limit
     records = records[:limit]
     if as_json:

@@ -1,0 +1,165 @@
+"""Reads of an embedded SQLite store with the standard library alone: the CLI's fast path.
+
+``mltrail runs list`` on a laptop spends most of its time importing SQLAlchemy (and NumPy,
+for spool recovery), not reading. For the plain listing (a project or all, newest first, no
+filter) this module answers with :mod:`sqlite3` and the same queries as
+:mod:`mltrail.store.sql.search` and :mod:`mltrail.store.sql.runload` would run, producing the
+same :class:`~mltrail.entities.RunRecord` objects, so the output is identical.
+
+It only reads, and only a store it fully understands: :meth:`LiteReader.open` returns None
+(the caller takes the full path, which migrates, recovers and reports errors in its words)
+when the file is missing, is at another schema revision than :data:`SCHEMA_REVISION`, or
+cannot be opened read-only. The database is opened ``mode=ro``: nothing is ever created or
+changed here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import TYPE_CHECKING, Any
+
+from mltrail.entities import MetricSummary, RunRecord, RunStatus
+from mltrail.store.sql.params import decode_param
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["LiteReader"]
+
+#: the schema revision these queries were written for (schema.SCHEMA_REVISION, kept equal
+#: by a test: schema.py imports SQLAlchemy, which this module must not)
+SCHEMA_REVISION = "0009"
+#: a running run whose heartbeat is this many intervals old reads as crashed (as the store)
+CRASH_INTERVALS = 3
+_NAN = float("nan")
+_IN_CHUNK = 500  # ids per IN (...) query: below SQLite's variable limit
+
+
+class LiteReader:
+    """Read-only queries on one SQLite store file (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, db: Path) -> LiteReader | None:
+        """A reader of ``db``, or None when the full path must answer instead."""
+        if not db.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        except sqlite3.Error:
+            return None
+        try:
+            row = conn.execute("SELECT version_num FROM mltrail_alembic_version").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            return None
+        if row is None or row[0] != SCHEMA_REVISION:
+            conn.close()
+            return None
+        return cls(conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> LiteReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def newest_runs(self, project: str | None, limit: int) -> list[RunRecord]:
+        """Up to ``limit`` runs (of ``project``, or all), newest first (ties: run id)."""
+        sql = "SELECT run_id FROM runs"
+        args: list[Any] = []
+        if project is not None:
+            found = self._conn.execute(
+                "SELECT project_id FROM projects WHERE name = ?", (project,)
+            ).fetchone()
+            if found is None:
+                return []
+            sql += " WHERE project_id = ?"
+            args.append(found[0])
+        sql += " ORDER BY created_ms DESC, run_id DESC LIMIT ?"
+        args.append(limit)
+        ids = [str(r[0]) for r in self._conn.execute(sql, args)]
+        return self.load(ids)
+
+    def load(self, ids: list[str]) -> list[RunRecord]:
+        """The records of ``ids``, in that order (as ``runload.load_runs`` builds them)."""
+        out: dict[str, RunRecord] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            out.update(self._load_chunk(ids[i : i + _IN_CHUNK]))
+        return [out[i] for i in ids if i in out]
+
+    def _load_chunk(self, ids: list[str]) -> dict[str, RunRecord]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        conn = self._conn
+        base = conn.execute(
+            "SELECT r.run_id, p.name, r.name, r.status, r.created_ms, r.end_ms, r.heartbeat_ms,"
+            " r.heartbeat_s, r.user_name, r.host, r.command, r.config FROM runs r"
+            f" JOIN projects p ON p.project_id = r.project_id WHERE r.run_id IN ({marks})",
+            ids,
+        ).fetchall()
+        extra: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, MetricSummary]]] = {
+            row[0]: ({}, {}, {}) for row in base
+        }
+        rows = conn.execute(
+            f"SELECT run_id, key, value, vtype FROM params WHERE run_id IN ({marks})", ids
+        )
+        for rid, key, value, vtype in rows:
+            extra[rid][0][key] = value if vtype == "s" else decode_param(value, vtype)
+        rows = conn.execute(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", ids)
+        for rid, key, value in rows:
+            extra[rid][1][key] = value
+        rows = conn.execute(
+            "SELECT run_id, key, last_value, last_step, last_ms, min_value, max_value, count"
+            f" FROM metric_summaries WHERE run_id IN ({marks})",
+            ids,
+        )
+        for rid, key, last, step, ms, lo, hi, count in rows:
+            extra[rid][2][key] = MetricSummary(
+                key,
+                _NAN if last is None else float(last),
+                int(step),
+                int(ms),
+                _NAN if lo is None else float(lo),
+                _NAN if hi is None else float(hi),
+                int(count),
+            )
+        now_ms = time.time_ns() // 1_000_000
+        running = RunStatus.RUNNING
+        out: dict[str, RunRecord] = {}
+        for rid, project, name, status_text, created, end, beat, beat_s, user, host, cmd, cfg in (
+            base
+        ):
+            status = RunStatus(status_text)
+            if (
+                status is running
+                and beat is not None
+                and now_ms - beat > CRASH_INTERVALS * beat_s * 1000
+            ):
+                status, end = RunStatus.CRASHED, beat
+            p, t, m = extra[rid]
+            out[rid] = RunRecord(
+                run_id=rid,
+                project=project,
+                name=name,
+                status=status,
+                created_ms=int(created),
+                end_ms=None if end is None else int(end),
+                heartbeat_ms=None if beat is None else int(beat),
+                user=user,
+                host=host,
+                command=cmd,
+                params=p,
+                tags=t,
+                config=json.loads(cfg) if cfg != "{}" else {},
+                metrics=m,
+            )
+        return out

@@ -1,0 +1,105 @@
+"""``mltrail runs list`` read with the standard library alone (store/sql/lite.py).
+
+The light read must return exactly the records the full store returns (every status, the
+crashed-by-heartbeat rule, params of every type, NaN metrics, two projects, ties on the
+creation time), never import SQLAlchemy or NumPy, and step aside (None) whenever the full
+path must answer: a spool to recover, another schema revision, a filter, a server store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mltrail
+from mltrail.cli._light import lite_runs, open_api
+from mltrail.store.sql import lite
+from mltrail.store.sql.schema import SCHEMA_REVISION
+
+
+def _doc(records: list[mltrail.RunRecord]) -> str:
+    return json.dumps([r.to_dict() for r in records], sort_keys=True, default=str)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("lite") / "store")
+    kinds = [{"lr": 0.1, "n": 3, "on": True, "opt": "adam", "none": None}, {"lr": 1e-9}, {}]
+    for i in range(12):
+        run = mltrail.init(
+            project="a" if i % 3 else "b",
+            name=f"r{i}",
+            store=path,
+            capture=False,
+            system_metrics_s=0,
+            config=kinds[i % 3],
+            tags={"k": str(i)},
+        )
+        run.log({"loss": 1.0 / (i + 1), "nan": float("nan")}, step=0)
+        run.log({"loss": 0.5 / (i + 1)}, step=1)
+        run.finish("failed" if i == 4 else "finished")
+    mltrail.Api(path)  # the runs' drains are done (finish() returned before them)
+    db = Path(path) / "mltrail.db"
+    with sqlite3.connect(db) as conn:  # a run still marked running, heartbeat long gone
+        conn.execute(
+            "UPDATE runs SET status = 'running', end_ms = NULL, heartbeat_ms = created_ms - 60000"
+            " WHERE name = 'r5'"
+        )
+        conn.execute("UPDATE runs SET created_ms = 1000 WHERE name IN ('r7', 'r8')")  # a tie
+    return path
+
+
+@pytest.mark.parametrize("project", [None, "a", "b", "missing"])
+@pytest.mark.parametrize("limit", [1, 5, 100])
+def test_the_light_read_returns_what_the_store_returns(
+    store: str, project: str | None, limit: int
+) -> None:
+    light = lite_runs(store, project, limit)
+    assert light is not None
+    full = open_api(store).runs(project=project, limit=limit)
+    assert _doc(light) == _doc(full)
+    if project == "a" and limit == 100:
+        statuses = {r.name: r.status.value for r in light}
+        assert statuses["r5"] == "crashed" and statuses["r4"] == "failed"
+
+
+def test_runs_list_imports_neither_sqlalchemy_nor_numpy(store: str) -> None:
+    code = (
+        "import sys\n"
+        "from mltrail.cli._entry import main\n"
+        f"sys.argv = ['mltrail', 'runs', 'list', '--store', {store!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('sqlalchemy', 'numpy', 'typer') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr, done.stderr
+    assert len(json.loads(done.stdout)) == 12
+
+
+def test_the_full_path_answers_when_the_light_read_cannot(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lite.SCHEMA_REVISION == SCHEMA_REVISION  # kept equal by hand: this test says so
+    assert lite_runs("http://127.0.0.1:9/", None, 5) is None  # a server store
+    assert lite_runs(str(tmp_path / "nothing"), None, 5) is None  # no store there
+    monkeypatch.setattr(lite, "SCHEMA_REVISION", "0000")  # another revision
+    assert lite_runs(store, None, 5) is None
+    monkeypatch.undo()
+    spool_dir = Path(store) / "spool"
+    leftover = spool_dir / "zzzzzzzzzzzz.00000000.spool"  # a spool that recovery must see
+    leftover.write_bytes(b"")
+    try:
+        assert lite_runs(store, None, 5) is None
+    finally:
+        leftover.unlink()
+    assert lite_runs(store, None, 5) is not None
