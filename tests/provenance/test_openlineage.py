@@ -106,8 +106,9 @@ def test_a_run_sends_start_and_complete_with_its_datasets(
 def test_failed_run_sends_fail_with_its_error_and_parents_are_named(
     store_uri: str, code_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_run: Any
 ) -> None:
-    """A run that raises ends with FAIL and an errorMessage facet; a reproduction's parent is
-    the original run, a sweep trial's is its sweep (file transport, one event per line)."""
+    """A run that raises ends with FAIL and an errorMessage facet (resumed, it starts again
+    and completes); a reproduction's parent is the original run, a sweep trial's is its
+    sweep (file transport, one event per line)."""
     import json
 
     out = tmp_path / "events.jsonl"
@@ -120,10 +121,17 @@ def test_failed_run_sends_fail_with_its_error_and_parents_are_named(
         store_uri, code_repo, tags={"mltrail.sweep": "sw-0123456789", "mltrail.trial": "3"}
     ) as trial:
         pass
+    with new_run(store_uri, code_repo, resume=failed.run_id) as resumed:
+        resumed.log({"loss": 0.1}, step=7)
     assert _settle()
     events = [json.loads(line) for line in out.read_text().splitlines()]
     for event in events:
         validate(event)
+    uid = naming.run_uuid(failed.run_id)
+    kinds = [e["eventType"] for e in events if e["run"]["runId"] == uid]
+    assert kinds == ["START", "FAIL", "START", "COMPLETE"]  # resumed: it starts again
+    restarts = [e for e in events if e["run"]["runId"] == uid and e["eventType"] == "START"]
+    assert restarts[1]["eventTime"] > restarts[0]["eventTime"]
     fail = _by_type(events, failed.run_id)["FAIL"]
     error = fail["run"]["facets"]["errorMessage"]
     assert "ZeroDivisionError" in error["message"]

@@ -77,7 +77,10 @@ def build_event(facts: RunFacts, event_type: str | None = None) -> Any:
     if kind not in EVENT_TYPES:
         raise InvalidArgumentError(f"event type {kind!r}: one of {', '.join(EVENT_TYPES)}")
     started = kind == "START"
-    when = facts.created_ms if started or facts.end_ms is None else facts.end_ms
+    if started:
+        when = facts.started_ms if facts.started_ms is not None else facts.created_ms
+    else:
+        when = facts.end_ms if facts.end_ms is not None else facts.created_ms
     return event_v2.RunEvent(
         eventType=event_v2.RunState(kind),
         eventTime=_iso(when),

@@ -73,6 +73,8 @@ class RunFacts:
     inputs: tuple[DatasetFacts, ...] = ()
     outputs: tuple[DatasetFacts, ...] = ()
     error: dict[str, Any] | None = None
+    #: when a START happened, if not at creation (a resumed run)
+    started_ms: int | None = None
 
 
 def at_start(
@@ -86,8 +88,10 @@ def at_start(
     job_namespace: str,
     user: str = "",
     host: str = "",
+    started_ms: int | None = None,
 ) -> RunFacts:
-    """A starting run's facts, from what it knows in memory (no store read)."""
+    """A starting (or resuming, ``started_ms``) run's facts, from what it knows in memory
+    (no store read)."""
     return RunFacts(
         run_id=run_id,
         project=project,
@@ -98,6 +102,7 @@ def at_start(
         tags=dict(tags),
         user=user,
         host=host,
+        started_ms=started_ms,
     )
 
 

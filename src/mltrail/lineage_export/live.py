@@ -69,8 +69,10 @@ def run_started(
     invocation: dict[str, Any] | None,
     user: str = "",
     host: str = "",
+    started_ms: int | None = None,
 ) -> None:
-    """Queue the START event of a run that is starting (built from these facts alone)."""
+    """Queue the START event of a run that is starting (built from these facts alone);
+    ``started_ms``: when a resumed run started again (default: its creation)."""
     url = enabled()
     if not url:
         return
@@ -91,6 +93,7 @@ def run_started(
                 job_namespace=settings().openlineage_namespace,
                 user=user,
                 host=host,
+                started_ms=started_ms,
             ),
             "START",
         )

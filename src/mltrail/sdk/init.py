@@ -408,9 +408,21 @@ def _resume(opts: RunOptions) -> Run:
         params=record.params,
         next_step=next_step,
     )
-    body = {"timestamp_ms": time.time_ns() // 1_000_000}
-    spool.append(codec.frame(codec.encode_json(codec.KIND_RESUME, body)))
+    resumed_ms = time.time_ns() // 1_000_000
+    spool.append(codec.frame(codec.encode_json(codec.KIND_RESUME, {"timestamp_ms": resumed_ms})))
     _start_writer(run, opts)
+    if lineage.enabled():  # OpenLineage: the run starts again; its end follows at finish
+        lineage.run_started(
+            run_id=record.run_id,
+            project=record.project,
+            name=record.name,
+            created_ms=record.created_ms,
+            tags={**record.tags, **opts.tags},
+            invocation=opts.invocation or session.own_invocation(),
+            user=_user(),
+            host=_host(),
+            started_ms=resumed_ms,
+        )
     if opts.params:
         run.log_params(opts.params)
     if opts.tags:
