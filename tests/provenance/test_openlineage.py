@@ -153,10 +153,42 @@ _CRASHER = textwrap.dedent(
     run = mltrail.init(project="fraud", store=sys.argv[1], system_metrics_s=0, console=False)
     run.log({"loss": 1.0}, step=0)
     run.flush()
+    from mltrail.lineage_export import live
+    assert live.flush(60)  # its START is out (a crash could come at any time after)
     print(run.run_id, flush=True)
     os._exit(9)  # no finish, no exit hooks: a crash
     """
 )
+
+
+_SHORT = textwrap.dedent(
+    """
+    import sys
+    import mltrail
+    with mltrail.init(project="fraud", store=sys.argv[1], system_metrics_s=0) as run:
+        run.log({"loss": 1.0}, step=0)
+    print(run.run_id, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
+def test_a_script_that_ends_at_once_still_sends_its_events(
+    store_uri: str, tmp_path: Path, collector: Any
+) -> None:
+    """A script whose process exits right after its run (while the event thread may still
+    be importing the transport) sends START and COMPLETE before it is gone."""
+    script = tmp_path / "short.py"
+    script.write_text(_SHORT)
+    env = {**os.environ, "MLTRAIL_OPENLINEAGE_URL": collector.url}
+    child = subprocess.run(
+        [sys.executable, str(script), store_uri], env=env, capture_output=True, text=True
+    )
+    assert child.returncode == 0, child.stderr
+    assert "could not be sent" not in child.stderr, child.stderr
+    run_id = child.stdout.split()[-1]
+    got = _by_type(collector.wait_for(2), run_id)
+    assert set(got) == {"START", "COMPLETE"}
 
 
 @pytest.mark.parametrize(

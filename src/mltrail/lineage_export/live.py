@@ -144,6 +144,11 @@ def flush(timeout: float | None = None) -> bool:
 
 def _submit(url: str, job: Callable[[], Any]) -> None:
     global _thread, _busy
+    # The thread imports fsspec (the file transport), which imports concurrent.futures.thread,
+    # which registers a threading exit hook: refused once the interpreter is shutting down.
+    # A script that ends right after its run would lose its events: import it here (~1 ms).
+    import concurrent.futures.thread  # noqa: F401
+
     with _cond:
         _queue.append((url, job))
         _busy += 1
