@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import mltrail
-from mltrail.cli._light import lite_runs, open_api
+from mltrail.cli._light import lite_run, lite_runs, open_api
 from mltrail.store.sql import lite
 from mltrail.store.sql.schema import SCHEMA_REVISION
 
@@ -103,3 +103,44 @@ def test_the_full_path_answers_when_the_light_read_cannot(
     finally:
         leftover.unlink()
     assert lite_runs(store, None, 5) is not None
+
+
+def _show(capsys: pytest.CaptureFixture[str], store: str, run: str, light: bool) -> str:
+    from mltrail.cli import runs_view
+
+    capsys.readouterr()
+    if light:
+        runs_view.show_run(run, as_json=True, store=store)
+    else:
+        saved = runs_view.lite_run
+        runs_view.lite_run = lambda *a: None  # type: ignore[assignment]
+        try:
+            runs_view.show_run(run, as_json=True, store=store)
+        finally:
+            runs_view.lite_run = saved
+    return capsys.readouterr().out
+
+
+def test_runs_show_reads_light_and_prints_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "store")
+    with mltrail.init(project="p", name="shown", store=path, config={"lr": 0.1}) as run:
+        for i in range(30):
+            print(f"epoch {i}")
+            run.log({"loss": 1.0 / (i + 1)}, step=i)
+    mltrail.Api(path)  # drained
+    light = lite_run(path, run.run_id[:6].upper(), 20)  # a prefix, in the wrong case
+    assert light is not None
+    record, state, tail = light
+    assert record.run_id == run.run_id and {"code", "config", "environment"} <= set(state)
+    assert [line.text for line in tail][-1] == "epoch 29" and len(tail) == 20
+    assert _show(capsys, path, run.run_id, True) == _show(capsys, path, run.run_id, False)
+    with pytest.raises(mltrail.errors.NotFoundError, match="no run id starts with 'zz'"):
+        lite_run(path, "zz", 20)
+    # a run with an artifact: the artifact store answers (full path)
+    with mltrail.init(project="p", store=path, capture=False) as other:
+        (tmp_path / "m.txt").write_text("weights")
+        other.log_artifact(tmp_path / "m.txt", name="model")
+    mltrail.Api(path)
+    assert lite_run(path, other.run_id, 20) is None

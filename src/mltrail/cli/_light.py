@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     from mltrail.api import Api
     from mltrail.entities import RunRecord
+    from mltrail.store.base import ConsoleLine
     from mltrail.store.registry import StoreLocation
+    from mltrail.store.sql.lite import LiteReader
 
 __all__ = [
     "STATUS_STYLES",
@@ -74,10 +76,10 @@ def has_spools(location: StoreLocation) -> bool:
     return folder.is_dir() and any(folder.glob(f"*{SPOOL_SUFFIX}"))
 
 
-def lite_runs(store: str | None, project: str | None, limit: int) -> list[RunRecord] | None:
-    """The newest ``limit`` runs read with the standard library alone (no SQLAlchemy, no
-    NumPy: see :mod:`mltrail.store.sql.lite`), or None when the full path must answer: not
-    an embedded store, a spool waiting to be recovered, another schema revision."""
+def _lite_reader(store: str | None) -> LiteReader | None:
+    """A reader of the store with the standard library alone (no SQLAlchemy, no NumPy: see
+    :mod:`mltrail.store.sql.lite`), or None when the full path must answer: not an embedded
+    store, a spool waiting to be recovered, another schema revision."""
     import sys
 
     from mltrail.store.registry import resolve_location
@@ -91,11 +93,37 @@ def lite_runs(store: str | None, project: str | None, limit: int) -> list[RunRec
         finisher.wait(location.uri)
     from mltrail.store.sql.lite import LiteReader
 
-    reader = LiteReader.open(db)
+    return LiteReader.open(db)
+
+
+def lite_runs(store: str | None, project: str | None, limit: int) -> list[RunRecord] | None:
+    """The newest ``limit`` runs, read light (None: the full path must answer)."""
+    reader = _lite_reader(store)
     if reader is None:
         return None
     with reader:
         return reader.newest_runs(project, limit)
+
+
+def lite_run(
+    store: str | None, run: str, tail: int
+) -> tuple[RunRecord, dict[str, dict[str, Any]], list[ConsoleLine]] | None:
+    """A run (by id or prefix), its state and its last ``tail`` console lines, read light;
+    None when the full path must answer (see :func:`_lite_reader`, and a run with artifacts,
+    whose versions the artifact store reads).
+
+    Raises:
+        NotFoundError, AmbiguousIdError: as the store's own resolution of ``run``.
+    """
+    reader = _lite_reader(store)
+    if reader is None:
+        return None
+    with reader:
+        run_id = reader.resolve_run_id(run)
+        if reader.has_artifacts(run_id):
+            return None
+        (record,) = reader.load([run_id])
+        return record, reader.state(run_id), reader.console_tail(run_id, tail)
 
 
 def store_exists(location: StoreLocation) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrail.cli._light import (
     CommandError,
+    lite_run,
     lite_runs,
     open_api,
     print_json,
@@ -218,12 +219,18 @@ def show_run(
     """Print one run (or its JSON, every metric key, or those matching ``keys``)."""
     from mltrail.cli.state_view import CONSOLE_TAIL, console_tail_dicts, print_state
 
-    api = open_api(store)
-    record = api.run(run)
+    light = lite_run(store, run, CONSOLE_TAIL)  # a run without artifacts, read light
+    if light is not None:
+        record, state, tail = light
+        inputs: list[ArtifactVersion] = []
+        outputs: list[ArtifactVersion] = []
+    else:
+        api = open_api(store)
+        record = api.run(run)
+        state = api.state(record.run_id)
+        tail = api.console(record.run_id, tail=CONSOLE_TAIL)
+        inputs, outputs = run_artifacts(api, record.run_id)
     view = KeyView(record, keys, 0 if as_json else max_keys, 1 if as_json else page)
-    state = api.state(record.run_id)
-    tail = api.console(record.run_id, tail=CONSOLE_TAIL)
-    inputs, outputs = run_artifacts(api, record.run_id)
     if as_json:
         doc = record.to_dict()
         if keys is not None:

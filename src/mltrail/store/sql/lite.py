@@ -21,6 +21,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import MetricSummary, RunRecord, RunStatus
+from mltrail.errors import AmbiguousIdError, NotFoundError
+from mltrail.store.base import ConsoleLine
 from mltrail.store.sql.params import decode_param
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ __all__ = ["LiteReader"]
 
 #: the schema revision these queries were written for (schema.SCHEMA_REVISION, kept equal
 #: by a test: schema.py imports SQLAlchemy, which this module must not)
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 #: a running run whose heartbeat is this many intervals old reads as crashed (as the store)
 CRASH_INTERVALS = 3
 _NAN = float("nan")
@@ -88,6 +90,59 @@ class LiteReader:
         ids = [str(r[0]) for r in self._conn.execute(sql, args)]
         return self.load(ids)
 
+    def resolve_run_id(self, prefix: str) -> str:
+        """The run id ``prefix`` names (as :meth:`TrackingStore.resolve_run_id`).
+
+        Raises:
+            NotFoundError: no run id starts with it.
+            AmbiguousIdError: several do, and none is exactly ``prefix``.
+        """
+        if not prefix or any(ch in prefix for ch in "%_\\"):
+            raise NotFoundError(f"no run id starts with {prefix!r}")
+        # run ids are lowercase ASCII: SQLite's LIKE (the full path) ignores ASCII case, and a
+        # range on the primary key finds the same ids without a scan
+        low = prefix.lower()
+        found = [
+            str(r[0])
+            for r in self._conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 2",
+                (low, low + "\U0010ffff"),
+            )
+        ]
+        if not found:
+            raise NotFoundError(f"no run id starts with {prefix!r}")
+        if len(found) > 1 and prefix not in found:
+            raise AmbiguousIdError(
+                f"run id prefix {prefix!r} matches several runs; give more characters"
+            )
+        return prefix if prefix in found else found[0]
+
+    def state(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The run's captured state, by kind."""
+        rows = self._conn.execute("SELECT kind, data FROM run_state WHERE run_id = ?", (run_id,))
+        return {kind: json.loads(data) for kind, data in rows}
+
+    def console_tail(self, run_id: str, tail: int) -> list[ConsoleLine]:
+        """The last ``tail`` console lines of the run, oldest first."""
+        rows = self._conn.execute(
+            "SELECT ts_ms, stream, text FROM console_lines WHERE run_id = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (run_id, max(0, tail)),
+        ).fetchall()
+        rows.reverse()
+        return [ConsoleLine(int(ts), stream, text) for ts, stream, text in rows]
+
+    def has_artifacts(self, run_id: str) -> bool:
+        """Whether the run used or produced any artifact version."""
+        conn = self._conn
+        return any(
+            conn.execute(sql, (run_id,)).fetchone() is not None
+            for sql in (
+                "SELECT 1 FROM run_inputs WHERE run_id = ? LIMIT 1",
+                "SELECT 1 FROM artifact_versions WHERE run_id = ? LIMIT 1",
+            )
+        )
+
     def load(self, ids: list[str]) -> list[RunRecord]:
         """The records of ``ids``, in that order (as ``runload.load_runs`` builds them)."""
         out: dict[str, RunRecord] = {}
@@ -135,9 +190,20 @@ class LiteReader:
         now_ms = time.time_ns() // 1_000_000
         running = RunStatus.RUNNING
         out: dict[str, RunRecord] = {}
-        for rid, project, name, status_text, created, end, beat, beat_s, user, host, cmd, cfg in (
-            base
-        ):
+        for (
+            rid,
+            project,
+            name,
+            status_text,
+            created,
+            end,
+            beat,
+            beat_s,
+            user,
+            host,
+            cmd,
+            cfg,
+        ) in base:
             status = RunStatus(status_text)
             if (
                 status is running
