@@ -91,15 +91,10 @@ def test_insert_a_forged_entry(trail: Trail) -> None:
         prev = conn.execute(
             sa.text("SELECT hash FROM audit_log WHERE seq = :s"), {"s": at - 1}
         ).scalar()
-        pk = json.dumps([trail.runs[0], "approved_by"])
-        row = {
-            "key": "approved_by",
-            "run_id": trail.runs[0],
-            "value": "cfo",
-            "value_num": None,
-            "vtype": "s",
-        }
-        payload = canonical({"run": trail.runs[0], "rows": {"params": {pk: row}}})
+        cols = ["run_id", "key", "value", "vtype", "value_num"]
+        row = [trail.runs[0], "approved_by", "cfo", "s", None]
+        spec = {"cols": cols, "pk": ["run_id", "key"], "rows": [row], "deleted": []}
+        payload = canonical({"run": trail.runs[0], "rows": {"params": spec}})
         pdig = digest(payload)
         ts, actor, action, subject = 1, "local:mallory@x", "run.params", f"run:{trail.runs[0]}"
         h = entry_hash(at, ts, actor, action, subject, pdig, (), prev)
@@ -180,7 +175,7 @@ def test_resign_with_another_key(trail: Trail, tmp_path: Path) -> None:
         for r in rows:
             payload = r["payload"]
             if r["seq"] == 1:
-                payload = payload.replace('"value":"0.1"', '"value":"0.9"')
+                payload = payload.replace('"lr","0.1"', '"lr","0.9"')
             pdig = digest(payload)
             blobs = tuple(json.loads(r["blobs"]))
             h = entry_hash(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +32,14 @@ ENTRY_VERSION = 1
 GENESIS = "0" * 64
 
 
+_LENGTHS = struct.Struct("<3Q").pack
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 kept, no NaN (they are strings)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON: sorted keys, no spaces, UTF-8 kept (NaN written as ``NaN``)."""
+    return _CANONICAL(value)
 
 
 def digest(data: bytes | str) -> str:
@@ -44,13 +50,10 @@ def digest(data: bytes | str) -> str:
 
 
 def metric_digest(steps: bytes, timestamps: bytes, values: bytes) -> str:
-    """The digest of one key's points in a batch: SHA-256 over the little-endian int64 steps,
-    int64 timestamps and float64 values, each prefixed by its length."""
-    h = hashlib.sha256()
-    for part in (steps, timestamps, values):
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()
+    """The digest of one key's points in a batch: SHA-256 over the three lengths (u64 LE),
+    then the little-endian int64 steps, int64 timestamps and float64 values."""
+    head = _LENGTHS(len(steps), len(timestamps), len(values))
+    return hashlib.sha256(b"".join((head, steps, timestamps, values))).hexdigest()
 
 
 def entry_bytes(
@@ -64,10 +67,8 @@ def entry_bytes(
     prev_hash: str,
 ) -> bytes:
     """The bytes an entry's hash is taken over."""
-    return json.dumps(
-        [ENTRY_VERSION, seq, ts_ms, actor, action, subject, payload_digest, list(blobs), prev_hash],
-        separators=(",", ":"),
-        ensure_ascii=False,
+    return _COMPACT(
+        [ENTRY_VERSION, seq, ts_ms, actor, action, subject, payload_digest, list(blobs), prev_hash]
     ).encode()
 
 

@@ -109,18 +109,22 @@ class _Replay:
     blobs: dict[str, int] = field(default_factory=dict)
 
     def apply(self, seq: int, payload: dict[str, Any]) -> None:
-        for table, rows in payload.get("rows", {}).items():
+        for table, spec in payload.get("rows", {}).items():
             mine = self.rows.get(table)
             if mine is None:
                 mine = self.rows[table] = {}
-            for pk, row in rows.items():
-                mine[pk] = (seq, None if row is None else _canon(row))
+            cols = spec["cols"]
+            at = [cols.index(c) for c in spec["pk"]]
+            for row in spec["rows"]:
+                pk = _canon([row[i] for i in at])
+                mine[pk] = (seq, _canon(dict(zip(cols, row, strict=True))))
+            for key in spec.get("deleted", ()):
+                mine[_canon(key)] = (seq, None)
         for run_id, key, n, dig in payload.get("metrics", ()):
             self.series.setdefault((run_id, key), []).append((seq, int(n), str(dig)))
 
 
-def _canon(row: Any) -> str:
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_canon = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def verify_log(
@@ -164,11 +168,10 @@ def verify_log(
         expected = seq + 1
         leaves.append(_leaf(e.hash))
         try:
-            payload = json.loads(e.payload)
-        except json.JSONDecodeError:
-            report.problems.append(Problem(seq, "the payload is not JSON"))
+            replay.apply(seq, json.loads(e.payload))
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            report.problems.append(Problem(seq, f"the payload is not a trail payload ({exc!r})"))
             continue
-        replay.apply(seq, payload)
         for b in e.blobs:
             replay.blobs.setdefault(b, seq)
     report.entries = len(leaves)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from mltrail.audit.actor import current_actor
 from mltrail.audit.entries import GENESIS, canonical, digest, entry_hash
+from mltrail.errors import StoreError
 from mltrail.store.sql.driver import dialect_insert
 from mltrail.store.sql.engine import after_commit, write_connection
 from mltrail.store.sql.schema import audit_checkpoints, audit_log
@@ -37,6 +38,20 @@ LOCK_KEY = 74210115
 _al = audit_log.c
 _ac = audit_checkpoints.c
 _LAST = sa.select(_al.seq, _al.hash).order_by(_al.seq.desc()).limit(1)
+_LAST_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_COLUMNS = (
+    "seq",
+    "ts_ms",
+    "actor",
+    "action",
+    "subject",
+    "payload",
+    "payload_digest",
+    "blobs",
+    "prev_hash",
+    "hash",
+)
+_INSERT_SQL = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({{}})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +88,28 @@ def append(
     ``checkpoint_reason``: sign a checkpoint after the commit whatever the count."""
     if not changes:
         return 0
+    # the driver's own cursor, on the transaction's connection: this runs in every batch's
+    # transaction, and SQLAlchemy's statement machinery costs more than the statements
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return _append(conn, cur, changes, every, checkpoint_reason)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"appending to the audit log failed: {exc}") from exc
+    finally:
+        cur.close()
+
+
+def _append(
+    conn: sa.Connection,
+    cur: Any,
+    changes: Sequence[Change],
+    every: int | None,
+    checkpoint_reason: str | None,
+) -> int:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-    last = conn.execute(_LAST).first()
+        cur.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+    cur.execute(_LAST_SQL)
+    last = cur.fetchone()
     seq, prev = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
     first = seq + 1
     now = time.time_ns() // 1_000_000
@@ -86,22 +120,15 @@ def append(
         pdig = digest(payload)
         actor = c.actor or current_actor()
         h = entry_hash(seq, now, actor, c.action, c.subject, pdig, c.blobs, prev)
-        rows.append(
-            {
-                "seq": seq,
-                "ts_ms": now,
-                "actor": actor,
-                "action": c.action,
-                "subject": c.subject,
-                "payload": payload,
-                "payload_digest": pdig,
-                "blobs": json.dumps(list(c.blobs)),
-                "prev_hash": prev,
-                "hash": h,
-            }
-        )
+        blobs = json.dumps(list(c.blobs))
+        rows.append((seq, now, actor, c.action, c.subject, payload, pdig, blobs, prev, h))
         prev = h
-    conn.execute(sa.insert(audit_log), rows)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    insert = _INSERT_SQL.format(", ".join([mark] * len(_COLUMNS)))
+    if len(rows) == 1:
+        cur.execute(insert, rows[0])
+    else:
+        cur.executemany(insert, rows)
     n = every if every is not None else checkpoint_every()
     reason = checkpoint_reason
     if reason is None and seq // n > (first - 1) // n:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mltrail.store.sql.audit import record
-from mltrail.store.sql.audit_rows import canonical_rows, pk_key, snapshot
+from mltrail.store.sql.audit_rows import deleted_rows, snapshot, table_rows
 from mltrail.store.sql.schema import artifacts, projects, registered_models
 
 if TYPE_CHECKING:
@@ -40,11 +40,10 @@ def rows_change(
     names by primary key, as gone when absent)."""
     rows: dict[str, dict[str, Any]] = {}
     for table, where in tables.items():
-        keys = (deleted or {}).get(table, ())
-        rows.setdefault(table, {}).update(snapshot(conn, table, where, keys))
+        rows[table] = snapshot(conn, table, where, (deleted or {}).get(table, ()))
     for table, keys in (deleted or {}).items():
         if table not in tables:
-            rows.setdefault(table, {}).update({pk_key(table, k): None for k in keys})
+            rows[table] = deleted_rows(table, keys)
     return record(
         conn,
         action,
@@ -127,4 +126,4 @@ def artifact_change(
 
 def inserted_rows(conn: sa.Connection, action: str, subject: str, table: str, rows: Any) -> int:
     """Record rows written from known values (``object_refs``: no read back)."""
-    return record(conn, action, subject, {"rows": {table: canonical_rows(table, rows)}})
+    return record(conn, action, subject, {"rows": {table: table_rows(table, rows)}})

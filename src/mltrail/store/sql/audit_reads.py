@@ -13,7 +13,7 @@ from mltrail.audit.entries import Entry, metric_digest
 from mltrail.audit.verify import LiveState
 from mltrail.store.sql.audit import Change as _Change
 from mltrail.store.sql.audit import append, checkpoint
-from mltrail.store.sql.audit_rows import AUDITED, live_rows
+from mltrail.store.sql.audit_rows import AUDITED, live_rows, live_table
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import audit_checkpoints, audit_log, metric_chunks
@@ -144,15 +144,17 @@ class SqlAuditLog:
                 return 0
             rows: dict[str, dict[str, Any]] = {}
             for name in AUDITED:
-                got = {pk: json.loads(row) for pk, row in live_rows(conn, name)}
-                if got:
+                got = live_table(conn, name)
+                if got["rows"]:
                     rows[name] = got
             metrics = []
             for (run_id, key), (s, t, v) in self._series_in(conn):
                 metrics.append([run_id, key, len(s) // 8, metric_digest(s, t, v)])
             if not rows and not metrics:
                 return 0
-            blobs = tuple(sorted(json.loads(pk)[0] for pk in rows.get("blobs", {})))
+            spec = rows.get("blobs", {"cols": [], "rows": []})
+            at = spec["cols"].index("digest") if spec["rows"] else 0
+            blobs = tuple(sorted(str(r[at]) for r in spec["rows"]))
             payload = {"rows": rows, "metrics": metrics}
             return append(conn, [_Change("audit.baseline", "store", payload, blobs)])
 

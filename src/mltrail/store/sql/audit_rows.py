@@ -1,12 +1,13 @@
 """Rows as the audit trail records them: canonical, rebuildable from the live database.
 
-A change's entry carries, per table it wrote, ``{primary key: row}`` (``null``: the row was
-deleted), each value normalised by its column's type (:func:`normalizer`): integers, floats,
-booleans, text; bytes and text over :data:`LONG_TEXT` characters as their SHA-256 (the entry
-stays small; the row is still pinned). ``audit verify`` normalises the live rows the same way
-and compares. Derived tables (metric summaries, sketches, ingest cursors) and operational
-columns (``runs.heartbeat_ms``) are left out; metric points are pinned by the digest of each
-batch's columns instead (:mod:`mltrail.store.sql.audit`).
+A change's entry carries, per table it wrote, the rows as they now are and the primary keys
+of rows it deleted (:func:`table_rows`), each value normalised by its column's type
+(:func:`normalizer`): integers, floats, booleans, text; bytes and text over
+:data:`LONG_TEXT` characters as their SHA-256 (the entry stays small; the row is still
+pinned). ``audit verify`` normalises the live rows the same way and compares. Derived tables
+(metric summaries, sketches, ingest cursors) and operational columns (``runs.heartbeat_ms``)
+are left out; metric points are pinned by the digest of each batch's columns instead
+(:mod:`mltrail.store.sql.audit_ingest`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AUDITED",
     "LONG_TEXT",
-    "canonical_rows",
+    "deleted_rows",
     "live_rows",
+    "live_table",
     "normalizer",
-    "pk_key",
-    "row_value",
     "snapshot",
+    "table_rows",
 ]
 
 #: text longer than this is recorded as ``sha256:<hex>`` of its UTF-8 bytes
@@ -124,26 +125,22 @@ def _columns(table: str) -> tuple[tuple[str, ...], tuple[tuple[str, Callable[[An
     return pk, cols
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+#: canonical JSON (one encoder: ``json.dumps`` with options builds one per call)
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def pk_key(table: str, values: Mapping[str, Any]) -> str:
-    """The canonical primary key of a row of ``table`` (a JSON list)."""
+def _spec(table: str) -> dict[str, Any]:
     pk, cols = _columns(table)
-    norm = dict(cols)
-    return _dumps([norm[c](values[c]) for c in pk])
+    return {"cols": [name for name, _ in cols], "pk": list(pk), "rows": [], "deleted": []}
 
 
-def row_value(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The recorded form of a row of ``table`` (audited columns, normalised)."""
+def table_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows of ``table`` as written, in the payload's form: ``{"cols": [...], "pk": [...],
+    "rows": [[value, ...], ...], "deleted": []}`` (values normalised, in ``cols`` order)."""
     _, cols = _columns(table)
-    return {name: fn(values.get(name)) for name, fn in cols}
-
-
-def canonical_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """``{pk: row}`` of rows of ``table`` as written (every audited column present)."""
-    return {pk_key(table, r): row_value(table, r) for r in rows}
+    spec = _spec(table)
+    spec["rows"] = [[fn(r.get(name)) for name, fn in cols] for r in rows]
+    return spec
 
 
 def snapshot(
@@ -152,21 +149,38 @@ def snapshot(
     where: Mapping[str, Any],
     keys: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The rows of ``table`` matching ``where`` as they are now, ``{pk: row}``; each primary
-    key in ``keys`` that matches no row is given as ``None`` (deleted)."""
+    """The rows of ``table`` matching ``where`` as they are now (see :func:`table_rows`);
+    each primary key in ``keys`` that matches no row is listed in ``deleted``."""
     t = AUDITED[table]
-    stmt = sa.select(t).where(*(t.c[k] == v for k, v in where.items()))
-    out: dict[str, Any] = {}
+    pk, cols = _columns(table)
+    stmt = sa.select(*(t.c[name] for name, _ in cols)).where(
+        *(t.c[k] == v for k, v in where.items())
+    )
+    spec = _spec(table)
+    fns = [fn for _, fn in cols]
+    spec["rows"] = [[fn(v) for fn, v in zip(fns, r, strict=True)] for r in conn.execute(stmt)]
+    names = spec["cols"]
+    present = {tuple(row[names.index(c)] for c in pk) for row in spec["rows"]}
+    norm = dict(cols)
     for key in keys:
-        out[pk_key(table, key)] = None
-    r: Any
-    for r in conn.execute(stmt).mappings():
-        out[pk_key(table, r)] = row_value(table, r)
-    return out
+        pk_values = [norm[c](key[c]) for c in pk]
+        if tuple(pk_values) not in present:
+            spec["deleted"].append(pk_values)
+    return spec
+
+
+def deleted_rows(table: str, keys: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rows of ``table`` deleted, by primary key, in the payload's form."""
+    pk, cols = _columns(table)
+    norm = dict(cols)
+    spec = _spec(table)
+    spec["deleted"] = [[norm[c](k[c]) for c in pk] for k in keys]
+    return spec
 
 
 def live_rows(conn: sa.Connection, table: str) -> Iterable[tuple[str, str]]:
-    """Every row of ``table`` as ``(canonical pk, canonical row)``, streamed."""
+    """Every row of ``table`` as ``(canonical pk, canonical row)``, streamed (the forms
+    :mod:`mltrail.audit.verify` rebuilds from payloads)."""
     t = AUDITED[table]
     pk, cols = _columns(table)
     names = [name for name, _ in cols]
@@ -178,3 +192,16 @@ def live_rows(conn: sa.Connection, table: str) -> Iterable[tuple[str, str]]:
     for raw in result:
         vals = [fn(v) for fn, v in zip(fns, raw, strict=True)]
         yield _dumps([vals[i] for i in pk_idx]), _dumps(dict(zip(names, vals, strict=True)))
+
+
+def live_table(conn: sa.Connection, table: str) -> dict[str, Any]:
+    """Every row of ``table`` in the payload's form (the baseline entry)."""
+    t = AUDITED[table]
+    _, cols = _columns(table)
+    spec = _spec(table)
+    fns = [fn for _, fn in cols]
+    result = conn.execute(
+        sa.select(*(t.c[name] for name, _ in cols)), execution_options={"yield_per": 10_000}
+    )
+    spec["rows"] = [[fn(v) for fn, v in zip(fns, r, strict=True)] for r in result]
+    return spec

@@ -38,15 +38,18 @@ def apply_batch(
     x = q.Executor(conn)
     if batch.source is not None and not _advance_cursor(x, batch):
         return BatchResult(applied=False)
-    fresh = batch.create is not None and _create_run(x, batch, project_ids)
+    # rows written from known values, for the audit entry (None: no entry)
+    written: dict[str, list[dict[str, Any]]] | None = None if audit_every is None else {}
+    fresh = batch.create is not None and _create_run(x, batch, project_ids, written)
     if batch.create is None and x.one(q.RUN_EXISTS, {"run_id": batch.run_id}) is None:
         raise NotFoundError(f"run {batch.run_id!r} does not exist")
     if batch.resume_ms is not None:
         x.execute(q.RUN_RESUME, {"b_run": batch.run_id, "heartbeat_ms": batch.resume_ms})
     conflicts: dict[str, tuple[ParamValue, ParamValue]] = {}
-    written: list[dict[str, Any]] = []
     if batch.params:
-        conflicts, written = _write_params(x, batch.run_id, batch.params, fresh)
+        conflicts, params_rows = _write_params(x, batch.run_id, batch.params, fresh)
+        if written is not None:
+            written["params"] = params_rows
     if batch.tags:
         rows = [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()]
         x.many(q.TAGS_INSERT if fresh else q.tags_upsert(x.dialect.name), rows)
@@ -61,6 +64,8 @@ def apply_batch(
             for k, v in batch.state.items()
         ]
         x.many(q.state_upsert(x.dialect.name), docs)
+        if written is not None:
+            written["run_state"] = docs
     if batch.console:
         lines = [
             {"run_id": batch.run_id, "ts_ms": t, "stream": st, "text": text}
@@ -71,7 +76,7 @@ def apply_batch(
         x.execute(q.RUN_HEARTBEAT, {"b_run": batch.run_id, "b_ms": batch.heartbeat_ms})
     if batch.status is not None:
         _set_status(x, batch.run_id, batch.status)
-    if audit_every is not None:
+    if audit_every is not None and written is not None:
         from mltrail.store.sql import audit, audit_ingest
 
         change = audit_ingest.batch_change(conn, batch, fresh, written)
@@ -100,7 +105,13 @@ def _advance_cursor(x: q.Executor, batch: Batch) -> bool:
     return True
 
 
-def _project_id(x: q.Executor, name: str, now_ms: int, cache: MutableMapping[str, str]) -> str:
+def _project_id(
+    x: q.Executor,
+    name: str,
+    now_ms: int,
+    cache: MutableMapping[str, str],
+    written: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     cached = cache.get(name)
     if cached is not None:
         return cached
@@ -109,33 +120,40 @@ def _project_id(x: q.Executor, name: str, now_ms: int, cache: MutableMapping[str
         values = {"project_id": secrets.token_hex(8), "name": name, "created_ms": now_ms}
         x.execute(q.project_insert(x.dialect.name), values)
         row = x.one(q.PROJECT_GET, {"name": name})
+        if written is not None and str(row[0]) == values["project_id"]:
+            written["projects"] = [values]  # ours (not another writer's)
     cache[name] = str(row[0])
     return str(row[0])
 
 
-def _create_run(x: q.Executor, batch: Batch, cache: MutableMapping[str, str]) -> bool:
+def _create_run(
+    x: q.Executor,
+    batch: Batch,
+    cache: MutableMapping[str, str],
+    written: dict[str, list[dict[str, Any]]] | None = None,
+) -> bool:
     """Insert the run; False when it already exists (a retried creation)."""
     c = batch.create
     assert c is not None
     if x.one(q.RUN_EXISTS, {"run_id": batch.run_id}) is not None:
         return False
-    x.execute(
-        q.RUN_INSERT,
-        {
-            "run_id": batch.run_id,
-            "project_id": _project_id(x, c.project, c.created_ms, cache),
-            "name": c.name,
-            "status": RunStatus.RUNNING.value,
-            "created_ms": c.created_ms,
-            "end_ms": None,
-            "heartbeat_ms": c.created_ms,
-            "heartbeat_s": c.heartbeat_s,
-            "user_name": c.user,
-            "host": c.host,
-            "command": c.command,
-            "config": json.dumps(c.config, default=str),
-        },
-    )
+    run = {
+        "run_id": batch.run_id,
+        "project_id": _project_id(x, c.project, c.created_ms, cache, written),
+        "name": c.name,
+        "status": RunStatus.RUNNING.value,
+        "created_ms": c.created_ms,
+        "end_ms": None,
+        "heartbeat_ms": c.created_ms,
+        "heartbeat_s": c.heartbeat_s,
+        "user_name": c.user,
+        "host": c.host,
+        "command": c.command,
+        "config": json.dumps(c.config, default=str),
+    }
+    x.execute(q.RUN_INSERT, run)
+    if written is not None:
+        written["runs"] = [run]
     return True
 
 

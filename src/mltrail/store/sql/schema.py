@@ -61,10 +61,11 @@ __all__ = [
     "run_blobs",
     "runs",
     "tags",
+    "ui_views",
 ]
 
 #: The Alembic head this code expects; a test checks it against the migrations.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 #: Our Alembic version table; Optuna owns ``alembic_version`` in a shared database.
 VERSION_TABLE = "mltrail_alembic_version"
 CHUNK_POINTS = 16384
@@ -434,7 +435,8 @@ model_history = Table(
 #: The append-only audit log (docs/provenance.md): one entry per change, written in the
 #: change's transaction; ``seq`` is gapless (1, 2, ...), ``hash`` chains each entry to the one
 #: before. ``payload`` is the canonical JSON of what the change wrote, ``blobs`` a JSON list of
-#: the blob digests it refers to.
+#: the blob digests it refers to. No index but the sequence: every batch appends here, and
+#: lookups by subject (``audit log --subject``, proofs) read the log in order anyway.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -448,7 +450,6 @@ audit_log = Table(
     Column("blobs", Text, nullable=False, default="[]"),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_audit_log_subject", "subject", "seq"),
 )
 
 #: Signed checkpoints of the audit log (a copy also goes off-box). ``frontier`` caches the
@@ -465,4 +466,19 @@ audit_checkpoints = Table(
     Column("head_hash", String(64), nullable=False),
     Column("reason", String(16), nullable=False, default=""),
     Column("frontier", Text, nullable=False, default="[]"),
+)
+
+
+# -- saved UI views (0010) ----------------------------------------------------------------
+
+#: The web UI's saved workspace views (:mod:`mltrail.store.ui_views`): one JSON document per
+#: project and name, replaced on each save.
+ui_views = Table(
+    "ui_views",
+    metadata,
+    Column("project_id", String(32), ForeignKey("projects.project_id"), primary_key=True),
+    Column("name", String(120), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
 )

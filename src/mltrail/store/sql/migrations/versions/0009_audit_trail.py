@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
     )
-    op.create_index("ix_audit_log_subject", "audit_log", ["subject", "seq"])
     op.create_table(
         "audit_checkpoints",
         sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -46,5 +45,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_checkpoints")
-    op.drop_index("ix_audit_log_subject", table_name="audit_log")
     op.drop_table("audit_log")
