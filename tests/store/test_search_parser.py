@@ -123,6 +123,12 @@ ERRORS = [
     ("foo = 1", 0, "unknown attribute 'foo'"),
     ("attributes.foo = 1", 11, "unknown attribute 'foo'"),
     ("bogus.x = 1", 0, "unknown identifier prefix 'bogus'"),
+    # a bare metric key: the hint names its kinds
+    ("val/acc > 0.9", 0, "'val/acc' is not a filter key: metric, param and tag keys need"),
+    ("val/acc > 0.9", 0, "e.g. metrics.val/acc, params.val/acc or tags.val/acc"),
+    ("train-loss < 1", 0, "metrics.train-loss"),
+    ("loss > 0.9", 0, "did you mean metrics.loss, params.loss or tags.loss?"),
+    ("val.acc > 0.9", 0, "a key with a dot needs its kind: metrics.val.acc"),
     ("params. = 1", 7, "expected a key after 'params.'"),
     ("params.`` = 1", 7, "empty key"),
     ("params.x in ()", 13, "empty IN list"),

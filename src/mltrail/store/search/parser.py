@@ -112,8 +112,10 @@ def _ident_token(text: str, m: re.Match[str]) -> tuple[_Tok, int]:
         return _Tok("word", word, pos, word.lower()), end
     kind = _PREFIXES.get(word.lower())
     if kind is None:
+        whole = text[pos : _bare_key_end(text, pos)]
         raise FilterSyntaxError(
-            f"unknown identifier prefix {word!r}; expected params., metrics., tags. or attributes.",
+            f"unknown identifier prefix {word!r}; expected params., metrics., tags. or "
+            f"attributes. (a key with a dot needs its kind: {_kinds_hint(whole)})",
             pos,
         )
     k = end + 1
@@ -174,6 +176,15 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok("op", op, i, _OPS[op]))
             i += len(op)
         else:
+            last = toks[-1] if toks else None
+            glued = last is not None and last.kind == "word" and last.pos + len(last.text) == i
+            if ch in "/-" and glued and last is not None:
+                whole = text[last.pos : _bare_key_end(text, last.pos)]
+                raise FilterSyntaxError(
+                    f"{whole!r} is not a filter key: metric, param and tag keys need their "
+                    f"kind, e.g. {_kinds_hint(whole)}",
+                    last.pos,
+                )
             raise FilterSyntaxError(f"unexpected character {ch!r}", i)
     toks.append(_Tok("eof", "", n))
     return toks
@@ -181,6 +192,10 @@ def _tokenize(text: str) -> list[_Tok]:
 
 def _attr_hint() -> str:
     return "expected params.KEY, metrics.KEY, tags.KEY or one of: " + ", ".join(sorted(_NAMES))
+
+
+def _kinds_hint(key: str) -> str:
+    return f"metrics.{key}, params.{key} or tags.{key}"
 
 
 def _to_ms(text: str, pos: int) -> int:
@@ -302,7 +317,11 @@ class _Parser:
         if tok.kind == "word" and tok.value in ATTRIBUTES:
             return Ident("attr", ATTRIBUTES[str(tok.value)])
         if tok.kind == "word" and tok.value not in _KEYWORDS:
-            raise FilterSyntaxError(f"unknown attribute {tok.text!r}; {_attr_hint()}", tok.pos)
+            raise FilterSyntaxError(
+                f"unknown attribute {tok.text!r}; did you mean {_kinds_hint(tok.text)}? "
+                f"({_attr_hint()})",
+                tok.pos,
+            )
         raise FilterSyntaxError(
             f"expected an identifier (params.KEY, metrics.KEY, tags.KEY or an attribute) "
             f"but found {tok.show()}",
