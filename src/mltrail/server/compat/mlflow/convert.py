@@ -20,6 +20,7 @@ store's), so a call MLflow's server refuses is refused here the same way.
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import re
@@ -92,6 +93,17 @@ def _missing(name: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"Missing value for required parameter '{name}'.")
 
 
+def invalid(name: str, value: object, why: str = "") -> InvalidArgumentError:
+    """MLflow's message for a field of the wrong type or value (the value as JSON)."""
+    try:
+        shown = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return InvalidArgumentError(
+        f"Invalid value {shown} for parameter '{name}' supplied{': ' + why if why else '.'}"
+    )
+
+
 def text(fields: Fields, name: str, *, required: bool = False, default: str = "") -> str:
     """A string field (``required``: present and non-empty)."""
     value = fields.get(name)
@@ -99,10 +111,10 @@ def text(fields: Fields, name: str, *, required: bool = False, default: str = ""
         if required:
             raise _missing(name)
         return default
-    if isinstance(value, list):
+    if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
         value = value[-1]
     if not isinstance(value, str):
-        raise InvalidArgumentError(f"Invalid value {value!r} for parameter '{name}': a string")
+        raise invalid(name, value)
     return value
 
 
@@ -114,7 +126,7 @@ def strings(fields: Fields, name: str) -> list[str]:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if not isinstance(item, str):
-            raise InvalidArgumentError(f"Invalid value {item!r} in parameter '{name}': strings")
+            raise invalid(name, value)
     return list(items)
 
 
@@ -125,19 +137,18 @@ def int64(fields: Fields, name: str, default: int | None = None) -> int | None:
         return default
     if isinstance(value, list):
         value = value[-1]
+    raw = value
     if isinstance(value, bool):
-        raise InvalidArgumentError(f"Invalid value {value!r} for parameter '{name}': an int64")
+        raise invalid(name, raw)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str):
         try:
             value = int(value.strip())
         except ValueError:
-            raise InvalidArgumentError(
-                f"Invalid value {value!r} for parameter '{name}': an int64"
-            ) from None
+            raise invalid(name, raw) from None
     if not isinstance(value, int) or not -_INT64 <= value < _INT64:
-        raise InvalidArgumentError(f"Invalid value {value!r} for parameter '{name}': an int64")
+        raise invalid(name, raw)
     return value
 
 
@@ -147,7 +158,7 @@ def double(fields: Fields, name: str) -> float:
     if value is None:
         raise _missing(name)
     if isinstance(value, bool):
-        raise InvalidArgumentError(f"Invalid value {value!r} for parameter '{name}': a double")
+        raise invalid(name, value)
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -155,7 +166,7 @@ def double(fields: Fields, name: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise InvalidArgumentError(f"Invalid value {value!r} for parameter '{name}': a double")
+    raise invalid(name, value)
 
 
 def run_id_field(fields: Fields) -> str:
@@ -164,7 +175,7 @@ def run_id_field(fields: Fields) -> str:
     if not run_id:
         raise _missing("run_id")
     if not _RUN_ID.match(run_id):
-        raise InvalidArgumentError(f"Invalid value {run_id!r} for parameter 'run_id' supplied.")
+        raise invalid("run_id", run_id)
     return run_id
 
 
@@ -173,19 +184,24 @@ def run_id_field(fields: Fields) -> str:
 
 def check_name(name: object, path: str) -> str:
     """A metric, param or tag name as MLflow checks it, then as our store does."""
+    if name is None:
+        raise _missing(path)
     if not isinstance(name, str):
-        raise InvalidArgumentError(f"Missing value for required parameter '{path}'.")
+        raise invalid(path, name)
     if not _NAME.match(name):
-        raise InvalidArgumentError(
-            f"Invalid value {name!r} for parameter '{path}' supplied: names may only contain "
-            "alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) "
-            "and slashes (/)."
+        raise invalid(
+            path,
+            name,
+            "names may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
+            "spaces ( ), colon(:) and slashes (/).",
         )
     norm = posixpath.normpath(name)
     if norm != name or norm == "." or norm.startswith(("..", "/")):
-        raise InvalidArgumentError(
-            f"Invalid value {name!r} for parameter '{path}' supplied: names may be treated as "
-            f"files in certain cases, and must not resolve to other names ({norm!r})."
+        raise invalid(
+            path,
+            name,
+            "names may be treated as files in certain cases, and must not resolve to other "
+            f"names ({norm!r}).",
         )
     if len(name) > MAX_KEY_CHARS:
         raise InvalidArgumentError(
@@ -198,7 +214,7 @@ def _value(value: object, path: str, limit: int) -> str:
     if value is None:
         raise _missing(path)
     if not isinstance(value, str):
-        value = str(value)
+        raise invalid(path, value)
     if len(value) > limit:
         raise InvalidArgumentError(f"'{path}' exceeds the maximum length of {limit} characters")
     return value

@@ -126,6 +126,9 @@ def visible_experiment(request: Request, experiment_id: str) -> Project:
 
 def create_experiment(request: Request, fields: Fields) -> dict[str, Any]:
     name = cv.check_experiment_name(cv.text(fields, "name", required=True))
+    cv.text(fields, "artifact_location")  # MLflow's types first, then what we keep
+    if fields.get("tags") is not None and not isinstance(fields.get("tags"), list):
+        raise cv.invalid("tags", fields.get("tags"))
     if fields.get("tags"):
         raise InvalidArgumentError(
             "experiment tags are not supported by mltrail (an experiment is a project, "

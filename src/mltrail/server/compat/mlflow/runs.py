@@ -93,7 +93,7 @@ def _tags(items: object, path: str = "tags") -> dict[str, str]:
     if items is None:
         return {}
     if not isinstance(items, list):
-        raise InvalidArgumentError(f"'{path}' must be a list of {{key, value}}")
+        raise cv.invalid(path, items)
     out: dict[str, str] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -115,7 +115,7 @@ def create_run(request: Request, fields: Fields) -> dict[str, Any]:
     if not name:
         name = time.strftime("run-%Y%m%d-%H%M%S", time.localtime(start / 1000))
     tags[cv.RUN_NAME_TAG] = name
-    user = cv.text(fields, "user_id") or tags.get("mlflow.user", "")
+    user = cv.text(fields, "user_id") or tags.get("mlflow.user") or "unknown"  # as MLflow
     batch = Batch(
         run_id=new_run_id(),
         create=RunCreate(
@@ -187,10 +187,11 @@ def restore_run(request: Request, fields: Fields) -> dict[str, Any]:
 # -- logging ---------------------------------------------------------------------------------
 
 
-def _metric(item: object, path: str) -> tuple[str, int, int, float]:
+def _metric(item: object, path: str = "") -> tuple[str, int, int, float]:
+    """A metric's fields (``path``: where in a batch, for messages; "" for log-metric)."""
     if not isinstance(item, dict):
-        raise InvalidArgumentError(f"'{path}' must be an object with key, value, timestamp")
-    key = cv.check_name(item.get("key"), f"{path}.key")
+        raise cv.invalid(path or "metric", item)
+    key = cv.check_name(item.get("key"), f"{path}.key" if path else "key")
     value = cv.double(item, "value")
     stamp = cv.int64(item, "timestamp")
     if stamp is None:
@@ -258,7 +259,7 @@ def _write(
 
 def log_metric(request: Request, fields: Fields) -> dict[str, Any]:
     record = visible_run(request, cv.run_id_field(fields))
-    _write(request, record, [_metric(fields, "metric")], {}, {})
+    _write(request, record, [_metric(fields)], {}, {})
     return {}
 
 
@@ -299,7 +300,7 @@ def _list(fields: Fields, name: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InvalidArgumentError(f"'{name}' must be a list")
+        raise cv.invalid(name, value)
     return value
 
 
@@ -316,6 +317,8 @@ def log_batch(request: Request, fields: Fields) -> dict[str, Any]:
     _limit("params", len(params), MAX_PARAMS_TAGS_PER_BATCH)
     _limit("tags", len(tags), MAX_PARAMS_TAGS_PER_BATCH)
     _limit("metrics, params, and tags", len(metrics) + len(params) + len(tags), 1000)
+    if any(not isinstance(m, dict) or m.get("timestamp") is None for m in metrics):
+        raise cv.invalid("metrics", metrics)  # MLflow's batch needs every point's time
     points = [_metric(m, f"metrics[{i}]") for i, m in enumerate(metrics)]
     checked_params: dict[str, str] = {}
     for i, p in enumerate(params):
@@ -340,10 +343,7 @@ def log_batch(request: Request, fields: Fields) -> dict[str, Any]:
 def search_runs(request: Request, fields: Fields) -> dict[str, Any]:
     max_results = cv.int64(fields, "max_results", 1000) or 1000
     if not 1 <= max_results <= MAX_SEARCH_RESULTS:
-        raise InvalidArgumentError(
-            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at "
-            f"most {MAX_SEARCH_RESULTS}"
-        )
+        raise cv.invalid("max_results", max_results, f"it must be at most {MAX_SEARCH_RESULTS}")
     exps = experiments_of(request)
     projects: list[str] = []
     for exp_id in cv.strings(fields, "experiment_ids"):
@@ -363,7 +363,7 @@ def search_runs(request: Request, fields: Fields) -> dict[str, Any]:
         page = _store(request).search_runs(
             project=projects[0] if len(projects) == 1 else None,
             filter=text,
-            order_by=translate_order_by(cv.strings(fields, "order_by")),
+            order_by=_with_tiebreak(translate_order_by(cv.strings(fields, "order_by"))),
             limit=min(max_results, _STORE_PAGE),
             page_token=token,
         )
@@ -377,6 +377,13 @@ def search_runs(request: Request, fields: Fields) -> dict[str, Any]:
     if page.next_token:
         out["next_page_token"] = page.next_token
     return out
+
+
+def _with_tiebreak(order: str | None) -> str:
+    """MLflow's order: the given keys, then start time (newest first), then run id."""
+    keys = [k.strip().split()[0] for k in (order or "").split(",") if k.strip()]
+    extra = [k for k in ("created DESC", "run_id ASC") if k.split()[0] not in keys]
+    return ", ".join([*([order] if order else []), *extra])
 
 
 def metric_history(request: Request, fields: Fields) -> dict[str, Any]:

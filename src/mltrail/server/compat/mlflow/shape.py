@@ -63,8 +63,8 @@ class MlflowErrorShape:
         async def shaped(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", ()))
-                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+                kinds = dict(message.get("headers", ()))
+                is_json = kinds.get(b"content-type", b"").startswith(b"application/json")
                 if message["status"] < 400 or not is_json:
                     await send(message)
                     return
