@@ -32,6 +32,8 @@ _LIST: _Spec = {
     "-o": ("order_by", "str"),
     "--limit": ("limit", "int>=1"),
     "-n": ("limit", "int>=1"),
+    "--columns": ("columns", "str"),
+    "-c": ("columns", "str"),
 }
 _SHOW: _Spec = {
     **_STORE,
@@ -118,6 +120,7 @@ def _list(args: Sequence[str]) -> Callable[[], None] | None:
             o.get("limit", 50),
             o.get("as_json", False),
             o.get("store"),
+            o.get("columns"),
         )
 
     return go

@@ -34,37 +34,72 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="mltrail",
-    help="Experiment tracking: list, inspect and export runs; apply leftover spools.",
+    help=(
+        "Experiment tracking and reproducibility. Every run keeps what it depended on (code "
+        "and its uncommitted diff, data digests, config, environment, seeds, hardware) and "
+        "what it produced (metrics, console, files, artifacts), in an embedded store or a team "
+        "server.\n\n"
+        "Start with: mltrail run -- python train.py; then mltrail runs list, mltrail runs "
+        "show RUN, mltrail diff RUN RUN, mltrail reproduce RUN, mltrail ui."
+    ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(runs.app, name="runs")
-app.add_typer(projects.app, name="projects")
-app.add_typer(artifacts_cmd.app, name="artifacts")
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(openlineage_cmd.app, name="openlineage")
-app.add_typer(attest_cmd.app, name="attest")
+
+
+def _hide_flag_types() -> None:
+    """A flag takes no value, but Typer's help prints ``<bool>`` beside it: leave it out."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_mltrail", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._mltrail = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
+
+
+_hide_flag_types()
+_TRACK, _INSPECT, _REPRO = "Track", "Inspect", "Reproduce"
+_DATA, _PROVE, _SERVE = "Data, artifacts and models", "Provenance", "Server and stores"
+_PASSTHROUGH = {"allow_interspersed_args": False}
+# Track: run things and record them
+app.command("run", context_settings=_PASSTHROUGH, rich_help_panel=_TRACK)(run_cmd.run_command)
+app.command("preflight", context_settings=_PASSTHROUGH, rich_help_panel=_TRACK)(run_cmd.preflight)
+app.add_typer(sweep_cmd.app, name="sweep", rich_help_panel=_TRACK)
+app.command("agent", rich_help_panel=_TRACK)(sweep_cmd.agent)
+app.command("sync", rich_help_panel=_TRACK)(sync.sync)
+# Inspect: read what was recorded
+app.add_typer(runs.app, name="runs", rich_help_panel=_INSPECT)
+app.add_typer(projects.app, name="projects", rich_help_panel=_INSPECT)
+app.command("metrics", rich_help_panel=_INSPECT)(metrics.export_metrics)
+app.command("diff", rich_help_panel=_INSPECT)(diff_cmd.diff)
+app.command("lineage", rich_help_panel=_INSPECT)(artifacts_cmd.lineage)
+# Reproduce: re-run and judge
+app.command("reproduce", rich_help_panel=_REPRO)(repro_cmd.reproduce)
+app.command("verify-determinism", context_settings=_PASSTHROUGH, rich_help_panel=_REPRO)(
+    repro_cmd.verify_determinism
+)
+app.command("check", rich_help_panel=_REPRO)(repro_cmd.check)
+# Data, artifacts and models
+app.add_typer(data_cmd.app, name="data", rich_help_panel=_DATA)
+app.add_typer(artifacts_cmd.app, name="artifacts", rich_help_panel=_DATA)
+app.add_typer(models_cmd.app, name="models", rich_help_panel=_DATA)
 models_cmd.app.command("sign")(attest_cmd.sign_model)
 models_cmd.app.command("export-docs")(attest_cmd.export_docs)
-app.command("lineage")(artifacts_cmd.lineage)
-app.add_typer(data_cmd.app, name="data")
-app.command("metrics")(metrics.export_metrics)
-app.command("sync")(sync.sync)
-app.command("diff")(diff_cmd.diff)
-app.command("server")(server_cmd.server)
-app.command("ui")(server_cmd.ui)
-app.add_typer(server_cmd.token_app, name="token")
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(store_cmd.app, name="store")
-_PASSTHROUGH = {"allow_interspersed_args": False}
-app.command("run", context_settings=_PASSTHROUGH)(run_cmd.run_command)
-app.command("preflight", context_settings=_PASSTHROUGH)(run_cmd.preflight)
-app.command("reproduce")(repro_cmd.reproduce)
-app.command("verify-determinism", context_settings=_PASSTHROUGH)(repro_cmd.verify_determinism)
-app.command("check")(repro_cmd.check)
-app.add_typer(sweep_cmd.app, name="sweep")
-app.command("agent")(sweep_cmd.agent)
+# Provenance
+app.add_typer(audit_cmd.app, name="audit", rich_help_panel=_PROVE)
+app.add_typer(attest_cmd.app, name="attest", rich_help_panel=_PROVE)
+app.add_typer(openlineage_cmd.app, name="openlineage", rich_help_panel=_PROVE)
+# Server and stores
+app.command("server", rich_help_panel=_SERVE)(server_cmd.server)
+app.command("ui", rich_help_panel=_SERVE)(server_cmd.ui)
+app.add_typer(server_cmd.token_app, name="token", rich_help_panel=_SERVE)
+app.add_typer(db_cmd.app, name="db", rich_help_panel=_SERVE)
+app.add_typer(store_cmd.app, name="store", rich_help_panel=_SERVE)
 
 
 def _print_version(value: bool) -> None:

@@ -45,12 +45,25 @@ def list_runs(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Show at most this many runs.")
     ] = 50,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            metavar="COLS",
+            help=(
+                "The value columns, comma-separated: metric keys (last value; "
+                "'metrics.' optional), params.KEY, tags.KEY (default: the most common "
+                "metrics, yours before system/*)."
+            ),
+        ),
+    ] = None,
     as_json: JsonOption = False,
     store: StoreOption = None,
 ) -> None:
     """List runs as a table: id, project, name, status, created, duration, last metrics."""
     with cli_errors():
-        runs_view.list_runs(project, filter, order_by, limit, as_json, store)
+        runs_view.list_runs(project, filter, order_by, limit, as_json, store, columns)
 
 
 @app.command("show")
@@ -82,6 +95,16 @@ def show_run(
         int,
         typer.Option("--page", min=1, metavar="N", help="Which page of --max-keys keys."),
     ] = 1,
+    patch: Annotated[
+        bool,
+        typer.Option(
+            "--patch",
+            help=(
+                "Print only the run's uncommitted code as a patch (the diff of tracked files "
+                "and the untracked source files saved with it): git apply takes it."
+            ),
+        ),
+    ] = False,
     as_json: JsonOption = False,
     store: StoreOption = None,
 ) -> None:
@@ -95,4 +118,30 @@ def show_run(
     console; ``--json`` adds them as ``inputs``, ``outputs``, ``state`` and ``console_tail``.
     """
     with cli_errors():
+        if patch:
+            from mltrail.cli.run_text import print_patch
+
+            print_patch(run, store)
+            return
         runs_view.show_run(run, as_json, store, keys=keys, max_keys=max_keys, page=page)
+
+
+@app.command("console")
+def console(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="A run id or unambiguous id prefix.")],
+    stream: Annotated[
+        str | None,
+        typer.Option("--stream", metavar="STREAM", help="Only stdout or only stderr lines."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-F", help="Keep printing new lines while the run is running."),
+    ] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+) -> None:
+    """Print a run's whole console: stdout lines to stdout, stderr lines to stderr."""
+    from mltrail.cli.run_text import print_console
+
+    with cli_errors():
+        print_console(run, store, stream=stream, follow=follow, as_json=as_json)

@@ -43,6 +43,7 @@ __all__ = [
     "KeyView",
     "list_runs",
     "metric_columns",
+    "parse_columns",
     "print_run_artifacts",
     "run_artifacts",
     "select_keys",
@@ -68,8 +69,43 @@ def metric_columns(records: list[RunRecord], limit: int = MAX_METRIC_COLUMNS) ->
         Up to ``limit`` metric keys.
     """
     counts = Counter(key for r in records for key in r.metrics)
-    ranked = sorted(counts, key=lambda k: (-counts[k], k))
+    # the user's metrics before the sampler's (system/*), then the most common first
+    ranked = sorted(counts, key=lambda k: (k.startswith("system/"), -counts[k], k))
     return ranked[:limit]
+
+
+def parse_columns(text: str) -> list[tuple[str, str]]:
+    """``--columns``: comma-separated ``metrics.KEY`` (or a bare metric key), ``params.KEY``
+    and ``tags.KEY``, as ``(kind, key)`` pairs in the order given.
+
+    Raises:
+        CommandError: an empty column or key.
+    """
+    out: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        kind, dot, key = item.partition(".")
+        if dot and kind in ("metrics", "params", "tags"):
+            pass
+        else:
+            kind, key = "metrics", item
+        if not key:
+            raise CommandError(
+                f"--columns: empty column in {text!r}; use e.g. 'loss,params.lr,tags.team'"
+            )
+        out.append((kind, key))
+    return out
+
+
+def _cell(record: RunRecord, kind: str, key: str) -> str:
+    if kind == "metrics":
+        return fmt_float(record.metrics[key].last) if key in record.metrics else ""
+    if kind == "params":
+        if key not in record.params:
+            return ""
+        value = record.params[key]
+        return fmt_float(value) if isinstance(value, float) else str(value)
+    return record.tags.get(key, "")
 
 
 def list_runs(
@@ -79,8 +115,14 @@ def list_runs(
     limit: int,
     as_json: bool,
     store: str | None,
+    columns: str | None = None,
 ) -> None:
-    """Print the runs as a table (or JSON); the caller turns errors into ``error: ...``."""
+    """Print the runs as a table (or JSON); the caller turns errors into ``error: ...``.
+
+    ``columns`` (``--columns``) names the table's value columns instead of the most common
+    metrics: see :func:`parse_columns`.
+    """
+    chosen = parse_columns(columns) if columns is not None else None
     records = None
     if filter is None and order_by is None:
         records = lite_runs(store, project, limit + 1)  # the common listing, read light
@@ -96,18 +138,18 @@ def list_runs(
     if not records:
         console.print("no runs")
         return
-    console.print(_runs_table(records))
+    console.print(_runs_table(records, chosen))
     if more:
         console.print(
             f"[dim]showing the first {limit} runs; use --limit to see more[/dim]",
         )
 
 
-def _runs_table(records: list[RunRecord]) -> Table:
+def _runs_table(records: list[RunRecord], chosen: list[tuple[str, str]] | None = None) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    keys = metric_columns(records)
+    cols = chosen if chosen is not None else [("metrics", k) for k in metric_columns(records)]
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("id", no_wrap=True, style="cyan")
     table.add_column("project", overflow="fold")
@@ -115,10 +157,12 @@ def _runs_table(records: list[RunRecord]) -> Table:
     table.add_column("status", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("duration", no_wrap=True, justify="right")
-    for key in keys:
-        table.add_column(Text(key), justify="right", overflow="fold")
+    for kind, key in cols:
+        title = key if kind == "metrics" and chosen is None else f"{kind}.{key}"
+        justify = "left" if kind == "tags" else "right"
+        table.add_column(Text(title), justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in records:
-        cells = [fmt_float(r.metrics[k].last) if k in r.metrics else "" for k in keys]
+        cells = [Text(_cell(r, kind, key)) for kind, key in cols]
         table.add_row(
             Text(r.run_id),
             Text(r.project),
