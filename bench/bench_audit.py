@@ -135,7 +135,7 @@ def verify(root: Path, pg: str | None, entries: int) -> dict:
     from mltrail.audit.verify import verify_log
     from mltrail.store.batch import Batch, RunCreate
     from mltrail.store.sql import audit
-    from mltrail.store.sql.audit_rows import canonical_rows
+    from mltrail.store.sql.audit_rows import table_rows
     from mltrail.store.sql.engine import write_connection
     from mltrail.store.sql.schema import tags
 
@@ -161,7 +161,7 @@ def verify(root: Path, pg: str | None, entries: int) -> dict:
                 audit.Change(
                     "run.tags",
                     f"run:{run_id}",
-                    {"run": run_id, "rows": {"tags": canonical_rows("tags", [row])}},
+                    {"run": run_id, "rows": {"tags": table_rows("tags", [row])}},
                 )
             )
         with write_connection(store._engine) as conn:

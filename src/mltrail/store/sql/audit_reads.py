@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from mltrail.audit.checkpoints import Checkpoint
 from mltrail.audit.entries import Entry, metric_digest
 from mltrail.audit.verify import LiveState
+from mltrail.errors import StoreError
 from mltrail.store.sql.audit import Change as _Change
 from mltrail.store.sql.audit import append, checkpoint
-from mltrail.store.sql.audit_rows import AUDITED, live_rows, live_table
+from mltrail.store.sql.audit_rows import AUDITED, columns, live_rows, live_table
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import write_connection
 from mltrail.store.sql.schema import audit_checkpoints, audit_log, metric_chunks
@@ -27,18 +28,25 @@ _al = audit_log.c
 _ac = audit_checkpoints.c
 
 
+_ENTRY_SQL = (
+    "SELECT seq, ts_ms, actor, action, subject, payload, payload_digest, prev_hash, hash, "
+    "blobs FROM audit_log WHERE seq >= {mark}"
+)
+
+
 def _entry(r: Any) -> Entry:
+    blobs = r[9]
     return Entry(
-        seq=int(r.seq),
-        ts_ms=int(r.ts_ms),
-        actor=r.actor,
-        action=r.action,
-        subject=r.subject,
-        payload=r.payload,
-        payload_digest=r.payload_digest,
-        prev_hash=r.prev_hash,
-        hash=r.hash,
-        blobs=tuple(json.loads(r.blobs or "[]")),
+        int(r[0]),
+        int(r[1]),
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        () if blobs == "[]" or not blobs else tuple(json.loads(blobs)),
     )
 
 
@@ -55,15 +63,33 @@ class SqlAuditLog:
     def audit_entries(
         self, start: int = 1, stop: int | None = None, subject: str | None = None
     ) -> Iterator[Entry]:
-        stmt = sa.select(audit_log).where(_al.seq >= start).order_by(_al.seq)
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        sql = _ENTRY_SQL.format(mark=mark)
+        args: list[Any] = [start]
         if stop is not None:
-            stmt = stmt.where(_al.seq <= stop)
+            sql += f" AND seq <= {mark}"
+            args.append(stop)
         if subject is not None:
-            stmt = stmt.where(_al.subject == subject)
+            sql += f" AND subject = {mark}"
+            args.append(subject)
+        sql += " ORDER BY seq"
+        # the driver's cursor: verify reads 10^6 entries, SQLAlchemy rows cost too much
         with driver_errors("reading the audit log"), self._engine.connect() as conn:
-            result = conn.execute(stmt, execution_options={"yield_per": 20_000})
-            for r in result:
-                yield _entry(r)
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cur = dbapi.cursor()
+            try:
+                cur.execute(sql, args)
+                while True:
+                    batch = cur.fetchmany(20_000)
+                    if not batch:
+                        break
+                    for r in batch:
+                        yield _entry(r)
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise StoreError(f"reading the audit log failed: {exc}") from exc
+            finally:
+                cur.close()
 
     def audit_subjects(self, text: str) -> list[str]:
         """The subjects that ``text`` names: exact, or ``<kind>:text``, or a model or
@@ -109,10 +135,11 @@ class SqlAuditLog:
         with driver_errors("reading the database for the audit"), self._engine.connect() as conn:
             for name in AUDITED:
                 state.rows[name] = dict(live_rows(conn, name))
-            for pk, row in state.rows["blobs"].items():
-                name = json.loads(pk)[0]
-                if str(name).startswith("sha256:"):
-                    state.blobs[name] = json.loads(row)["data"]
+                state.cols[name] = columns(name)
+        at = state.cols["blobs"].index("data")
+        for (name, *_), row in state.rows["blobs"].items():
+            if str(name).startswith("sha256:"):
+                state.blobs[str(name)] = row[at]
         state.series = self._series()
         return state
 
