@@ -294,7 +294,9 @@ def test_openssf_model_signature_round_trip(model_store: dict[str, Any], tmp_pat
     assert again.exit_code == 1 and "already exists" in again.output
 
 
-@pytest.mark.parametrize("store_uri", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "store_uri", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)], indirect=True
+)
 def test_export_docs_pack(
     model_store: dict[str, Any], keys: tuple[Path, Path], tmp_path: Path
 ) -> None:

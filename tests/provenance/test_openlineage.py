@@ -220,7 +220,9 @@ def test_crash_recovery_sends_abort(
     assert got["ABORT"]["run"]["facets"]["mltrail"]["status"] == "crashed"
 
 
-@pytest.mark.parametrize("store_uri", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "store_uri", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)], indirect=True
+)
 def test_export_sends_the_same_events_as_the_live_run(
     store_uri: str, code_repo: Path, collector: Any, tmp_path: Path, new_run: Any
 ) -> None:
