@@ -33,6 +33,7 @@ server answers with (and a stable ``code``), so the mapping lives in one place::
     ├── AuthenticationError (401)        no token, or a bad, expired or revoked one
     ├── PermissionDeniedError (403)      a token without the scope for the operation
     ├── ArtifactsUnsupportedError (501)  a kind of store that keeps no artifacts
+    ├── NotSupportedError (501)          a call of MLflow's API that mltrail does not offer
     └── MissingExtraError (501)          an optional dependency is not installed (names the extra)
 
 A test walks every subclass of :class:`MltrailError` in the package and checks it is drawn here.
@@ -52,6 +53,7 @@ __all__ = [
     "JsonValueError",
     "LaunchError",
     "MissingExtraError",
+    "NotSupportedError",
     "CorruptObjectError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -324,3 +326,11 @@ class PolicyViolationError(MltrailError):
 
     http_status = 409
     code = "policy_violation"
+
+
+class NotSupportedError(MltrailError):
+    """A call a foreign API defines (MLflow's REST API) that mltrail does not offer; the
+    message says what to do instead (docs/mlflow-compat.md lists what is out of scope)."""
+
+    http_status = 501
+    code = "not_supported"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
+    from fastapi.responses import Response
 
     from mltrail.server.compat.mlflow.errors import Fields
 
@@ -41,14 +42,14 @@ def _server_info(request: Request, fields: Fields) -> dict[str, Any]:
     }
 
 
-def _not_found(request: Request, fields: Fields) -> dict[str, Any]:
-    from mltrail.server.compat.mlflow.errors import MlflowApiError
+def _not_found(request: Request, fields: Fields) -> Response:
+    from fastapi.responses import JSONResponse
 
-    raise MlflowApiError(
-        "ENDPOINT_NOT_FOUND",
+    message = (
         f"mltrail does not serve {request.method} {request.url.path} of MLflow's API "
-        "(docs/mlflow-compat.md lists what it serves)",
+        "(docs/mlflow-compat.md lists what it serves)"
     )
+    return JSONResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": message}, 404)
 
 
 def routers() -> list[APIRouter]:

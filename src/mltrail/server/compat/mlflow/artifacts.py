@@ -19,9 +19,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from mltrail.errors import NotFoundError, PayloadTooLargeError
+from mltrail.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+    PayloadTooLargeError,
+)
 from mltrail.server.compat.mlflow import convert as cv
-from mltrail.server.compat.mlflow.errors import MlflowApiError, add_endpoint, error_response
+from mltrail.server.compat.mlflow.errors import add_endpoint, error_response
 from mltrail.server.compat.mlflow.experiments import experiments_of
 from mltrail.server.compat.mlflow.runs import visible_run
 from mltrail.server.paths import logical_path
@@ -138,7 +143,7 @@ async def upload(request: Request, artifact_path: ArtifactPath) -> Response:
     try:
         run_id, path = await run_in_threadpool(_split, request, artifact_path)
         if not path:
-            raise MlflowApiError("INVALID_PARAMETER_VALUE", "an artifact needs a file name")
+            raise InvalidArgumentError("an artifact needs a file name")
         hasher = hashlib.sha256()
         size = 0
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -175,9 +180,7 @@ async def upload(request: Request, artifact_path: ArtifactPath) -> Response:
 def delete(request: Request, artifact_path: ArtifactPath) -> Response:
     try:
         _split(request, artifact_path)
-        raise MlflowApiError(
-            "NOT_IMPLEMENTED", "run files are kept for the run's record; they are not deleted"
-        )
+        raise NotSupportedError("run files are kept for the run's record; they are not deleted")
     except Exception as exc:
         return error_response(exc, "DELETE mlflow-artifacts")
 

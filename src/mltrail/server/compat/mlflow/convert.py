@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from mltrail import _validation as v
 from mltrail.entities import RunStatus
 from mltrail.errors import InvalidArgumentError, NotFoundError
-from mltrail.server.compat.mlflow.errors import MlflowApiError
 
 if TYPE_CHECKING:
     from mltrail.entities import ParamValue, Project, RunRecord
@@ -353,7 +352,6 @@ def run_dict(record: RunRecord, experiment_id: str) -> dict[str, Any]:
 def check_active(record: RunRecord) -> None:
     """MLflow refuses writes to a deleted run."""
     if DELETED_TAG in record.tags:
-        raise MlflowApiError(
-            "INVALID_PARAMETER_VALUE",
+        raise InvalidArgumentError(
             f"The run {record.run_id} must be in the 'active' state. Current state is deleted.",
         )

@@ -28,6 +28,7 @@ from mltrail.errors import (
     InvalidArgumentError,
     MltrailError,
     NotFoundError,
+    NotSupportedError,
     ParamConflictError,
     PermissionDeniedError,
     StoreError,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_STATUS",
     "Fields",
-    "MlflowApiError",
     "add_endpoint",
     "error_response",
     "read_fields",
@@ -70,17 +70,9 @@ ERROR_STATUS = {
 Fields = dict[str, Any]
 
 
-class MlflowApiError(Exception):
-    """An answer in MLflow's terms that no mltrail error stands for (an unsupported call)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _code_of(exc: BaseException) -> str:
-    if isinstance(exc, MlflowApiError):
-        return exc.code
+    if isinstance(exc, NotSupportedError):
+        return "NOT_IMPLEMENTED"
     if isinstance(exc, NotFoundError):
         return "RESOURCE_DOES_NOT_EXIST"
     if isinstance(exc, ParamConflictError):
@@ -134,13 +126,10 @@ async def read_fields(request: Request) -> Fields:
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
-        raise MlflowApiError("MALFORMED_REQUEST", "the request body is not JSON") from None
+        raise InvalidArgumentError("the request body is not JSON") from None
     if not isinstance(parsed, dict):
-        raise MlflowApiError("MALFORMED_REQUEST", "the request body must be a JSON object")
+        raise InvalidArgumentError("the request body must be a JSON object")
     return parsed
-
-
-ERROR_STATUS["MALFORMED_REQUEST"] = 400
 
 
 def add_endpoint(

@@ -16,10 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
-from mltrail.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from mltrail.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+)
 from mltrail.server.auth import principal_of
 from mltrail.server.compat.mlflow import convert as cv
-from mltrail.server.compat.mlflow.errors import MlflowApiError, add_endpoint
+from mltrail.server.compat.mlflow.errors import add_endpoint
 from mltrail.server.compat.mlflow.filters import parse_clauses
 from mltrail.store.optional import HasRunEdits
 
@@ -90,7 +95,7 @@ class Experiments:
     def ensure(self, name: str) -> Project:
         """The project ``name``, created with no runs when missing."""
         if not isinstance(self._store, HasRunEdits):
-            raise MlflowApiError("NOT_IMPLEMENTED", "this store cannot create empty projects")
+            raise NotSupportedError("this store cannot create empty projects")
         project = self._store.run_edits().ensure_project(name)
         with self._lock:
             self._by_id[cv.experiment_id_of(project)] = project
@@ -257,8 +262,7 @@ def search_experiments(request: Request, fields: Fields) -> dict[str, Any]:
 
 
 def _unsupported(request: Request, fields: Fields) -> dict[str, Any]:
-    raise MlflowApiError(
-        "NOT_IMPLEMENTED",
+    raise NotSupportedError(
         "mltrail keeps experiments as projects: they cannot be deleted, restored, renamed "
         "or tagged through MLflow's API",
     )

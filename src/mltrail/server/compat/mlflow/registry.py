@@ -19,11 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
-from mltrail.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from mltrail.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+)
 from mltrail.registry.records import NewModelVersion, check_model_name
 from mltrail.server.auth import principal_of
 from mltrail.server.compat.mlflow import convert as cv
-from mltrail.server.compat.mlflow.errors import MlflowApiError, add_endpoint
+from mltrail.server.compat.mlflow.errors import add_endpoint
 from mltrail.server.compat.mlflow.experiments import page_token, token_offset
 from mltrail.server.compat.mlflow.filters import parse_clauses
 from mltrail.server.compat.mlflow.runs import visible_run
@@ -49,7 +54,7 @@ _TAGS = "mlflow.tags"
 def _reg(request: Request) -> ModelRegistry:
     store = request.app.state.store
     if not isinstance(store, HasModelRegistry):
-        raise MlflowApiError("NOT_IMPLEMENTED", "this store keeps no model registry")
+        raise NotSupportedError("this store keeps no model registry")
     return store.model_registry()
 
 
@@ -311,7 +316,7 @@ def _snapshot(
 
     store = request.app.state.store
     if not isinstance(store, HasRunFiles) or not isinstance(store, HasArtifacts):
-        raise MlflowApiError("NOT_IMPLEMENTED", "this store keeps no run files or artifacts")
+        raise NotSupportedError("this store keeps no run files or artifacts")
     prefix = f"{folder}/" if folder else ""
     files = [f for f in store.run_files().list(run_id) if f.path.startswith(prefix)]
     if not files:
@@ -454,8 +459,7 @@ def get_by_alias(request: Request, fields: Fields) -> dict[str, Any]:
 
 
 def _unsupported(request: Request, fields: Fields) -> dict[str, Any]:
-    raise MlflowApiError(
-        "NOT_IMPLEMENTED",
+    raise NotSupportedError(
         f"{request.url.path.rsplit('/', 2)[-2:]}: mltrail's registry keeps model names, "
         "version descriptions and tags fixed, and has no stages (use aliases)",
     )

@@ -20,11 +20,12 @@ from mltrail.errors import (
     BadPageTokenError,
     InvalidArgumentError,
     NotFoundError,
+    NotSupportedError,
     ParamConflictError,
 )
 from mltrail.server.auth import principal_of
 from mltrail.server.compat.mlflow import convert as cv
-from mltrail.server.compat.mlflow.errors import MlflowApiError, add_endpoint
+from mltrail.server.compat.mlflow.errors import add_endpoint
 from mltrail.server.compat.mlflow.experiments import (
     experiments_of,
     page_token,
@@ -166,7 +167,7 @@ def update_run(request: Request, fields: Fields) -> dict[str, Any]:
 def _edits(request: Request) -> Any:
     store = _store(request)
     if not isinstance(store, HasRunEdits):
-        raise MlflowApiError("NOT_IMPLEMENTED", "this store cannot delete tags")
+        raise NotSupportedError("this store cannot delete tags")
     return store.run_edits()
 
 
@@ -413,8 +414,7 @@ def metric_history(request: Request, fields: Fields) -> dict[str, Any]:
 
 
 def _inputs_unsupported(request: Request, fields: Fields) -> dict[str, Any]:
-    raise MlflowApiError(
-        "NOT_IMPLEMENTED",
+    raise NotSupportedError(
         "datasets, logged models and run outputs are not kept by mltrail's MLflow API",
     )
 
