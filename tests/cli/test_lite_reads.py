@@ -89,10 +89,10 @@ def test_runs_list_imports_neither_sqlalchemy_nor_numpy(store: str) -> None:
 def test_the_full_path_answers_when_the_light_read_cannot(
     store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert lite.SCHEMA_REVISION == SCHEMA_REVISION  # kept equal by hand: this test says so
+    assert lite.READABLE_REVISIONS[-1] == SCHEMA_REVISION  # kept by hand: this test says so
     assert lite_runs("http://127.0.0.1:9/", None, 5) is None  # a server store
     assert lite_runs(str(tmp_path / "nothing"), None, 5) is None  # no store there
-    monkeypatch.setattr(lite, "SCHEMA_REVISION", "0000")  # another revision
+    monkeypatch.setattr(lite, "READABLE_REVISIONS", ("0000",))  # another revision
     assert lite_runs(store, None, 5) is None
     monkeypatch.undo()
     spool_dir = Path(store) / "spool"
@@ -132,7 +132,8 @@ def test_runs_show_reads_light_and_prints_the_same(
     mltrail.Api(path)  # drained
     light = lite_run(path, run.run_id[:6].upper(), 20)  # a prefix, in the wrong case
     assert light is not None
-    record, state, tail = light
+    record, state, tail, verdicts = light
+    assert verdicts == []
     assert record.run_id == run.run_id and {"code", "config", "environment"} <= set(state)
     assert [line.text for line in tail][-1] == "epoch 29" and len(tail) == 20
     assert _show(capsys, path, run.run_id, True) == _show(capsys, path, run.run_id, False)
@@ -144,3 +145,38 @@ def test_runs_show_reads_light_and_prints_the_same(
         other.log_artifact(tmp_path / "m.txt", name="model")
     mltrail.Api(path)
     assert lite_run(path, other.run_id, 20) is None
+
+
+def test_runs_show_carries_the_checklist_with_reproduction_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "store")
+    original = mltrail.init(project="p", store=path, capture=False)
+    original.finish()
+    other = mltrail.init(project="q", store=path, capture=False, tags={"reproduction-of": "x"})
+    other.finish()  # another project's run: never counted
+    again = mltrail.init(
+        project="p",
+        store=path,
+        capture=False,
+        tags={"reproduction-of": original.run_id, "mltrail.verdict": "identical"},
+    )
+    again.finish()
+    mltrail.Api(path)
+    for light in (True, False):
+        doc = json.loads(_show(capsys, path, original.run_id, light))
+        checks = {c["name"]: c for c in doc["checklist"]["checks"]}
+        assert checks["verdict"]["result"] == "pass", light
+        assert checks["verdict"]["reason"] == "reproduced: identical"
+    plain = json.loads(_show(capsys, path, again.run_id, True))
+    assert {c["name"]: c["result"] for c in plain["checklist"]["checks"]}["verdict"] == "warn"
+    printed = cli_text(path, original.run_id)
+    assert "reproducibility checklist  score" in printed and "✓ verdict" in printed
+
+
+def cli_text(store: str, run_id: str) -> str:
+    from clihelp import cli
+
+    done = cli("runs", "show", run_id, "--store", store, env={"COLUMNS": "120"})
+    assert done.exit_code == 0, done.output
+    return done.stdout

@@ -107,10 +107,10 @@ def lite_runs(store: str | None, project: str | None, limit: int) -> list[RunRec
 
 def lite_run(
     store: str | None, run: str, tail: int
-) -> tuple[RunRecord, dict[str, dict[str, Any]], list[ConsoleLine]] | None:
-    """A run (by id or prefix), its state and its last ``tail`` console lines, read light;
-    None when the full path must answer (see :func:`_lite_reader`, and a run with artifacts,
-    whose versions the artifact store reads).
+) -> tuple[RunRecord, dict[str, dict[str, Any]], list[ConsoleLine], list[str]] | None:
+    """A run (by id or prefix), its state, its last ``tail`` console lines and the verdicts
+    of its reproductions, read light; None when the full path must answer (see
+    :func:`_lite_reader`, and a run with artifacts, whose versions the artifact store reads).
 
     Raises:
         NotFoundError, AmbiguousIdError: as the store's own resolution of ``run``.
@@ -122,8 +122,11 @@ def lite_run(
         run_id = reader.resolve_run_id(run)
         if reader.has_artifacts(run_id):
             return None
+        from mltrail.repro.verdict import REPRODUCTION_TAG, VERDICT_TAG
+
         (record,) = reader.load([run_id])
-        return record, reader.state(run_id), reader.console_tail(run_id, tail)
+        verdicts = reader.tagged_values(run_id, REPRODUCTION_TAG, VERDICT_TAG)
+        return record, reader.state(run_id), reader.console_tail(run_id, tail), verdicts
 
 
 def store_exists(location: StoreLocation) -> bool:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mltrail.api import Api
     from mltrail.artifacts.records import ArtifactVersion
     from mltrail.entities import RunRecord
+    from mltrail.repro.checklist import Checklist
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
@@ -262,18 +263,23 @@ def show_run(
 ) -> None:
     """Print one run (or its JSON, every metric key, or those matching ``keys``)."""
     from mltrail.cli.state_view import CONSOLE_TAIL, console_tail_dicts, print_state
+    from mltrail.repro.checklist import checklist_of
 
     light = lite_run(store, run, CONSOLE_TAIL)  # a run without artifacts, read light
     if light is not None:
-        record, state, tail = light
+        record, state, tail, verdicts = light
         inputs: list[ArtifactVersion] = []
         outputs: list[ArtifactVersion] = []
     else:
+        from mltrail.repro.checklist import reproduction_verdicts
+
         api = open_api(store)
         record = api.run(run)
         state = api.state(record.run_id)
         tail = api.console(record.run_id, tail=CONSOLE_TAIL)
         inputs, outputs = run_artifacts(api, record.run_id)
+        verdicts = reproduction_verdicts(api, record.run_id, record.project)
+    checks = checklist_of(record.run_id, state, verdicts)
     view = KeyView(record, keys, 0 if as_json else max_keys, 1 if as_json else page)
     if as_json:
         doc = record.to_dict()
@@ -286,14 +292,36 @@ def show_run(
                 "console_tail": console_tail_dicts(tail),
                 "inputs": [v.to_dict() for v in inputs],
                 "outputs": [v.to_dict() for v in outputs],
+                "checklist": checks.to_dict(),
             }
         )
         return
     console = stdout_console()
     _print_run(console, record, view)
     _print_error(console, state.get("error"))
+    _print_checklist(console, checks)
     print_run_artifacts(console, inputs, outputs)
     print_state(console, state, tail)
+
+
+_MARKS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "bold red")}
+
+
+def _print_checklist(console: Console, checks: Checklist) -> None:
+    """The reproducibility checklist: a score and one line per item."""
+    from rich.text import Text
+
+    console.print()
+    console.print(
+        Text.assemble(
+            ("reproducibility checklist", "bold"),
+            f"  score {checks.score:.2f}  ",
+            ("(mltrail check RUN applies a policy)", "dim"),
+        )
+    )
+    for c in checks.checks:
+        mark, style = _MARKS.get(c.result, ("?", ""))
+        console.print(Text.assemble("  ", (mark, style), f" {c.name:<12} ", c.reason))
 
 
 def _print_error(console: Console, doc: dict[str, Any] | None) -> None:

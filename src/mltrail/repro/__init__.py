@@ -35,11 +35,29 @@ Example:
 
 from __future__ import annotations
 
-from mltrail.repro.determinism import verify_determinism
-from mltrail.repro.launcher import Launched, LaunchError, launch
-from mltrail.repro.progress import Progress
-from mltrail.repro.reproduction import NotReproducibleError, reproduce
-from mltrail.repro.verdict import Comparison, Verdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mltrail.repro.determinism import verify_determinism
+    from mltrail.repro.launcher import Launched, LaunchError, launch
+    from mltrail.repro.progress import Progress
+    from mltrail.repro.reproduction import NotReproducibleError, reproduce
+    from mltrail.repro.verdict import Comparison, Verdict
+
+#: name -> module: each loads on first use (PEP 562), so that ``mltrail.repro.checklist``
+#: or ``mltrail.repro.verdict`` alone (the CLI's light reads) do not load the launcher
+_PUBLIC = {
+    "Comparison": "mltrail.repro.verdict",
+    "LaunchError": "mltrail.repro.launcher",
+    "Launched": "mltrail.repro.launcher",
+    "NotReproducibleError": "mltrail.repro.reproduction",
+    "Progress": "mltrail.repro.progress",
+    "Verdict": "mltrail.repro.verdict",
+    "launch": "mltrail.repro.launcher",
+    "reproduce": "mltrail.repro.reproduction",
+    "verify_determinism": "mltrail.repro.determinism",
+}
 
 __all__ = [
     "Comparison",
@@ -52,3 +70,16 @@ __all__ = [
     "reproduce",
     "verify_determinism",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mltrail.repro' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

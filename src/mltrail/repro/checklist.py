@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mltrail.api import Api
 
-__all__ = ["ITEMS", "Check", "Checklist", "checklist"]
+__all__ = ["ITEMS", "Check", "Checklist", "checklist", "checklist_of", "reproduction_verdicts"]
 
 #: the items, in order
 ITEMS = (
@@ -187,14 +187,19 @@ def _outputs(state: dict[str, Any]) -> Check:
     return Check("outputs", "warn", "no outputs digested (mltrail run, log_artifact)")
 
 
-def _verdict(api: Api, run_id: str, project: str) -> Check:
+def reproduction_verdicts(api: Api, run_id: str, project: str) -> list[str]:
+    """The verdicts of the reproductions of ``run_id`` (tagged runs of its project)."""
     from mltrail.repro.verdict import REPRODUCTION_TAG, VERDICT_TAG
 
-    verdicts = [
+    wanted = f"tags.`{REPRODUCTION_TAG}` = '{run_id}'"  # run ids are [0-9a-z]: no quoting
+    return [
         str(r.tags[VERDICT_TAG])
-        for r in api.runs(project=project)
+        for r in api.runs(project=project, filter=wanted)
         if r.tags.get(REPRODUCTION_TAG) == run_id and r.tags.get(VERDICT_TAG)
     ]
+
+
+def _verdict(verdicts: list[str]) -> Check:
     good = [v for v in verdicts if v in ("identical", "within-tolerance", "failure-reproduced")]
     if good:
         return Check("verdict", "pass", f"reproduced: {good[0]}")
@@ -207,6 +212,12 @@ def checklist(api: Api, run_id: str) -> Checklist:
     """The checklist of a run (id or unambiguous prefix)."""
     rec = api.run(run_id)
     state = api.state(rec.run_id)
+    return checklist_of(rec.run_id, state, reproduction_verdicts(api, rec.run_id, rec.project))
+
+
+def checklist_of(run_id: str, state: dict[str, Any], verdicts: list[str]) -> Checklist:
+    """The checklist of a run from its captured ``state`` and the ``verdicts`` of its
+    reproductions (:func:`reproduction_verdicts`): no store needed."""
     checks = (
         _code(state),
         _untracked(state),
@@ -217,6 +228,6 @@ def checklist(api: Api, run_id: str) -> Checklist:
         _hardware(state),
         _config(state),
         _outputs(state),
-        _verdict(api, rec.run_id, rec.project),
+        _verdict(verdicts),
     )
-    return Checklist(rec.run_id, checks)
+    return Checklist(run_id, checks)

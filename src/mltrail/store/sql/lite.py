@@ -8,7 +8,7 @@ same :class:`~mltrail.entities.RunRecord` objects, so the output is identical.
 
 It only reads, and only a store it fully understands: :meth:`LiteReader.open` returns None
 (the caller takes the full path, which migrates, recovers and reports errors in its words)
-when the file is missing, is at another schema revision than :data:`SCHEMA_REVISION`, or
+when the file is missing, is at a schema revision not in :data:`READABLE_REVISIONS`, or
 cannot be opened read-only. The database is opened ``mode=ro``: nothing is ever created or
 changed here.
 """
@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["LiteReader"]
 
-#: the schema revision these queries were written for (schema.SCHEMA_REVISION, kept equal
-#: by a test: schema.py imports SQLAlchemy, which this module must not)
-SCHEMA_REVISION = "0010"
+#: the schema revisions whose tables these queries read as written (the newest must be
+#: schema.SCHEMA_REVISION: a test checks it; schema.py imports SQLAlchemy, this module
+#: must not). A migration that changes runs, projects, params, tags, metric_summaries,
+#: run_state, console_lines, run_inputs or artifact_versions starts a new list.
+READABLE_REVISIONS = ("0009", "0010")
 #: a running run whose heartbeat is this many intervals old reads as crashed (as the store)
 CRASH_INTERVALS = 3
 _NAN = float("nan")
@@ -59,7 +61,7 @@ class LiteReader:
         except sqlite3.Error:
             conn.close()
             return None
-        if row is None or row[0] != SCHEMA_REVISION:
+        if row is None or row[0] not in READABLE_REVISIONS:
             conn.close()
             return None
         return cls(conn)
@@ -131,6 +133,19 @@ class LiteReader:
         ).fetchall()
         rows.reverse()
         return [ConsoleLine(int(ts), stream, text) for ts, stream, text in rows]
+
+    def tagged_values(self, run_id: str, link_tag: str, value_tag: str) -> list[str]:
+        """The ``value_tag`` of the runs of ``run_id``'s project whose ``link_tag`` is
+        ``run_id`` (a reproduction's verdict names the run it reproduced that way)."""
+        rows = self._conn.execute(
+            "SELECT v.value FROM tags AS l"
+            " JOIN runs AS r ON r.run_id = l.run_id"
+            " JOIN runs AS o ON o.run_id = ? AND o.project_id = r.project_id"
+            " JOIN tags AS v ON v.run_id = l.run_id AND v.key = ?"
+            " WHERE l.key = ? AND l.value = ? ORDER BY r.created_ms DESC, r.run_id DESC",
+            (run_id, value_tag, link_tag, run_id),
+        )
+        return [str(r[0]) for r in rows if r[0]]
 
     def has_artifacts(self, run_id: str) -> bool:
         """Whether the run used or produced any artifact version."""
