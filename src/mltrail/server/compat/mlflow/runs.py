@@ -188,11 +188,19 @@ def restore_run(request: Request, fields: Fields) -> dict[str, Any]:
 # -- logging ---------------------------------------------------------------------------------
 
 
-def _metric(item: object, path: str = "") -> tuple[str, int, int, float]:
-    """A metric's fields (``path``: where in a batch, for messages; "" for log-metric)."""
+def _metric(
+    item: object, path: str = "", names: dict[str, str] | None = None
+) -> tuple[str, int, int, float]:
+    """A metric's fields (``path``: where in a batch, for messages; "" for log-metric;
+    ``names``: the names of the batch checked so far, a batch repeats a few keys)."""
     if not isinstance(item, dict):
         raise cv.invalid(path or "metric", item)
-    key = cv.check_name(item.get("key"), f"{path}.key" if path else "key")
+    raw = item.get("key")
+    key = names.get(raw) if names is not None and isinstance(raw, str) else None
+    if key is None:
+        key = cv.check_name(raw, f"{path}.key" if path else "key")
+        if names is not None and isinstance(raw, str):
+            names[raw] = key
     value = cv.double(item, "value")
     stamp = cv.int64(item, "timestamp")
     if stamp is None:
@@ -320,7 +328,8 @@ def log_batch(request: Request, fields: Fields) -> dict[str, Any]:
     _limit("metrics, params, and tags", len(metrics) + len(params) + len(tags), 1000)
     if any(not isinstance(m, dict) or m.get("timestamp") is None for m in metrics):
         raise cv.invalid("metrics", metrics)  # MLflow's batch needs every point's time
-    points = [_metric(m, f"metrics[{i}]") for i, m in enumerate(metrics)]
+    names: dict[str, str] = {}
+    points = [_metric(m, f"metrics[{i}]", names) for i, m in enumerate(metrics)]
     checked_params: dict[str, str] = {}
     for i, p in enumerate(params):
         if not isinstance(p, dict):
