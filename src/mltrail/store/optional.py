@@ -25,6 +25,7 @@ __all__ = [
     "HasMetricBuckets",
     "HasModelRegistry",
     "HasProjectKeys",
+    "HasProjectLookup",
     "HasRunEdits",
     "HasRunFiles",
     "HasScopedReads",
@@ -60,6 +61,20 @@ class HasTokens(Protocol):
 
     def tokens(self) -> TokenStore:
         """The token store sharing this store's connection."""
+        ...
+
+
+@runtime_checkable
+class HasProjectLookup(Protocol):
+    """A store that tells whether one project exists without counting every project's runs
+    (``list_projects`` does: at a million runs, the UI's every page paid for it)."""
+
+    def project_exists(self, name: str) -> bool:
+        """Whether a project named ``name`` exists (with or without runs).
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
         ...
 
 

@@ -53,8 +53,14 @@ class StoreApi(Api):
 
 
 def require_project(store: TrackingStore, project: str) -> None:
-    """Raise :class:`NotFoundError` unless ``project`` exists."""
-    if not any(p.name == project for p in store.list_projects()):
+    """Raise :class:`NotFoundError` unless ``project`` exists (visible to ``store``)."""
+    from mltrail.store.optional import HasProjectLookup
+
+    if isinstance(store, HasProjectLookup):  # one indexed lookup, not every project's count
+        found = store.project_exists(project)
+    else:  # a scoped view lists only what its token may see
+        found = any(p.name == project for p in store.list_projects())
+    if not found:
         raise NotFoundError(f"no project named {project!r}")
 
 

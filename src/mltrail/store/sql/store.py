@@ -281,6 +281,11 @@ class SqlTrackingStore:
             )
             return RunPage(self._load_runs(conn, ids), token)
 
+    def project_exists(self, name: str) -> bool:
+        stmt = sa.select(projects.c.project_id).where(projects.c.name == name)
+        with driver_errors("looking up a project"), self._engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
     def list_projects(self) -> list[Project]:
         pc, rc = projects.c, runs.c
         counts = (
