@@ -163,6 +163,11 @@ def _copy(*args: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.parametrize(
+    "store_uri",
+    [pytest.param("sqlite", marks=pytest.mark.slow), "postgres"],  # CI budget: PostgreSQL
+    indirect=True,
+)
 def test_round_trip_sqlite_to_other_backend_to_directory(
     source: str, store_uri: str, tmp_path: Path
 ) -> None:
