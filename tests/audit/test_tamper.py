@@ -74,7 +74,7 @@ def test_delete_a_metric_chunk(trail: Trail) -> None:
     first = _verify(trail).first
     # the second batch's points are now the third's: its entry is named
     assert first is not None and first.seq == trail.metric_seqs[1]
-    assert f"metric 'loss' of run {trail.runs[0]}" in first.reason
+    assert f"metrics of run {trail.runs[0]} ('loss'): the stored points differ" in first.reason
 
 
 def test_insert_a_forged_entry(trail: Trail) -> None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "ENTRY_VERSION",
@@ -48,11 +51,17 @@ def digest(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def metric_digest(steps: bytes, timestamps: bytes, values: bytes) -> str:
-    """The digest of one key's points in a batch: SHA-256 over the three lengths (u64 LE),
-    then the little-endian int64 steps, int64 timestamps and float64 values."""
-    head = _LENGTHS(len(steps), len(timestamps), len(values))
-    return hashlib.sha256(b"".join((head, steps, timestamps, values))).hexdigest()
+def metric_digest(parts: Iterable[tuple[bytes, bytes, bytes]]) -> str:
+    """The digest of a batch's metric points: SHA-256 over, for each key in the payload's
+    order, the three lengths (u64 LE) then the little-endian int64 steps, int64 timestamps
+    and float64 values."""
+    h = hashlib.sha256()
+    for steps, timestamps, values in parts:
+        h.update(_LENGTHS(len(steps), len(timestamps), len(values)))
+        h.update(steps)
+        h.update(timestamps)
+        h.update(values)
+    return h.hexdigest()
 
 
 def entry_bytes(

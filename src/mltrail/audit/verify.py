@@ -113,7 +113,8 @@ _Expected = tuple[int, tuple[str, ...], "tuple[Any, ...] | None"]
 @dataclass(slots=True)
 class _Replay:
     rows: dict[str, dict[tuple[Any, ...], _Expected]] = field(default_factory=dict)
-    series: dict[tuple[str, str], list[tuple[int, int, str]]] = field(default_factory=dict)
+    #: run id -> its metric batches in order: (entry, [(key, points)], digest)
+    series: dict[str, list[tuple[int, list[tuple[str, int]], str]]] = field(default_factory=dict)
     blobs: dict[str, int] = field(default_factory=dict)
 
     def apply(self, seq: int, payload: dict[str, Any]) -> None:
@@ -127,8 +128,9 @@ class _Replay:
                 mine[tuple([row[i] for i in at])] = (seq, cols, tuple(row))
             for key in spec.get("deleted", ()):
                 mine[tuple(key)] = (seq, cols, None)
-        for run_id, key, n, dig in payload.get("metrics", ()):
-            self.series.setdefault((run_id, key), []).append((seq, int(n), str(dig)))
+        for batch in payload.get("metrics", ()):
+            keys = [(str(k), int(n)) for k, n in batch["keys"]]
+            self.series.setdefault(str(batch["run"]), []).append((seq, keys, str(batch["digest"])))
 
 
 def verify_log(
@@ -296,41 +298,67 @@ def _check_live(report: Report, replay: _Replay, live: LiveState) -> None:
                 problems.append(Problem(seq, f"{where}: the row differs from the trail ({diff})"))
         for pk in have.keys() - want.keys():
             problems.append(Problem(None, f"{table} {_show(pk)}: a row the trail never wrote"))
-    for sk, (steps, stamps, vals) in live.series:
-        _check_series(report, sk, replay.series.pop(sk, []), steps, stamps, vals)
-    for sk, batches in sorted(replay.series.items()):
-        _check_series(report, sk, batches, b"", b"", b"")
+    run: str | None = None
+    run_series: dict[str, tuple[bytes, bytes, bytes]] = {}
+    for (run_id, key), columns in live.series:  # grouped by run
+        if run_id != run and run is not None:
+            _check_run_series(report, run, replay.series.pop(run, []), run_series)
+            run_series = {}
+        run = run_id
+        run_series[key] = columns
+    if run is not None:
+        _check_run_series(report, run, replay.series.pop(run, []), run_series)
+    for run_id, batches in sorted(replay.series.items()):
+        _check_run_series(report, run_id, batches, {})
 
 
-def _check_series(
+def _check_run_series(
     report: Report,
-    sk: tuple[str, str],
-    batches: list[tuple[int, int, str]],
-    steps: bytes,
-    stamps: bytes,
-    vals: bytes,
+    run_id: str,
+    batches: list[tuple[int, list[tuple[str, int]], str]],
+    series: dict[str, tuple[bytes, bytes, bytes]],
 ) -> None:
-    """One series against the digests of the batches that wrote it, in order."""
-    report.series += 1
-    what = f"metric {sk[1]!r} of run {sk[0]}"
-    pos = 0
-    total = len(steps) // 8
-    for seq, n, dig in batches:
-        if pos + n > total:
+    """A run's series against the digests of the batches that wrote them, in order."""
+    pos: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for seq, keys, dig in batches:
+        parts = []
+        for key, n in keys:
+            steps, stamps, vals = series.get(key, (b"", b"", b""))
+            at = pos.get(key, 0)
+            if (at + n) * 8 > len(steps):
+                report.problems.append(
+                    Problem(
+                        seq,
+                        f"metric {key!r} of run {run_id}: points missing "
+                        f"({len(steps) // 8} stored, the trail has {at + n}+)",
+                    )
+                )
+                return
+            a, b = at * 8, (at + n) * 8
+            parts.append((steps[a:b], stamps[a:b], vals[a:b]))
+            pos[key] = at + n
+            last[key] = seq
+        if metric_digest(parts) != dig:
+            names = ", ".join(repr(k) for k, _ in keys)
             report.problems.append(
-                Problem(seq, f"{what}: points missing ({total} stored, the trail has {pos + n}+)")
+                Problem(
+                    seq,
+                    f"metrics of run {run_id} ({names}): the stored points differ from the "
+                    "batch's digest",
+                )
             )
             return
-        a, b = pos * 8, (pos + n) * 8
-        if metric_digest(steps[a:b], stamps[a:b], vals[a:b]) != dig:
+    for key, (steps, _, _) in sorted(series.items()):
+        report.series += 1
+        extra = len(steps) // 8 - pos.get(key, 0)
+        if extra:
             report.problems.append(
-                Problem(seq, f"{what}: points {pos}..{pos + n - 1} differ from the batch's digest")
+                Problem(
+                    last.get(key),
+                    f"metric {key!r} of run {run_id}: {extra} points the trail never wrote",
+                )
             )
-            return
-        pos += n
-    if pos != total:
-        last = batches[-1][0] if batches else None
-        report.problems.append(Problem(last, f"{what}: {total - pos} points the trail never wrote"))
 
 
 def _show(pk: tuple[Any, ...]) -> str:

@@ -3,9 +3,10 @@
 Rows written from the batch's own values (the run and its project at creation, params,
 tags, state, blobs) are recorded from them; the run's row after an UPDATE that may not
 have applied (a status change, a resume) is read back in the transaction. Metric points are
-recorded as ``[run, key, n, digest]`` per key: the SHA-256 of the batch's packed columns
-(:func:`mltrail.audit.entries.metric_digest`), so a batch of 10^5 points costs one hash pass,
-not a row per point. Heartbeats and console lines are not recorded.
+recorded as ``{"run", "keys": [[key, n], ...], "digest"}``: one SHA-256 over the batch's
+packed columns, key after key (:func:`mltrail.audit.entries.metric_digest`), so a batch
+costs one hash pass, not a row (nor a hash) per point or key. Heartbeats and console lines
+are not recorded.
 """
 
 from __future__ import annotations
@@ -66,15 +67,18 @@ def batch_change(
         rows["run_blobs"] = table_rows(
             "run_blobs", ({"digest": d, "run_id": run_id} for d in blobs)
         )
-    metrics: list[list[Any]] = []
-    for key, col in batch.metrics.items():
-        if len(col):
-            dig = metric_digest(
+    keys = [(k, col) for k, col in batch.metrics.items() if len(col)]
+    metrics: list[dict[str, Any]] = []
+    if keys:
+        dig = metric_digest(
+            (
                 col.steps.astype("<i8", copy=False).tobytes(),
                 col.timestamps.astype("<i8", copy=False).tobytes(),
                 col.values.astype("<f8", copy=False).tobytes(),
             )
-            metrics.append([run_id, key, len(col), dig])
+            for _, col in keys
+        )
+        metrics.append({"run": run_id, "keys": [[k, len(col)] for k, col in keys], "digest": dig})
     if metrics:
         parts.append("metrics")
     if not parts:

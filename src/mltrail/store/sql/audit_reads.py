@@ -176,7 +176,8 @@ class SqlAuditLog:
                     rows[name] = got
             metrics = []
             for (run_id, key), (s, t, v) in self._series_in(conn):
-                metrics.append([run_id, key, len(s) // 8, metric_digest(s, t, v)])
+                record = {"run": run_id, "keys": [[key, len(s) // 8]]}
+                metrics.append({**record, "digest": metric_digest([(s, t, v)])})
             if not rows and not metrics:
                 return 0
             spec = rows.get("blobs", {"cols": [], "rows": []})
