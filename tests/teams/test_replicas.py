@@ -138,3 +138,34 @@ def test_checkout_through_b_of_an_artifact_logged_through_a(
         where = consumer.use_artifact("ds:latest", root=tmp_path / "out")
     forget_open_stores()
     assert (where / "x.bin").read_bytes() == b"\x00\x01" * 5000
+
+
+def test_presigned_downloads_are_opt_in_and_verified_by_the_client(
+    store_uri: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """With --presign, GET of an object redirects (307, no token in the URL's origin) to a
+    presigned URL the client follows; a digest the token may not read is still 404; without
+    an object-store root the option is refused."""
+    from mltrail.errors import InvalidArgumentError
+    from mltrail.objects.digest import hash_bytes
+    from mltrail.objects.http import HttpObjectStore
+
+    with ThreadedServer(store_uri, f"{s3_bucket}/team", presign_s=60) as srv:
+        token = srv.token("write")
+        blob = b"fetched straight from the bucket" * 100
+        obj = hash_bytes(blob)
+        with _client(srv, token) as c:
+            assert c.put(f"/api/v1/objects/{obj}", content=blob).status_code == 201
+            answer = c.get(f"/api/v1/objects/{obj}")
+            assert answer.status_code == 307
+            location = answer.headers["location"]
+            assert "Signature=" in location and not location.startswith(srv.url)
+            assert httpx.get(location).content == blob  # no token needed, for 60 s
+            assert c.get(f"/api/v1/objects/{hash_bytes(b'never stored')}").status_code == 404
+        odb = HttpObjectStore(srv.url, token=token)
+        try:
+            assert odb.read_bytes(obj) == blob  # the client follows it and verifies the bytes
+        finally:
+            odb.close()
+    with pytest.raises(InvalidArgumentError, match="presign"):
+        ThreadedServer(store_uri, str(tmp_path / "local"), presign_s=60)

@@ -55,6 +55,7 @@ def _config(
     auth: bool,
     host: str,
     allowed_hosts: tuple[str, ...] = (),
+    presign_s: int = 0,
 ) -> ServerConfig:
     from mltrail.server.app import ServerConfig
     from mltrail.server.storage import is_url
@@ -74,6 +75,7 @@ def _config(
         auth=auth,
         host=host,
         allowed_hosts=allowed_hosts,
+        presign_s=presign_s,
     )
 
 
@@ -127,11 +129,27 @@ def server(
             help="Another Host name clients use (repeatable); needed when binding 0.0.0.0.",
         ),
     ] = None,
+    presign: Annotated[
+        int,
+        typer.Option(
+            "--presign",
+            metavar="SECONDS",
+            min=0,
+            max=7 * 86400,
+            help="With an s3:// --artifacts root: object downloads redirect to presigned "
+            "URLs valid SECONDS (clients then need to reach the object store); 0: proxied.",
+        ),
+    ] = 0,
 ) -> None:
     """Run the tracking server (REST API + UI); every request needs an API token."""
     with cli_errors():
         config = _config(
-            store, artifacts, auth=True, host=host, allowed_hosts=tuple(allowed_host or ())
+            store,
+            artifacts,
+            auth=True,
+            host=host,
+            allowed_hosts=tuple(allowed_host or ()),
+            presign_s=presign,
         )
     shown = f"[{host}]" if ":" in host else host
     _serve(

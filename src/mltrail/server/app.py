@@ -74,6 +74,8 @@ class ServerConfig:
         allowed_hosts: more accepted ``Host`` names (a DNS name in front of the server);
             ``"*"`` turns the Host check off (only behind a proxy that checks it).
         limits: body, batch and string limits.
+        presign_s: with an object-store root, answer object downloads with a redirect to a
+            presigned URL valid this many seconds (0: the server streams them itself).
     """
 
     store: str
@@ -82,6 +84,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     allowed_hosts: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    presign_s: int = 0
 
     def to_json(self) -> str:
         """The config as JSON (for worker processes)."""
@@ -172,6 +175,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     storage = None
     try:
         storage = open_storage(config.artifacts)  # a folder, or s3://... (server/storage.py)
+        if config.presign_s and not storage.presigns:
+            raise InvalidArgumentError(
+                f"presign: the artifacts root {config.artifacts} is not an object store that "
+                "signs URLs (use --artifacts s3://bucket/prefix)"
+            )
         filestore, objects = storage.files, storage.objects
         swept = filestore.sweep()
         if swept:

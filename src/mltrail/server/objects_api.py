@@ -174,6 +174,13 @@ def get_object(request: Request, digest: DigestPath) -> Response:
     odb = _odb(request)
     size = _readable_size(request, digest)
     headers = {"Content-Security-Policy": FILE_CSP, "X-Content-Digest": digest}
+    expires_s = request.app.state.config.presign_s
+    if expires_s:  # opt-in: the client fetches the bytes from the object store itself
+        from fastapi.responses import RedirectResponse
+
+        url = request.app.state.storage.presigned_url(digest, expires_s)  # signed locally
+        headers["Cache-Control"] = "no-store"
+        return RedirectResponse(url, status_code=307, headers=headers)
     if isinstance(odb, LocalObjectStore):
         return FileResponse(
             odb.local_path(digest), media_type="application/octet-stream", headers=headers

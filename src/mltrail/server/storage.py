@@ -138,6 +138,30 @@ class ServerStorage:
         self.objects = objects
         self._cleanup = cleanup
 
+    @property
+    def presigns(self) -> bool:
+        """Whether objects can be handed out as presigned URLs (an S3-like object store)."""
+        from mltrail.objects.fsspec_store import FsspecObjectStore
+
+        return isinstance(self.objects, FsspecObjectStore) and self.objects.protocol in (
+            "s3",
+            "s3a",
+            "gs",
+            "gcs",
+        )
+
+    def presigned_url(self, digest: str, expires_s: int) -> str:
+        """A URL that reads the object ``digest`` for ``expires_s`` seconds, no token needed.
+
+        Raises:
+            InvalidArgumentError: the object store cannot sign URLs.
+        """
+        from mltrail.objects.fsspec_store import FsspecObjectStore
+
+        if not self.presigns or not isinstance(self.objects, FsspecObjectStore):
+            raise InvalidArgumentError(f"the artifacts root {self.root} cannot sign URLs")
+        return str(self.objects.fs.sign(self.objects.path(digest), expiration=expires_s))
+
     def close(self) -> None:
         """Release the object store and remove this replica's scratch folder."""
         with contextlib.suppress(Exception):

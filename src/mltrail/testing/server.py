@@ -30,12 +30,14 @@ class ThreadedServer:
         port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        presign_s: int = 0,
     ) -> None:
         import uvicorn
 
         from mltrail.server.app import KEEP_ALIVE_S, ServerConfig, create_app
 
-        self.app = create_app(ServerConfig(store=store, artifacts=artifacts, auth=auth))
+        app_config = ServerConfig(store=store, artifacts=artifacts, auth=auth, presign_s=presign_s)
+        self.app = create_app(app_config)
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", port))
