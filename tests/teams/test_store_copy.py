@@ -19,6 +19,7 @@ from mltrail.entities import RunStatus
 from mltrail.registry.records import NewModelVersion
 from mltrail.store.batch import Batch, MetricSeries, RunCreate, StatusChange
 from mltrail.store.copy import open_endpoint
+from mltrail.store.copy.copier import list_run_ids
 from mltrail.testing.server import ThreadedServer
 
 BLOB = b"diff --git a/train.py b/train.py\n+lr = 0.1\n"
@@ -113,7 +114,7 @@ def _snapshot(uri: str, artifacts: str | None) -> dict[str, Any]:
         store = end.store
         runs = {}
         for p in store.list_projects():
-            for r in store.search_runs(project=p.name, limit=100).runs:
+            for r in (store.get_run(i) for i in list_run_ids(store, p.name)):
                 series = {
                     k: [
                         store.metric_history(r.run_id, k).steps.tolist(),
@@ -244,3 +245,23 @@ def test_store_check_reports_orphans_and_damage(source: str, tmp_path: Path) -> 
     assert not report["ok"] and any(victim in p for p in report["problems"])
     text = cli("store", "check", "--store", source, "--full")
     assert text.exit_code == 1 and "integrity: 1 problem" in text.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("store_uri", ["postgres"], indirect=True)
+def test_thousand_runs_round_trip(source: str, store_uri: str, tmp_path: Path) -> None:
+    """1,000 runs (and the fixture's files, artifacts and model) go SQLite -> PostgreSQL ->
+    a directory with identical records, series, files and artifacts."""
+    end = open_endpoint(source)
+    try:
+        for i in range(997):
+            end.store.apply_batch(_run(f"k{i:04d}", f"p{i % 5}", 20 + i % 7, 1_600_000_000_000 + i))
+    finally:
+        end.close()
+    mid_art, back = str(tmp_path / "mid-art"), str(tmp_path / "back")
+    first = _copy(source, store_uri, "--dst-artifacts", mid_art)
+    assert first["ok"] and first["runs_added"] == 1000
+    second = _copy(store_uri, back, "--src-artifacts", mid_art)
+    assert second["ok"] and second["runs_added"] == 1000
+    assert _snapshot(back, None) == _snapshot(source, None)
