@@ -201,3 +201,33 @@ def test_sklearn_random_state_is_identical(repo: Path) -> None:
     code, doc = _reproduce(repo, run_id)
     assert code == 0, doc
     assert doc["outcome"]["verdict"] == "identical", doc["outcome"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "command"),
+    [
+        (
+            ["click_script.py", "--verbose", "train", "--lr", "0.3", "--epochs", "2"],
+            {"verbose": True, "lr": 0.3, "epochs": 2, "api_key": "***"},
+            "click_script.py train",
+        ),
+        (
+            ["typer_script.py", "--lr", "0.5", "--name", "wide"],
+            {"lr": 0.5, "layers": 2, "name": "wide"},
+            "typer_script.py",
+        ),
+    ],
+)
+def test_click_and_typer_options_are_the_config(
+    repo: Path, argv: list[str], config: dict[str, Any], command: str
+) -> None:
+    """Click (and Typer, on Click) parameters of every command invoked become the config,
+    secrets redacted, with no init() in the program."""
+    done = _mltrail(repo, "run", "--", sys.executable, *argv)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = mltrail.Api(repo / ".mltrail").runs(limit=1)[0]
+    state = _state(repo, run.run_id)
+    assert state["config"]["source"] == "click"
+    assert state["config"]["config"] == config
+    assert state["config"]["command"] == command
+    assert run.params["lr"] == config["lr"]

@@ -122,6 +122,7 @@ class AutoConfig:
         if isinstance(modules, dict) and isinstance(modules.get("imported"), list):
             run.recorder.state(PROGRAM_KIND, {"imported": [str(m) for m in modules["imported"]]})
         parsed = self._read("argparse.json")
+        clicked = self._read("click.json")
         hydra = hydra_config(cwd, written)
         doc: dict[str, Any] | None = None
         if hydra is not None:
@@ -130,6 +131,10 @@ class AutoConfig:
         elif isinstance(parsed, dict) and isinstance(parsed.get("args"), dict):
             config = redact_config(parsed["args"])
             doc = {"config": config, "source": "argparse", "hydra": None}
+        elif isinstance(clicked, dict) and isinstance(clicked.get("args"), dict):
+            config = redact_config(clicked["args"])
+            doc = {"config": config, "source": "click", "hydra": None}
+            doc["command"] = str(clicked.get("command") or "")
         if doc is None:
             return
         doc["argv"] = redact_args(argv)

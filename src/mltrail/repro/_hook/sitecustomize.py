@@ -3,9 +3,12 @@ program parses, with no change to the program.
 
 When ``argparse`` is first imported, ``ArgumentParser.parse_known_args`` (behind
 ``parse_args``) is wrapped: the namespace of the first outermost call in any process of the
-run is written to ``$MLTRAIL_AUTOCONFIG_DIR/argparse.json``. At exit, a process that imported
-the mltrail SDK says so (``sdk.json``), so the wrapper leaves the config to ``init()``, and
-the first process to exit lists the random-number libraries it imported (``modules.json``).
+run is written to ``$MLTRAIL_AUTOCONFIG_DIR/argparse.json``. When ``click`` (or Typer's own
+copy of it) is first imported, ``Command.make_context`` is wrapped: the parameters of the
+command and of each subcommand invoked are written to ``click.json`` when the process
+exits. At exit, a process that imported the mltrail SDK says so (``sdk.json``), so the
+wrapper leaves the config to ``init()``, and the first process to exit lists the
+random-number libraries it imported (``modules.json``).
 Then any ``sitecustomize`` this one shadows is run. Imports nothing from mltrail; never
 raises.
 """
@@ -68,16 +71,52 @@ def _patch(argparse: object) -> None:
     cls.parse_known_args = parse_known_args
 
 
+#: what Click parsed in this process: the command path and the merged parameters
+_click: dict[str, object] = {}
+
+
+def _patch_click(core: object) -> None:
+    cls = core.Command  # type: ignore[attr-defined]
+    original = cls.make_context
+
+    def make_context(
+        self: object, info_name: object, args: object, *a: object, **kw: object
+    ) -> object:
+        ctx = original(self, info_name, args, *a, **kw)
+        try:
+            params = _click.setdefault("args", {})
+            assert isinstance(params, dict)
+            path = _click.setdefault("command", [])
+            assert isinstance(path, list)
+            path.append(str(info_name))
+            _click.setdefault("prog", str(info_name))
+            _click["pid"] = os.getpid()
+            for key, value in ctx.params.items():
+                name = key if key not in params else f"{info_name}.{key}"
+                params[name] = _plain(value)
+        except Exception:  # noqa: S110 - recording must never break the program
+            pass
+        return ctx
+
+    cls.make_context = make_context
+
+
+#: module -> what patches it once it has been imported
+_PATCHES = {"argparse": _patch, "click.core": _patch_click, "typer._click.core": _patch_click}
+
+
 class _Finder:
-    """Patches argparse when it is first imported (nothing is imported before that)."""
+    """Patches argparse and click when first imported (nothing is imported before that)."""
 
     @staticmethod
     def find_spec(name: str, path: object = None, target: object = None) -> object:
-        if name != "argparse":
+        patch = _PATCHES.pop(name, None)
+        if patch is None:
             return None
         import importlib.machinery
 
-        sys.meta_path.remove(_Finder)  # type: ignore[arg-type]
+        if not _PATCHES:
+            sys.meta_path.remove(_Finder)  # type: ignore[arg-type]
         spec = importlib.machinery.PathFinder.find_spec(name, path)  # type: ignore[arg-type]
         if spec is None or spec.loader is None:
             return spec
@@ -87,7 +126,7 @@ class _Finder:
         def exec_and_patch(module: object) -> None:
             exec_module(module)  # type: ignore[arg-type]
             try:
-                _patch(module)
+                patch(module)
             except Exception:  # noqa: S110
                 pass
 
@@ -100,6 +139,10 @@ _WATCHED = ("numpy", "torch", "tensorflow", "jax", "sklearn", "optuna", "random"
 
 
 def _at_exit() -> None:
+    if _click.get("args"):
+        path = _click.get("command")
+        command = " ".join(path) if isinstance(path, list) else ""
+        _write("click.json", {**_click, "command": command})
     if "mltrail.sdk.init" in sys.modules:
         _write(f"sdk-{os.getpid()}.json", {"pid": os.getpid()})
     imported = [m for m in _WATCHED if m in sys.modules]
@@ -123,9 +166,10 @@ def _chain() -> None:
 if _DIR and os.path.isdir(_DIR):
     import atexit
 
-    if "argparse" in sys.modules:
-        _patch(sys.modules["argparse"])
-    else:
+    for _name in list(_PATCHES):
+        if _name in sys.modules:
+            _PATCHES.pop(_name)(sys.modules[_name])
+    if _PATCHES:
         sys.meta_path.insert(0, _Finder)  # type: ignore[arg-type]
     atexit.register(_at_exit)
 try:
