@@ -95,8 +95,13 @@ class _RootFiles:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         target = f"{self._path}/{files_key(digest)}"
         if not self._fs.exists(target):
-            self._fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self._fs.pipe_file(target, data)
+            import secrets
+
+            folder, name = target.rsplit("/", 1)
+            self._fs.makedirs(folder, exist_ok=True)
+            tmp = f"{folder}/.tmp-{secrets.token_hex(8)}-{name}"
+            self._fs.pipe_file(tmp, data)  # whole, then renamed: never half a file by name
+            self._fs.mv(tmp, target)
         self._index.put(run_id, path, digest, len(data))
 
 
