@@ -176,14 +176,19 @@ def _default_root(location: StoreLocation) -> str | None:
 
 
 def open_endpoint(
-    uri: str, artifacts: str | None = None, *, create: bool = False, migrate: bool = True
+    uri: str,
+    artifacts: str | None = None,
+    *,
+    create: bool = False,
+    migrate: bool | None = None,
 ) -> Endpoint:
     """Open the store at ``uri`` with its bytes (``artifacts``: the root of its run files and
     objects, a folder or fsspec URL, as given to ``mltrail server --artifacts``).
 
     Args:
         create: the destination of a copy (roots are created when missing).
-        migrate: upgrade an older schema (a copy's destination; a check never migrates).
+        migrate: upgrade an older schema; None: the store's default (SQLite yes,
+            PostgreSQL no: ``mltrail db upgrade``); a check passes False.
 
     Raises:
         StoreError, InvalidArgumentError: the store cannot be opened.
