@@ -25,6 +25,7 @@ __all__ = [
     "canonical",
     "digest",
     "entry_hash",
+    "column_bytes",
     "metric_digest",
 ]
 
@@ -51,17 +52,27 @@ def digest(data: bytes | str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def metric_digest(parts: Iterable[tuple[bytes, bytes, bytes]]) -> str:
-    """The digest of a batch's metric points: SHA-256 over, for each key in the payload's
-    order, the three lengths (u64 LE) then the little-endian int64 steps, int64 timestamps
-    and float64 values."""
-    h = hashlib.sha256()
+def metric_digest(parts: Iterable[tuple[bytes | memoryview, ...]]) -> str:
+    """The digest of a batch's metric points, ``blake3:<hex>``: BLAKE3 over, for each key in
+    the payload's order, the three byte lengths (u64 LE) then the little-endian int64 steps,
+    int64 timestamps and float64 values (BLAKE3: a 10^5-point batch is 2.4 MB to hash in the
+    writer's transaction, at twice SHA-256's speed here; buffers are hashed without copies)."""
+    from blake3 import blake3
+
+    h = blake3()
     for steps, timestamps, values in parts:
         h.update(_LENGTHS(len(steps), len(timestamps), len(values)))
         h.update(steps)
         h.update(timestamps)
         h.update(values)
-    return h.hexdigest()
+    return "blake3:" + h.hexdigest()
+
+
+def column_bytes(column: Any, dtype: str) -> memoryview:
+    """A NumPy column as little-endian bytes of ``dtype`` (no copy when it already is)."""
+    import numpy as np
+
+    return np.ascontiguousarray(column, dtype=dtype).data.cast("B")
 
 
 def entry_bytes(

@@ -336,7 +336,8 @@ def _check_run_series(
                 )
                 return
             a, b = at * 8, (at + n) * 8
-            parts.append((steps[a:b], stamps[a:b], vals[a:b]))
+            views = memoryview(steps), memoryview(stamps), memoryview(vals)
+            parts.append((views[0][a:b], views[1][a:b], views[2][a:b]))
             pos[key] = at + n
             last[key] = seq
         if metric_digest(parts) != dig:

@@ -3,7 +3,7 @@
 Rows written from the batch's own values (the run and its project at creation, params,
 tags, state, blobs) are recorded from them; the run's row after an UPDATE that may not
 have applied (a status change, a resume) is read back in the transaction. Metric points are
-recorded as ``{"run", "keys": [[key, n], ...], "digest"}``: one SHA-256 over the batch's
+recorded as ``{"run", "keys": [[key, n], ...], "digest"}``: one BLAKE3 hash of the batch's
 packed columns, key after key (:func:`mltrail.audit.entries.metric_digest`), so a batch
 costs one hash pass, not a row (nor a hash) per point or key. Heartbeats and console lines
 are not recorded.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mltrail.audit.entries import metric_digest
+from mltrail.audit.entries import column_bytes, metric_digest
 from mltrail.store.sql.audit import Change
 from mltrail.store.sql.audit_rows import snapshot, table_rows
 
@@ -39,7 +39,9 @@ def batch_change(
         parts.append("resume")
     if batch.status is not None:
         parts.append("status")
-    if batch.resume_ms is not None or batch.status is not None:
+    if batch.project is not None:
+        parts.append("move")
+    if batch.resume_ms is not None or batch.status is not None or batch.project is not None:
         rows["runs"] = snapshot(conn, "runs", {"run_id": run_id})  # what the UPDATE left
     elif fresh:
         rows["runs"] = table_rows("runs", written["runs"])
@@ -72,9 +74,9 @@ def batch_change(
     if keys:
         dig = metric_digest(
             (
-                col.steps.astype("<i8", copy=False).tobytes(),
-                col.timestamps.astype("<i8", copy=False).tobytes(),
-                col.values.astype("<f8", copy=False).tobytes(),
+                column_bytes(col.steps, "<i8"),
+                column_bytes(col.timestamps, "<i8"),
+                column_bytes(col.values, "<f8"),
             )
             for _, col in keys
         )
