@@ -6,11 +6,7 @@ from __future__ import annotations
 import pytest
 
 #: run on PostgreSQL by default too (the rest of the module's tests: SQLite by default)
-_PG_DEFAULT = (
-    "test_fluent_run_lands_as_an_ordinary_run",
-    "test_log_batch_limits_and_atomicity",
-    "test_tokens_keep_their_scope",
-)
+_PG_DEFAULT = ("test_fluent_run_lands_as_an_ordinary_run",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
