@@ -23,6 +23,7 @@ __all__ = [
     "GENESIS",
     "Entry",
     "canonical",
+    "compact",
     "digest",
     "entry_hash",
     "column_bytes",
@@ -43,6 +44,12 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 def canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 kept (NaN written as ``NaN``)."""
     return _CANONICAL(value)
+
+
+def compact(value: Any) -> str:
+    """Compact JSON, keys in their order: a payload's text (its digest is over this text, so
+    it needs no canonical order; the verifier parses it)."""
+    return _COMPACT(value)
 
 
 def digest(data: bytes | str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mltrail.audit.actor import current_actor
-from mltrail.audit.entries import GENESIS, canonical, digest, entry_hash
+from mltrail.audit.entries import GENESIS, compact, digest, entry_hash
 from mltrail.errors import StoreError
 from mltrail.store.sql.driver import dialect_insert
 from mltrail.store.sql.engine import after_commit, write_connection
@@ -116,11 +116,11 @@ def _append(
     rows = []
     for c in changes:
         seq += 1
-        payload = canonical(c.payload)
+        payload = compact(c.payload)
         pdig = digest(payload)
         actor = c.actor or current_actor()
         h = entry_hash(seq, now, actor, c.action, c.subject, pdig, c.blobs, prev)
-        blobs = json.dumps(list(c.blobs))
+        blobs = json.dumps(list(c.blobs)) if c.blobs else "[]"
         rows.append((seq, now, actor, c.action, c.subject, payload, pdig, blobs, prev, h))
         prev = h
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
