@@ -3,6 +3,8 @@
 (a) ``run_creation``: creation batches shaped like the SDK's (20 params, 5 tags, captured
     state ~30 KB, a 5 KB blob) applied to a store with the trail on and off (the private
     ``_audit=False`` flag), in alternating rounds; median ms per run; target ratio <= 1.10.
+    ``sdk_runs``: whole runs through the SDK (``init`` with capture, params, tags, 50 steps,
+    ``finish``), on and off: what a user sees.
 (b) ``metric_ingest``: batches as the writer applies them, on and off: ``large`` (5 keys x
     20,000 points) and ``small`` (100 keys x 2 points: a steady run drained every 0.2 s);
     points/s; target ratio <= 1.10 (of the time).
@@ -128,6 +130,51 @@ def metric_ingest(root: Path, pg: str | None, keys: int, points: int, batches: i
     return {"keys": keys, "points_per_key_per_batch": points, "batches": batches, **out}
 
 
+def sdk_runs(root: Path, runs: int) -> dict:
+    """Runs as a user creates them: ``init()`` (capture on, from a clean git repository),
+    20 params, 5 tags, 50 steps of 5 metrics, ``finish()`` waited into the store; the trail on
+    and off alternating run by run (off: the store class's private flag, patched here)."""
+    from workload import clean_repo_entry
+
+    import mltrail
+    from mltrail.store.registry import forget_open_stores
+    from mltrail.store.sql.store import SqlTrackingStore
+
+    repo = clean_repo_entry()
+    os.environ["MLTRAIL_FINISH_WAIT"] = "1"
+    defaults = SqlTrackingStore.__init__.__kwdefaults__
+    wall: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for i in range(runs * 2):
+            flag = bool(i % 2) if (i // 2) % 2 else not bool(i % 2)
+            defaults["_audit"] = flag
+            forget_open_stores()
+            store = str(root / f"sdk-{flag}")
+            t0 = time.perf_counter()
+            run = mltrail.init(
+                project="bench",
+                config={f"p{k}": k * 0.1 for k in range(20)},
+                tags={f"t{k}": "v" for k in range(5)},
+                store=store,
+            )
+            for step in range(50):
+                run.log({f"m{k}": step * 0.1 + k for k in range(5)}, step=step)
+            run.finish()
+            wall[flag].append(time.perf_counter() - t0)
+    finally:
+        defaults["_audit"] = True
+        os.environ.pop("MLTRAIL_FINISH_WAIT", None)
+        if repo:
+            shutil.rmtree(repo, ignore_errors=True)
+    on, off = statistics.median(wall[True]), statistics.median(wall[False])
+    return {
+        "runs": runs,
+        "ms_on": round(on * 1000, 1),
+        "ms_off": round(off * 1000, 1),
+        "ratio_wall_median": round(on / off, 3),
+    }
+
+
 def verify(root: Path, pg: str | None, entries: int) -> dict:
     import sqlalchemy as sa
 
@@ -196,7 +243,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--store-dir", default=None)
     parser.add_argument("--pg", default=None, help="a postgresql:// URL to bench on instead")
-    parser.add_argument("--only", choices=["create", "ingest", "verify"], default=None)
+    parser.add_argument("--only", choices=["create", "sdk", "ingest", "verify"], default=None)
     args = parser.parse_args()
     root = Path(args.store_dir or tempfile.mkdtemp(prefix="mltrail-bench-audit-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -204,6 +251,8 @@ def main() -> None:
     try:
         if args.only in (None, "create"):
             out["run_creation"] = run_creation(root, args.pg, 100 if args.quick else 600)
+        if args.only in (None, "sdk") and not args.pg:
+            out["sdk_runs"] = sdk_runs(root, 10 if args.quick else 30)
         if args.only in (None, "ingest"):
             out["metric_ingest_large"] = metric_ingest(
                 root, args.pg, 5, 20_000, 20 if args.quick else 100
