@@ -26,6 +26,7 @@ __all__ = [
     "KIND_RUN",
     "KIND_STATE",
     "KIND_STATUS",
+    "KIND_PROJECT",
     "KIND_TAGS",
     "decode_blob",
     "decode_json",
@@ -47,6 +48,7 @@ KIND_RESUME: Final = 8  # a later process continues the run
 KIND_STATE: Final = 9  # captured state of one kind: {"kind": ..., "data": {...}}
 KIND_BLOB: Final = 10  # <u8 digest length><digest ascii><content>
 KIND_CONSOLE: Final = 11  # {"lines": [[timestamp_ms, stream, text], ...]}
+KIND_PROJECT: Final = 12  # {"project": name}: the run belongs there (a child's init(project=))
 
 FRAME_HEADER: Final = struct.Struct("<II")
 _HEARTBEAT = struct.Struct("<Bq")

@@ -246,6 +246,8 @@ class SpoolDecoder:
             batch.params.update(body)
         elif kind == codec.KIND_TAGS:
             batch.tags.update(body)
+        elif kind == codec.KIND_PROJECT:
+            batch.project = str(body["project"])
         elif kind == codec.KIND_STATE:
             batch.state[str(body["kind"])] = body["data"]
         elif kind == codec.KIND_CONSOLE:

@@ -376,6 +376,10 @@ def _attach(opts: RunOptions) -> Run:
         params={},
     )
     run.attached = True
+    if opts.project is not None:  # the wrapper made the run in its project: this one wins
+        project = v.check_key(opts.project, "project")
+        spool.append(codec.frame(codec.encode_json(codec.KIND_PROJECT, {"project": project})))
+        run.project = project
     _start_writer(run, opts)
     if opts.params:
         run.log_params(opts.params)

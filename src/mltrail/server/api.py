@@ -328,6 +328,11 @@ def _authorize_batch(request: Request, batch: Batch) -> None:
         project = batch.create.project
     if not who.can_see(project):
         raise NotFoundError(f"run {batch.run_id!r} does not exist")
+    if batch.project is not None and not who.can_see(batch.project):
+        raise NotFoundError(
+            f"project {batch.project!r} does not exist (a project-scoped token moves runs "
+            "only within its own project)"
+        )
     if batch.source is not None and not batch.source.startswith(f"{batch.run_id}."):
         raise NotFoundError(
             f"source {batch.source!r} is not a spool of run {batch.run_id!r} "

@@ -87,6 +87,9 @@ class Batch:
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     console: list[tuple[int, str, str]] = field(default_factory=list)
+    #: move the run to this project (created when missing): a process attached to a
+    #: ``mltrail run`` wrapper that names its own project with ``init(project=...)``
+    project: str | None = None
 
     @property
     def batch_id(self) -> str:
@@ -111,6 +114,7 @@ class Batch:
             or self.state
             or self.blobs
             or self.console
+            or self.project is not None
         )
 
 

@@ -60,6 +60,7 @@ def encode_batch(batch: Batch) -> bytes:
         "resume_ms": batch.resume_ms,
         "params": {k: _param_out(val) for k, val in batch.params.items()},
         "tags": batch.tags,
+        "project": batch.project,
         "heartbeat_ms": batch.heartbeat_ms,
         "status": (
             {
@@ -150,6 +151,8 @@ class _Decoder:
             batch.tags[k] = v.check_tag_value(k, _text(value, f"tag {k!r} value", 1 << 62))
         if h.get("status") is not None:
             batch.status = _status(h["status"])
+        if h.get("project") is not None:
+            batch.project = v.check_key(_text(h["project"], "project", 1 << 10), "project")
         for kind, data in _obj(h.get("state", {}), "state").items():
             _text(kind, "state kind", 64)
             batch.state[kind] = _obj(data, f"state[{kind!r}]")

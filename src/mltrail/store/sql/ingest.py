@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import ParamValue, RunStatus
@@ -45,6 +46,10 @@ def apply_batch(
         raise NotFoundError(f"run {batch.run_id!r} does not exist")
     if batch.resume_ms is not None:
         x.execute(q.RUN_RESUME, {"b_run": batch.run_id, "heartbeat_ms": batch.resume_ms})
+    if batch.project is not None:
+        now_ms = time.time_ns() // 1_000_000
+        pid = _project_id(x, batch.project, now_ms, project_ids, written)
+        x.execute(q.RUN_MOVE, {"b_run": batch.run_id, "project_id": pid})
     conflicts: dict[str, tuple[ParamValue, ParamValue]] = {}
     if batch.params:
         conflicts, params_rows = _write_params(x, batch.run_id, batch.params, fresh)

@@ -61,6 +61,7 @@ RUN_HEARTBEAT = (
     .values(heartbeat_ms=_b("b_ms"))
 )
 PROJECT_GET = sa.select(pc.project_id).where(pc.name == _b("name"))
+RUN_MOVE = sa.update(runs).where(rc.run_id == _b("b_run")).values(project_id=_b("project_id"))
 PARAMS_GET = sa.select(params.c.key, params.c.value, params.c.vtype).where(
     params.c.run_id == _b("run_id"), params.c.key.in_(_b("keys", expanding=True))
 )
