@@ -308,6 +308,9 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[dict[str, Any]]]] = {
         {"data": {"token": "mlt_not_a_token", "next": f"/runs/{i.run}"}}
     ],
     ("POST", "/logout"): lambda i: [{}],
+    ("PUT", "/api/v1/ui/projects/{project}/views/{name}"): lambda i: [
+        {"json": {"spec": {"panels": [{"metric": i.metric}], "hidden": [i.run]}}}
+    ],
     ("POST", "/api/v1/models"): lambda i: [{"json": {"project": i.project, "name": "new-mdl"}}],
     ("PATCH", "/api/v1/models/{name}"): lambda i: [
         {"json": {"project": i.project, "description": "changed"}}
@@ -605,6 +608,8 @@ def _seed(admin: Client, i: Ids, reproduces: str | None = None) -> None:
     )
     card = {"project": i.project, "card": {"limitations": i.param_value}}
     _ok(admin.put(f"/api/v1/models/{i.model}/versions/1/card", json=card))
+    view = {"spec": {"panels": [{"t": "line", "m": i.metric}], "hidden": [i.run]}}
+    _ok(admin.put(f"/api/v1/ui/projects/{i.project}/views/{i.model}", json=view))
 
 
 def _seed_crossings(admin: Client) -> None:

@@ -32,10 +32,18 @@ def install_ui(app: FastAPI) -> None:
     """Add the UI's pages, its JSON reads and its static files to ``app``."""
     from starlette.staticfiles import StaticFiles
 
-    from mltrail.server.ui import assets, data, models_pages, pages, sweeps_pages
+    from mltrail.server.ui import (
+        assets,
+        data,
+        models_pages,
+        pages,
+        sweeps_pages,
+        workspace_api,
+    )
 
     app.include_router(assets.router)
     app.include_router(data.router)
+    app.include_router(workspace_api.router)
     app.include_router(pages.router)
     app.include_router(models_pages.router)
     app.include_router(sweeps_pages.router)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mltrail.store.sql.run_files import SqlRunFiles
     from mltrail.store.sql.scoped import SqlScopedReads
     from mltrail.store.sql.tokens import SqlTokenStore
+    from mltrail.store.sql.ui_views import SqlUiViews
 
 __all__ = ["SqlTrackingStore"]
 
@@ -135,6 +136,12 @@ class SqlTrackingStore:
         from mltrail.store.sql.registry import SqlModelRegistry
 
         return SqlModelRegistry(self._engine)
+
+    def ui_views(self) -> SqlUiViews:
+        """The web UI's saved workspace views (shares its engine)."""
+        from mltrail.store.sql.ui_views import SqlUiViews
+
+        return SqlUiViews(self._engine)
 
     def tokens(self) -> SqlTokenStore:
         """The API tokens kept in this store's database (used by ``mltrail server``)."""

@@ -3,8 +3,6 @@
 (function () {
   "use strict";
   const M = window.mltrail;
-  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c",
-    "#0891b2", "#db2777", "#65a30d", "#4f46e5", "#a16207"];
   const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
   function num(v) {
@@ -65,7 +63,7 @@
     const g = chart.group, out = [];
     chart.data.forEach(function (s, i) {
       if (!s) return;
-      const color = PALETTE[i % PALETTE.length];
+      const color = M.runColor(i);
       const name = g.runs[i].name || g.runs[i].id.slice(0, 8);
       const x = xOf(chart, s);
       if (s.downsampled && s.min && s.max && g.runs.length <= 10) {  // bands: a few runs only
@@ -76,7 +74,7 @@
       if (g.smoothing > 0) {
         out.push({ x: x, y: s.values, mode: "lines", line: { width: 1, color: rgba(color, 0.3) }, hoverinfo: "skip", showlegend: false, name: name + " raw" });
       }
-      out.push({ x: x, y: ema(s.values, g.smoothing), mode: "lines", line: { width: 1.6, color: color }, name: name });
+      out.push({ x: x, y: ema(s.values, g.smoothing), mode: "lines", line: { width: 1.6, color: color }, name: name, meta: g.runs[i].id });
     });
     return out;
   }
@@ -86,7 +84,9 @@
     const xaxis = { type: g.xmode === "time" ? "date" : "linear", automargin: true };
     if (chart.range) { xaxis.range = chart.range.slice(); xaxis.autorange = false; }
     return {
-      margin: { l: 48, r: 8, t: 6, b: 28 }, height: 250, showlegend: false, hovermode: "closest",
+      margin: { l: 48, r: 8, t: 6, b: 28 }, height: 250, hovermode: "closest",
+      // a legend wherever runs are overlaid (compare); one run needs none
+      showlegend: g.runs.length > 1, legend: { font: { size: 10 } },
       xaxis: xaxis, yaxis: { type: g.log ? "log" : "linear", automargin: true },
       uirevision: g.xmode + (g.log ? "log" : ""),
     };
@@ -155,7 +155,7 @@
     svg.setAttribute("height", String(h));
     chart.data.forEach(function (s, i) {
       if (!s) return;
-      const color = PALETTE[i % PALETTE.length];
+      const color = M.runColor(i);
       const pts = function (ys) {
         const out = [];
         xOf(chart, s).forEach(function (x, k) { if (ys[k] !== null && Number.isFinite(ys[k])) out.push(sx(x).toFixed(1) + "," + sy(ys[k]).toFixed(1)); });

@@ -111,5 +111,36 @@
     return body;
   }
 
-  window.mltrail = { visible, el, fmtNum, fmtValue, fmtTime, fmtDuration, getJSON };
+  /* Run colours: 20 hand-picked distinct colours, then golden-angle hues at two lightnesses
+     (no two of the first few hundred alike). A page colours a run by its position in the
+     page's run order, so it has the same colour in every chart, legend and swatch. */
+  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777",
+    "#65a30d", "#4f46e5", "#a16207", "#0d9488", "#be123c", "#7c3aed", "#ca8a04", "#1e3a8a",
+    "#15803d", "#c2410c", "#6b21a8", "#0369a1", "#854d0e"];
+  function hslHex(h, s, l) {
+    const a = s * Math.min(l, 1 - l);
+    const f = function (n) {
+      const k = (n + h / 30) % 12;
+      const c = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+      return Math.round(255 * c).toString(16).padStart(2, "0");
+    };
+    return "#" + f(0) + f(8) + f(4);
+  }
+  function runColor(i) {
+    if (i < PALETTE.length) return PALETTE[i];
+    const k = i - PALETTE.length;
+    return hslHex((k * 137.508 + 17) % 360, 0.7, k % 2 ? 0.36 : 0.5);
+  }
+
+  /* Swatches of a page's runs (compare): the colour of the run's position, past the ten
+     colours the stylesheet's c0..c9 classes give without script. */
+  function paintSwatches() {
+    document.querySelectorAll(".swatch[data-ci]").forEach(function (sw) {
+      sw.style.backgroundColor = runColor(Number(sw.dataset.ci));
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", paintSwatches);
+  else paintSwatches();
+
+  window.mltrail = { visible, el, fmtNum, fmtValue, fmtTime, fmtDuration, getJSON, runColor, PALETTE };
 })();
