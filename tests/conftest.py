@@ -24,6 +24,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLTRAIL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MLTRAIL_ALLOW_DIRTY", "1")
+    # never sign audit checkpoints with the user's key, nor write them where the user does
+    monkeypatch.setenv("MLTRAIL_AUDIT_KEY", str(tmp_path / "no-audit-key.pem"))
+    monkeypatch.delenv("MLTRAIL_AUDIT_CHECKPOINTS", raising=False)
+    monkeypatch.delenv("MLTRAIL_AUDIT_CHECKPOINT_EVERY", raising=False)
 
 
 def _fresh_pg_database() -> str:
