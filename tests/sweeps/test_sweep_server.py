@@ -61,3 +61,24 @@ def test_ui_page_draws_trials_and_best_so_far(swept):
     assert 'id="best-so-far"' in html and html.count("<circle") == 3
     other = server.client(server.token("read", project="q"))
     assert other.get(f"/sweeps/{result.sweep_id}").status_code == 404
+
+
+def test_ui_page_draws_importance_and_parallel_coordinates(tmp_path):
+    """Past a few finished trials the page ranks the parameters (PED-ANOVA: x drives the
+    loss, depth does not) and draws one parallel-coordinates line per finished trial."""
+    store = str(tmp_path / "store")
+    body = spec(program=None, method="random", run_cap=8, project="p")
+    result = mltrail.sweep(body, _train, store=store)
+    data = describe_sweep(result.sweep_id, store=store)
+    assert set(data["importance"]) == {"x", "depth"}
+    assert data["importance"]["x"] > data["importance"]["depth"]
+    server = make_server(store, tmp_path / "artifacts")
+    try:
+        html = server.client(server.read_token).get(f"/sweeps/{result.sweep_id}").text
+    finally:
+        for c in server._clients:
+            c.close()
+        server.store.close()
+    assert 'id="importance"' in html and 'id="parallel"' in html
+    finished = sum(t.state == "finished" for t in result.trials)
+    assert html.count('class="trial-line"') == finished >= 2

@@ -16,7 +16,10 @@ from mltrail.sweeps.session import OVER_CAP, RETRY_OF, SweepSession
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["STATES", "describe_sweep"]
+__all__ = ["MIN_TRIALS_FOR_IMPORTANCE", "STATES", "describe_sweep", "importance"]
+
+#: below this many complete trials, no importance is computed (it would be noise)
+MIN_TRIALS_FOR_IMPORTANCE = 4
 
 #: Optuna's trial states as mltrail names them (a pruned trial's run is ``pruned`` too)
 STATES = {
@@ -33,8 +36,9 @@ def describe_sweep(sweep_id: str, *, store: str | None = None) -> dict[str, Any]
 
     Returns:
         ``{"sweep": record, "state", "counts", "trials": [...], "best": [...],
-        "best_so_far": [...]}``; ``best`` holds one trial (several for a Pareto front),
-        each with ``rerun``: the ``mltrail reproduce`` command of its run.
+        "best_so_far": [...], "importance": {param: share} | None}``; ``best`` holds one
+        trial (several for a Pareto front), each with ``rerun``: the ``mltrail reproduce``
+        command of its run.
 
     Raises:
         NotFoundError: no such sweep.
@@ -55,6 +59,7 @@ def describe_sweep(sweep_id: str, *, store: str | None = None) -> dict[str, Any]
                 "trials": rows,
                 "best": [_best_row(t) for t in _best(session)],
                 "best_so_far": _best_so_far(session, trials),
+                "importance": importance(session.study, trials),
             }
         )
     return out
@@ -106,3 +111,33 @@ def _best_so_far(session: SweepSession, trials: list[optuna.trial.FrozenTrial]) 
         best = t.value if math.isnan(best) else better(best, t.value)
         out.append([t.number, t.value, best])
     return out
+
+
+def importance(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
+) -> dict[str, float] | None:
+    """Each parameter's share of the (first) metric's variation, by Optuna's PED-ANOVA
+    evaluator (fast and deterministic: no forest to fit), largest first; None with fewer than
+    :data:`MIN_TRIALS_FOR_IMPORTANCE` complete trials or no parameter."""
+    import warnings
+
+    import optuna as _optuna
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    done = [t for t in trials if t.state == _optuna.trial.TrialState.COMPLETE]
+    if len(done) < MIN_TRIALS_FOR_IMPORTANCE or not any(t.params for t in done):
+        return None
+
+    def first(t: optuna.trial.FrozenTrial) -> float:
+        return float(t.values[0])
+
+    target = first if len(study.directions) > 1 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _optuna.exceptions.ExperimentalWarning)
+        try:
+            got = get_param_importances(
+                study, evaluator=PedAnovaImportanceEvaluator(), target=target
+            )
+        except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. every value the same
+            return None
+    return {str(k): round(float(v), 4) for k, v in got.items() if math.isfinite(float(v))}

@@ -95,7 +95,13 @@ def optuna_storage_url(location: StoreLocation) -> str:
 
         return optuna_url(location.uri)
     db = Path(location.uri[len("sqlite:///") :])
-    optuna_db = db.parent / ("optuna.db" if location.embedded else f"{db.stem}.optuna.db")
+    # the folder's own database, named as a folder or by its file (`mltrail ui` passes the
+    # file's URI): one Optuna file, whichever way the store was named
+    folder_db = db.name == "mltrail.db"
+    optuna_db = db.parent / ("optuna.db" if folder_db else f"{db.stem}.optuna.db")
+    older = db.parent / f"{db.stem}.optuna.db"  # where a file URI put it before
+    if folder_db and not optuna_db.exists() and older.exists():
+        optuna_db = older
     return f"sqlite:///{optuna_db}"
 
 

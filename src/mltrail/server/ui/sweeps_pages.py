@@ -23,7 +23,7 @@ from mltrail.server.ui.pages import _html_errors, render_page
 if TYPE_CHECKING:
     from fastapi.responses import Response
 
-__all__ = ["curve", "router"]
+__all__ = ["curve", "parallel", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,6 +54,65 @@ def curve(points: list[list[float]]) -> dict[str, Any] | None:
     return {"dots": dots, "line": line, "lo": lo, "hi": hi, "n": len(pts), "w": _W, "h": _H}
 
 
+_PW, _PH, _PX = 760, 270, 60
+_PY0, _PY1 = 40, 250  # the axes' top and bottom: names and top labels above, bottom below
+
+
+def _axis(values: list[Any]) -> tuple[list[float], str, str]:
+    """Positions 0..1 of ``values`` on one axis, and its bottom and top labels: numbers
+    scaled between their min and max, anything else spread in sorted order."""
+    nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(nums) == len(values) and all(math.isfinite(v) for v in nums):
+        lo, hi = min(nums), max(nums)
+        span = (hi - lo) or 1.0
+        return [(v - lo) / span for v in nums], f"{lo:.4g}", f"{hi:.4g}"
+    cats = sorted({str(v) for v in values})
+    step = 1.0 / max(1, len(cats) - 1)
+    pos = {c: i * step if len(cats) > 1 else 0.5 for i, c in enumerate(cats)}
+    return [pos[str(v)] for v in values], cats[0], cats[-1]
+
+
+def parallel(
+    trials: list[dict[str, Any]], names: list[str], metric: str, maximize: bool
+) -> dict[str, Any] | None:
+    """SVG geometry of parallel coordinates: one axis per parameter and one for the metric,
+    one line per finished trial, darker the better its value.
+
+    Returns:
+        ``{"axes": [(x, name, lo, hi)], "lines": [(points, opacity, number, value)], "w",
+        "h"}``, or None with fewer than two finished trials.
+    """
+    done = [
+        t
+        for t in trials
+        if t.get("state") == "finished"
+        and t.get("values")
+        and isinstance(t["values"][0], int | float)
+        and math.isfinite(t["values"][0])
+    ]
+    if len(done) < 2:
+        return None
+    columns = [[t["params"].get(n) for t in done] for n in names]
+    columns.append([t["values"][0] for t in done])
+    labels = [*names, metric]
+    gap = (_PW - 2 * _PX) / max(1, len(labels) - 1)
+    axes, scaled = [], []
+    for i, (label, column) in enumerate(zip(labels, columns, strict=True)):
+        pos, lo, hi = _axis(column)
+        axes.append((round(_PX + i * gap, 1), label, lo, hi))
+        scaled.append(pos)
+    score = scaled[-1] if maximize else [1.0 - p for p in scaled[-1]]
+    lines = []
+    for j, t in enumerate(done):
+        pts = " ".join(
+            f"{axes[i][0]},{round(_PY1 - (_PY1 - _PY0) * scaled[i][j], 1)}"
+            for i in range(len(labels))
+        )
+        lines.append((pts, round(0.15 + 0.85 * score[j], 3), t["number"], t["values"][0]))
+    lines.sort(key=lambda line: line[1])  # the best drawn last, on top
+    return {"axes": axes, "lines": lines, "w": _PW, "h": _PH, "y0": _PY0, "y1": _PY1}
+
+
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse)
 @_html_errors
 def sweep_page(request: Request, sweep_id: str) -> Response:
@@ -62,11 +121,17 @@ def sweep_page(request: Request, sweep_id: str) -> Response:
         raise NotFoundError(f"no sweep {sweep_id!r}")
     data = read_sweep(request, sweep_id)
     names = sorted({k for t in data["trials"] for k in t["params"]})
+    spec = data["sweep"]["spec"]
+    metric = spec["metric"] if isinstance(spec["metric"], dict) else spec["metric"][0]
     return render_page(
         request,
         "sweep.html",
         sweep=data,
-        spec=data["sweep"]["spec"],
+        spec=spec,
         param_names=names,
         curve=curve(data["best_so_far"]),
+        parallel=parallel(
+            data["trials"], names, str(metric["name"]), metric.get("goal") == "maximize"
+        ),
+        importance=data.get("importance"),
     )
