@@ -18,7 +18,7 @@ from uihelp import LiveServer, Watched, screenshot
 from uiseed import Seeded
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 
 def _ready(page: Page) -> None:
@@ -103,7 +103,7 @@ def test_workspace_overlays_visible_runs_and_hides_everywhere(
     page.click(f"tr[data-run='{seeded.c}'] button.eye")
     _wait_redraw(page)
     assert all(set(p["runs"]) == everyone for p in _panels(page))
-    assert _state(page)["hidden"] == []
+    assert "#" not in page.url  # the default workspace again: a plain link
 
 
 def test_panels_added_configured_removed_and_linked(watched: Watched, seeded: Seeded) -> None:
@@ -201,11 +201,13 @@ def test_palette_legend_and_parallel_coordinates_past_ten_runs(
     page.goto("/p/bulk#ws=" + json.dumps(state))
     _ready(page)
     line, pc = _panels(page)
+    assert line["title"] == "acc"  # a link's partial spec gets the defaults
     rows = page.locator("#runs tbody tr[data-run]")
     shown = rows.evaluate_all("rs => rs.map(r => r.dataset.run)")
     # past 30 lines the table's swatches are the legend (hover names each line)
     assert len(shown) == 100 and line["runs"] == shown and not line["legend"]
     assert len(set(line["colors"])) == 100
+    assert page.locator(".ws-panel .no-webgl").count() == 0
     swatches = page.locator("#runs tbody tr[data-run] button.eye .swatch").evaluate_all(
         "ss => ss.map(s => getComputedStyle(s).backgroundColor)"
     )
@@ -277,3 +279,59 @@ def test_views_endpoint_limits(server: LiveServer) -> None:
     many = ",".join(f"r{i}" for i in range(201))
     r = httpx.get(f"{base}/vision/series", params={"key": "loss", "runs": many})
     assert r.status_code == 422 and "runs:" in r.json()["error"]["message"]
+
+
+def test_dark_mode_follows_the_os_and_the_toggle_and_shortcuts(
+    browser: Browser, server: LiveServer, seeded: Seeded, shots: Path
+) -> None:
+    """A dark OS preference gives the dark theme (charts included); the toggle overrides it
+    and is remembered; "/" focuses the filter, j/k move over the rows, x selects, "?" shows
+    the help, Enter opens the run."""
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1400, "height": 900}, color_scheme="dark"
+    )
+    errors: list[str] = []
+    context.on("weberror", lambda e: errors.append(str(e.error)))
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if "Content Security" in m.text else None)
+    page.set_default_timeout(30_000)
+    page.goto("/p/vision")
+    _ready(page)
+    bg = "() => getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate("() => document.documentElement.dataset.themeEffective") == "dark"
+    assert page.evaluate(bg) == "rgb(15, 20, 32)"
+    paper = "() => document.querySelector('.ws-panel .chart')._fullLayout.paper_bgcolor"
+    assert page.evaluate(paper) == "rgba(0,0,0,0)"
+    font = "() => document.querySelector('.ws-panel .chart')._fullLayout.font.color"
+    assert page.evaluate(font) == "#e5e7eb"
+    screenshot(page, shots, "workspace-dark")
+
+    page.click("#theme-toggle")  # auto (dark here) -> light
+    assert page.evaluate(bg) == "rgb(255, 255, 255)"
+    page.wait_for_function(
+        "() => document.querySelector('.ws-panel .chart')._fullLayout.font.color === '#1d2330'"
+    )
+    page.reload()
+    _ready(page)
+    assert page.evaluate(bg) == "rgb(255, 255, 255)"  # remembered
+    assert page.locator("#theme-toggle").inner_text() == "Light"
+
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "filter"
+    page.keyboard.press("Escape")
+    ids = page.locator("#runs tbody tr[data-run]").evaluate_all("rs => rs.map(r => r.dataset.run)")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("j")
+    assert page.locator("tr.kb-current").get_attribute("data-run") == ids[1]
+    page.keyboard.press("x")
+    assert page.locator("#selected-count").inner_text() == "1 selected"
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_hidden()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(f"/runs/{ids[1]}$"))
+    context.close()
+    assert errors == []

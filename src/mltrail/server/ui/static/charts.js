@@ -96,10 +96,10 @@
     const el = chart.el;
     chart.drawing = true;
     try {
-      if (chart.plotted) await window.Plotly.react(el, traces(chart), layout(chart), CONFIG);
+      if (chart.plotted) await window.Plotly.react(el, traces(chart), M.themed(layout(chart)), CONFIG);
       else {
         el.replaceChildren();
-        await window.Plotly.newPlot(el, traces(chart), layout(chart), CONFIG);
+        await window.Plotly.newPlot(el, traces(chart), M.themed(layout(chart)), CONFIG);
         chart.plotted = true;
         el.on("plotly_relayout", function (ev) { onRelayout(chart, ev); });
       }
@@ -296,7 +296,9 @@
         clear: function () { clearLazy(group); },
       };
     } else container.querySelectorAll(".chart").forEach(function (el) {
-      group.charts.push({ el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false });
+      const chart = { el: el, key: el.dataset.key, group: group, data: [], range: null, plotted: false };
+      el.mltrailChart = chart;  // redrawn when the theme changes
+      group.charts.push(chart);
     });
     const redrawAll = function () {
       group.charts.forEach(function (c) { if (c.plotted) draw(c); });
@@ -320,6 +322,13 @@
     if (lazy) return [];
     return group.charts.map(function (c) { return { chart: c, done: refresh(c, null) }; });
   }
+
+  document.addEventListener("mltrail:theme", function () {
+    document.querySelectorAll(".chart").forEach(function (el) {
+      const c = el.mltrailChart;
+      if (c && c.plotted) draw(c);
+    });
+  });
 
   // Runs as soon as the page is parsed, before plotly.js executes: the series requests
   // go out while the browser is still compiling plotly.

@@ -142,5 +142,20 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", paintSwatches);
   else paintSwatches();
 
-  window.mltrail = { visible, el, fmtNum, fmtValue, fmtTime, fmtDuration, getJSON, runColor, PALETTE };
+  /* plotly layout colours of the current theme (transparent backgrounds, text and grid from
+     the stylesheet's variables); charts redraw on the "mltrail:theme" event. */
+  function themed(layout) {
+    const css = getComputedStyle(document.documentElement);
+    const fg = css.getPropertyValue("--fg").trim() || "#1d2330";
+    const line = css.getPropertyValue("--line").trim() || "#e5e7eb";
+    layout.paper_bgcolor = "rgba(0,0,0,0)";
+    layout.plot_bgcolor = "rgba(0,0,0,0)";
+    layout.font = Object.assign({ color: fg }, layout.font || {});
+    ["xaxis", "yaxis"].forEach(function (a) {
+      layout[a] = Object.assign({ gridcolor: line, zerolinecolor: line, linecolor: line }, layout[a] || {});
+    });
+    return layout;
+  }
+
+  window.mltrail = { visible, el, fmtNum, fmtValue, fmtTime, fmtDuration, getJSON, runColor, PALETTE, themed };
 })();

@@ -33,6 +33,17 @@
     const user = metricKeys.filter(function (k) { return !k.startsWith("system/"); });
     return { panels: user.slice(0, 6).map(function (k) { return linePanel(k); }), hidden: [] };
   }
+  /* A panel spec from a link or a saved view, with every field set to a valid value. */
+  function normalize(p) {
+    const m = typeof p.m === "string" ? p.m : "";
+    if (p.t === "pc") return { t: "pc", m: m };
+    const s = Number(p.s);
+    return {
+      t: "line", m: m, re: typeof p.re === "string" ? p.re : "",
+      x: Object.prototype.hasOwnProperty.call(XMODES, p.x) ? p.x : "step",
+      s: Number.isFinite(s) ? Math.max(0, Math.min(0.99, s)) : 0, log: p.log === true,
+    };
+  }
   function linePanel(metric) { return { t: "line", m: metric || "", re: "", x: "step", s: 0, log: false }; }
 
   function readState() {
@@ -42,7 +53,7 @@
         const s = JSON.parse(decodeURIComponent(m[1]));
         if (s && Array.isArray(s.panels)) {
           s.hidden = Array.isArray(s.hidden) ? s.hidden.map(String) : [];
-          s.panels = s.panels.filter(function (p) { return p && (p.t === "line" || p.t === "pc"); });
+          s.panels = s.panels.filter(function (p) { return p && (p.t === "line" || p.t === "pc"); }).map(normalize);
           return s;
         }
       } catch (e) { /* a mangled link: the default workspace */ }
@@ -50,7 +61,11 @@
     return defaultState();
   }
 
-  function fragment() { return "#ws=" + enc(JSON.stringify(state)); }
+  /* The default workspace has no fragment (a plain link to the project shows it). */
+  function fragment() {
+    const json = JSON.stringify(state);
+    return json === JSON.stringify(defaultState()) ? "" : "#ws=" + enc(json);
+  }
 
   /* Keep the fragment in the URL and in every link and form that reloads the table. */
   function writeState() {
@@ -189,7 +204,9 @@
         const s = cache.get(key) && cache.get(key).get(run.id);
         if (!s) return;
         const trace = {
-          type: "scatter", mode: "lines", x: xValues(spec, s), y: ema(s.y, Number(spec.s) || 0),
+          // SVG lines: plotly's WebGL traces (scattergl, parcoords) failed to get a context
+          // on this page in headless Chromium (plotly shows its "no WebGL" notice)
+          type: "scatter", mode: s.steps.length > 2 ? "lines" : "lines+markers", x: xValues(spec, s), y: ema(s.y, Number(spec.s) || 0),
           name: many ? run.name + " \u00b7 " + key : run.name, legendgroup: run.id, meta: run.id,
           line: { width: 1.5, color: run.color, dash: ["solid", "dot", "dash", "longdash", "dashdot"][ki % 5] },
           hovertemplate: "%{y:.6g}<extra>" + (many ? key + " " : "") + "%{fullData.name}</extra>",
@@ -468,7 +485,7 @@
       await plotlyReady();
       if (ticket !== p.ticket) return;
       if (!p.plotted) el.replaceChildren();
-      await window.Plotly.react(el, traces, layout, CONFIG);
+      await window.Plotly.react(el, traces, M.themed(layout), CONFIG);
       if (!p.plotted) {
         p.plotted = true;
         el.on("plotly_legendclick", function (ev) {
@@ -600,6 +617,7 @@
   }).observe(tbody, { childList: true });
 
   window.addEventListener("hashchange", function () { start(); });
+  document.addEventListener("mltrail:theme", function () { if (state) drawAll(); });
 
   function start() {
     state = readState();
