@@ -83,11 +83,12 @@ class Settings:
             unreachable is waited for 5 s at most.
         durability: ``MLTRAIL_DURABILITY``: ``process``, ``batch`` (default) or ``call``;
             see :data:`DURABILITY_MODES`.
-        finish_wait: ``MLTRAIL_FINISH_WAIT`` (default off): ``finish()`` returns only once
-            the run is in the store, as it always does with a server store or
-            ``MLTRAIL_DURABILITY=call``. Off, it returns once the run's end is in its spool
-            and the drain goes on in the background (every open of the store in this
-            process, and its exit, wait for it).
+        finish_wait: ``MLTRAIL_FINISH_WAIT`` (default on): ``finish()`` returns once the
+            run is in the store, so another process reads it at once. Off (``0``), it
+            returns once the run's end is in its spool and the drain goes on in the
+            background: every open of the store in this process, and its exit, wait for
+            it, but another process may read the run a moment before it lands. A server
+            store and ``MLTRAIL_DURABILITY=call`` always wait.
         s3_endpoint: ``MLTRAIL_S3_ENDPOINT``: the endpoint URL of an S3-compatible server
             (SeaweedFS, MinIO, ...) that ``s3://`` object stores talk to (empty: AWS).
         token: ``MLTRAIL_TOKEN``: the API token sent to a server store (``Authorization:
@@ -139,7 +140,7 @@ class Settings:
     artifacts: str = ""
     finish_timeout_s: float = 60.0
     durability: str = "batch"
-    finish_wait: bool = False
+    finish_wait: bool = True
     token: str = ""
     ca_bundle: str = ""
     seed: str = ""
@@ -275,7 +276,7 @@ def _read_settings() -> Settings:
         artifacts=os.environ.get("MLTRAIL_ARTIFACTS", "").strip(),
         finish_timeout_s=_env_seconds("MLTRAIL_FINISH_TIMEOUT_S", 60.0),
         durability=_env_choice("MLTRAIL_DURABILITY", DURABILITY_MODES, "batch"),
-        finish_wait=_env_bool("MLTRAIL_FINISH_WAIT", False),
+        finish_wait=_env_bool("MLTRAIL_FINISH_WAIT", True),
         s3_endpoint=os.environ.get("MLTRAIL_S3_ENDPOINT", "").strip(),
         pin_inputs=os.environ.get("MLTRAIL_PIN_INPUTS", "").strip(),
         spool_max_bytes=int(_env_float("MLTRAIL_SPOOL_MAX_MB", 4096.0) * (1 << 20)),

@@ -1,10 +1,11 @@
-"""finish() returns once the run's end is in its spool; the drain goes on in the background.
+"""finish(wait=False) returns once the run's end is in its spool; the drain goes on in the
+background (the default, MLTRAIL_FINISH_WAIT=1, waits for the store).
 
 What must hold: nothing acknowledged is lost (a SIGKILL right after finish() keeps the run
 finished and whole), every read of the store in the same process sees the finished run
 (read-your-writes through open_store, Api, the CLI), the process's exit drains, captured
-state that completes after finish() still lands, and finish(wait=True) / `call` durability
-keep the old promise (in the store on return).
+state that completes after finish() still lands, and the default, MLTRAIL_FINISH_WAIT and
+`call` durability keep the promise that the run is in the store on return.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_reads_in_the_process_wait_for_the_background_drain(tmp_path: Path) -> N
     root = str(tmp_path / "store")
     run = mltrail.init(project="p", store=root, capture=False)
     _log_many(run, 60_000)
-    run.finish()
+    run.finish(wait=False)
     assert run.status is RunStatus.FINISHED
     # whatever the drain's progress, a read now sees all of it
     rec = open_store(root).get_run(run.run_id)
@@ -51,7 +52,7 @@ def test_many_short_runs_all_land(tmp_path: Path) -> None:
         run = mltrail.init(project="p", store=root, capture=False, system_metrics_s=0)
         run.log_params({"i": i})
         run.log({"loss": float(i)}, step=0)
-        run.finish()
+        run.finish(wait=False)
         ids.append(run.run_id)
     runs = {r.run_id: r for r in mltrail.Api(root).runs(project="p")}
     assert set(runs) == set(ids)
@@ -73,7 +74,7 @@ def test_captured_state_that_completes_after_finish_still_lands(
     monkeypatch.chdir(repo)
     root = str(tmp_path / "store")
     run = mltrail.init(project="p", store=root, system_metrics_s=0)
-    run.finish()  # at once: the capture has most likely not completed
+    run.finish(wait=False)  # at once: the capture has most likely not completed
     state = mltrail.Api(root).state(run.run_id)
     assert {"code", "environment", "hardware", "config", "seeds"} <= set(state)
 
@@ -84,17 +85,19 @@ def test_wait_and_call_durability_finish_in_the_foreground(
     root = str(tmp_path / "store")
     run = mltrail.init(project="p", store=root, capture=False)
     run.log({"x": 1.0})
-    run.finish(wait=True)
+    run.finish()  # the default waits
     assert not run.spool_path.exists()  # drained and removed before finish returned
     monkeypatch.setenv("MLTRAIL_DURABILITY", "call")
     run = mltrail.init(project="p", store=root, capture=False)
     assert run.finish_waits
-    run.finish()
+    run.finish(wait=False)  # `call` promises the store on return: waits anyway
     assert not run.spool_path.exists()
     monkeypatch.setenv("MLTRAIL_DURABILITY", "batch")
-    monkeypatch.setenv("MLTRAIL_FINISH_WAIT", "1")
+    monkeypatch.setenv("MLTRAIL_FINISH_WAIT", "0")
     run = mltrail.init(project="p", store=root, capture=False)
-    run.finish()
+    _log_many(run, 20_000)
+    run.finish()  # in the background now
+    assert mltrail.Api(root).run(run.run_id).metrics["a"].count == 20_000
     assert not run.spool_path.exists()
 
 
@@ -117,7 +120,7 @@ def test_the_process_exit_drains_what_finish_left(tmp_path: Path) -> None:
             run = mltrail.init(project="p", store={str(root)!r}, system_metrics_s=0)
             for s in range(20_000):
                 run.log({{"a": float(s)}}, step=s)
-            run.finish()
+            run.finish(wait=False)
             print(run.run_id, flush=True)
         """,
     )
@@ -143,7 +146,7 @@ def test_sigkill_right_after_finish_loses_nothing(tmp_path: Path) -> None:
         run = mltrail.init(project="p", store={str(root)!r}, system_metrics_s=0)
         for s in range(50_000):
             run.log({{"a": float(s)}}, step=s)
-        run.finish()
+        run.finish(wait=False)
         print(run.run_id, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """,
@@ -153,3 +156,32 @@ def test_sigkill_right_after_finish_loses_nothing(tmp_path: Path) -> None:
     rec = mltrail.Api(str(root)).run(run_id)  # recovers the spool the killed process left
     assert rec.status is RunStatus.FINISHED  # finish() returned: the run did finish
     assert rec.metrics["a"].count == 50_000
+
+
+def test_by_default_another_process_reads_the_run_finish_returned(tmp_path: Path) -> None:
+    """The pattern of a script that finishes and then runs the CLI (W&B and MLflow finish
+    that way too): the default finish() returns with the run in the store."""
+    root = str(tmp_path / "store")
+    for _ in range(3):
+        run = mltrail.init(project="p", store=root, system_metrics_s=0)
+        _log_many(run, 5_000)
+        run.finish()
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mltrail",
+                "runs",
+                "show",
+                run.run_id,
+                "--json",
+                "--store",
+                root,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": SRC},
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert '"status": "finished"' in shown.stdout

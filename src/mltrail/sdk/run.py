@@ -343,12 +343,14 @@ class Run:
     ) -> None:
         """End the run: record the status, drain the spool into the store, remove it.
 
-        Idempotent. The run's end is in its spool when this returns (as durable as every
-        ``log()``: ``MLTRAIL_DURABILITY``). With ``wait`` (default: ``MLTRAIL_FINISH_WAIT``,
-        and always for a server store or ``MLTRAIL_DURABILITY=call``) it also waits for the
-        store to take the run; otherwise that drain goes on in the background
-        (:mod:`mltrail.events.finisher`), and every open of the store in this process
-        (``mltrail.Api``, the CLI, ``open_store``) and the process's exit wait for it.
+        Idempotent. By default (``wait``: ``MLTRAIL_FINISH_WAIT``, on) it returns once the
+        store has the whole run, so any process reads it at once. ``wait=False`` returns once
+        the run's end is in its spool (as durable as every ``log()``:
+        ``MLTRAIL_DURABILITY``) and drains in the background
+        (:mod:`mltrail.events.finisher`): every open of the store in this process
+        (``mltrail.Api``, the CLI, ``open_store``) and the process's exit wait for it; for
+        loops of many short runs. A server store and ``MLTRAIL_DURABILITY=call`` always
+        wait.
 
         If the store has not taken everything within ``timeout`` seconds (default
         ``MLTRAIL_FINISH_TIMEOUT_S``, 60; ``math.inf`` waits as long as it takes; a store
@@ -386,8 +388,8 @@ class Run:
             raise
         active.forget(self)
         if wait is None:
-            wait = self.finish_waits or settings().finish_wait
-        if wait or self._writer is None:
+            wait = settings().finish_wait
+        if wait or self.finish_waits or self._writer is None:
             self._end(timeout)
             return
         from mltrail.events import finisher
