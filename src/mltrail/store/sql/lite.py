@@ -20,13 +20,14 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from mltrail.entities import MetricSummary, RunRecord, RunStatus
 from mltrail.errors import AmbiguousIdError, NotFoundError
 from mltrail.store.base import ConsoleLine
-from mltrail.store.sql.params import decode_param
+from mltrail.store.sql.records import build_records
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from mltrail.entities import RunRecord
 
 __all__ = ["LiteReader"]
 
@@ -35,9 +36,6 @@ __all__ = ["LiteReader"]
 #: must not). A migration that changes runs, projects, params, tags, metric_summaries,
 #: run_state, console_lines, run_inputs or artifact_versions starts a new list.
 READABLE_REVISIONS = ("0009", "0010")
-#: a running run whose heartbeat is this many intervals old reads as crashed (as the store)
-CRASH_INTERVALS = 3
-_NAN = float("nan")
 _IN_CHUNK = 500  # ids per IN (...) query: below SQLite's variable limit
 
 
@@ -176,71 +174,13 @@ class LiteReader:
             f" JOIN projects p ON p.project_id = r.project_id WHERE r.run_id IN ({marks})",
             ids,
         ).fetchall()
-        extra: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, MetricSummary]]] = {
-            row[0]: ({}, {}, {}) for row in base
-        }
-        rows = conn.execute(
+        params = conn.execute(
             f"SELECT run_id, key, value, vtype FROM params WHERE run_id IN ({marks})", ids
         )
-        for rid, key, value, vtype in rows:
-            extra[rid][0][key] = value if vtype == "s" else decode_param(value, vtype)
-        rows = conn.execute(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", ids)
-        for rid, key, value in rows:
-            extra[rid][1][key] = value
-        rows = conn.execute(
+        tags = conn.execute(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", ids)
+        summaries = conn.execute(
             "SELECT run_id, key, last_value, last_step, last_ms, min_value, max_value, count"
             f" FROM metric_summaries WHERE run_id IN ({marks})",
             ids,
         )
-        for rid, key, last, step, ms, lo, hi, count in rows:
-            extra[rid][2][key] = MetricSummary(
-                key,
-                _NAN if last is None else float(last),
-                int(step),
-                int(ms),
-                _NAN if lo is None else float(lo),
-                _NAN if hi is None else float(hi),
-                int(count),
-            )
-        now_ms = time.time_ns() // 1_000_000
-        running = RunStatus.RUNNING
-        out: dict[str, RunRecord] = {}
-        for (
-            rid,
-            project,
-            name,
-            status_text,
-            created,
-            end,
-            beat,
-            beat_s,
-            user,
-            host,
-            cmd,
-            cfg,
-        ) in base:
-            status = RunStatus(status_text)
-            if (
-                status is running
-                and beat is not None
-                and now_ms - beat > CRASH_INTERVALS * beat_s * 1000
-            ):
-                status, end = RunStatus.CRASHED, beat
-            p, t, m = extra[rid]
-            out[rid] = RunRecord(
-                run_id=rid,
-                project=project,
-                name=name,
-                status=status,
-                created_ms=int(created),
-                end_ms=None if end is None else int(end),
-                heartbeat_ms=None if beat is None else int(beat),
-                user=user,
-                host=host,
-                command=cmd,
-                params=p,
-                tags=t,
-                config=json.loads(cfg) if cfg != "{}" else {},
-                metrics=m,
-            )
-        return out
+        return build_records(base, params, tags, summaries, time.time_ns() // 1_000_000)

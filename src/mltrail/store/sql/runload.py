@@ -8,21 +8,20 @@ access on SQLAlchemy rows and keyword construction cost more than the queries th
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from mltrail.entities import MetricSummary, RunRecord, RunStatus
-from mltrail.store.sql.params import decode_param
+from mltrail.store.sql.records import build_records
 from mltrail.store.sql.schema import metric_summaries, params, projects, runs, tags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mltrail.entities import RunRecord
+
 __all__ = ["load_runs"]
 
-_NAN = float("nan")
 _RC = runs.c
 _BASE = sa.select(
     _RC.run_id, projects.c.name, _RC.name, _RC.status, _RC.created_ms, _RC.end_ms,
@@ -48,50 +47,12 @@ def load_runs(
     if not ids:
         return []
     ids = list(ids)
-    base = conn.execute(_BASE.where(_RC.run_id.in_(ids))).all()
-    extra: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, MetricSummary]]] = {
-        row[0]: ({}, {}, {}) for row in base
-    }
-    for rid, key, value, vtype in conn.execute(_PARAMS.where(params.c.run_id.in_(ids))).all():
-        extra[rid][0][key] = value if vtype == "s" else decode_param(value, vtype)
-    for rid, key, value in conn.execute(_TAGS.where(tags.c.run_id.in_(ids))).all():
-        extra[rid][1][key] = value
-    rows = conn.execute(_METRICS.where(_MC.run_id.in_(ids))).all()
-    for rid, key, last, step, ms, lo, hi, count in rows:
-        extra[rid][2][key] = MetricSummary(
-            key,
-            _NAN if last is None else float(last),
-            int(step),
-            int(ms),
-            _NAN if lo is None else float(lo),
-            _NAN if hi is None else float(hi),
-            int(count),
-        )
-    by_id: dict[str, RunRecord] = {}
-    running = RunStatus.RUNNING
-    for rid, project, name, status_text, created, end, beat, beat_s, user, host, cmd, cfg in base:
-        status = RunStatus(status_text)
-        if (
-            status is running
-            and beat is not None
-            and now_ms - beat > crash_intervals * beat_s * 1000
-        ):
-            status, end = RunStatus.CRASHED, beat
-        p, t, m = extra[rid]
-        by_id[rid] = RunRecord(
-            run_id=rid,
-            project=project,
-            name=name,
-            status=status,
-            created_ms=int(created),
-            end_ms=None if end is None else int(end),
-            heartbeat_ms=None if beat is None else int(beat),
-            user=user,
-            host=host,
-            command=cmd,
-            params=p,
-            tags=t,
-            config=json.loads(cfg) if cfg != "{}" else {},
-            metrics=m,
-        )
+    by_id = build_records(
+        conn.execute(_BASE.where(_RC.run_id.in_(ids))).all(),
+        conn.execute(_PARAMS.where(params.c.run_id.in_(ids))).all(),
+        conn.execute(_TAGS.where(tags.c.run_id.in_(ids))).all(),
+        conn.execute(_METRICS.where(_MC.run_id.in_(ids))).all(),
+        now_ms,
+        crash_intervals,
+    )
     return [by_id[i] for i in ids if i in by_id]

@@ -25,6 +25,7 @@ from mltrail.store.sql.append import OpenChunks
 from mltrail.store.sql.audit import checkpoint_every
 from mltrail.store.sql.driver import driver_errors
 from mltrail.store.sql.engine import create_engine, upgrade_schema, write_connection
+from mltrail.store.sql.records import CRASH_INTERVALS
 from mltrail.store.sql.schema import (
     blobs,
     console_lines,
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
     from mltrail.store.sql.ui_views import SqlUiViews
 
 __all__ = ["SqlTrackingStore"]
-
-_CRASH_INTERVALS = 3
 
 
 class SqlTrackingStore:
@@ -380,7 +379,7 @@ class SqlTrackingStore:
     def _load_runs(self, conn: sa.Connection, ids: list[str]) -> list[RunRecord]:
         from mltrail.store.sql.runload import load_runs
 
-        return load_runs(conn, ids, _now_ms(), _CRASH_INTERVALS)
+        return load_runs(conn, ids, _now_ms(), CRASH_INTERVALS)
 
 
 def _now_ms() -> int:
