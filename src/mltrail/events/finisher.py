@@ -1,8 +1,8 @@
 """Runs that have finished but are not in the store yet: their drains, in the background.
 
-``Run.finish()`` returns once the run's final status is in its spool (where every ``log()``
-already is: it survives the process's death, and `MLTRAIL_DURABILITY` says what else). The
-rest of a finish (waiting for the state capture, draining the spool into the store,
+``Run.finish(wait=False)`` (``MLTRAIL_FINISH_WAIT=0``) returns once the run's final status is
+in its spool (where every ``log()`` already is: it survives the process's death, and
+``MLTRAIL_DURABILITY`` says what else). The rest of a finish (waiting for the state capture, draining the spool into the store,
 removing it) is handed to this module's one thread per process, so a loop that creates many
 short runs never waits for the store (issue: runs/s through the SDK).
 
@@ -15,14 +15,13 @@ by this process: it is never taken for a crash).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mltrail._serial import SerialWorker
 from mltrail.store import registry
 
 if TYPE_CHECKING:
@@ -30,20 +29,15 @@ if TYPE_CHECKING:
 
 __all__ = ["internal_thread", "pending", "submit", "wait"]
 
-log = logging.getLogger("mltrail")
-
 
 @dataclass
 class _Finish:
     uri: str
-    close: Callable[[], None]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event
 
 
-_cond = threading.Condition()
-_queue: deque[_Finish] = deque()
+_lock = threading.Lock()
 _pending: list[_Finish] = []  # queued or being closed
-_thread: threading.Thread | None = None
 _local = threading.local()
 
 
@@ -53,27 +47,35 @@ def internal_thread() -> None:
     _local.internal = True
 
 
+_worker = SerialWorker(
+    "mltrail-finisher", "finishing a run in the background failed", traceback=True,
+    on_start=internal_thread,
+)  # fmt: skip
+
+
 def submit(uri: str, close: Callable[[], None]) -> threading.Event:
     """Run ``close`` (the rest of a run's finish, for the store ``uri``) in the background.
 
     ``close`` must not raise for anything but a bug: what it cannot do it reports itself.
     Returns the event set once ``close`` has returned.
     """
-    global _thread
-    item = _Finish(uri, close)
-    with _cond:
-        _queue.append(item)
+
+    def run() -> None:
+        try:
+            close()
+        finally:
+            with _lock:
+                _pending.remove(item)
+
+    with _lock:
+        item = _Finish(uri, _worker.submit(run).done)
         _pending.append(item)
-        if _thread is None or not _thread.is_alive():
-            _thread = threading.Thread(target=_loop, name="mltrail-finisher", daemon=True)
-            _thread.start()
-        _cond.notify_all()
     return item.done
 
 
 def pending(uri: str | None = None) -> int:
     """How many finishes (of the store ``uri``, or of any) have not completed yet."""
-    with _cond:
+    with _lock:
         return sum(1 for f in _pending if uri is None or f.uri == uri)
 
 
@@ -86,7 +88,7 @@ def wait(uri: str | None = None, timeout: float | None = None) -> bool:
     Returns:
         True when none is left pending.
     """
-    with _cond:
+    with _lock:
         items = [f for f in _pending if uri is None or f.uri == uri]
     if not items:
         return True
@@ -100,29 +102,10 @@ def wait(uri: str | None = None, timeout: float | None = None) -> bool:
     return True
 
 
-def _loop() -> None:
-    internal_thread()
-    while True:
-        with _cond:
-            while not _queue:
-                _cond.wait()
-            item = _queue.popleft()
-        try:
-            item.close()
-        except Exception:  # a bug: said, and the next finish goes on
-            log.exception("mltrail: finishing a run in the background failed")
-        finally:
-            with _cond:
-                _pending.remove(item)
-            item.done.set()
-
-
 def _after_fork_in_child() -> None:
-    # the thread did not survive the fork; the runs it was closing belong to the parent
-    global _thread, _cond
-    _thread = None
-    _cond = threading.Condition()
-    _queue.clear()
+    # the runs being closed belong to the parent (the worker resets itself)
+    global _lock
+    _lock = threading.Lock()
     _pending.clear()
 
 

@@ -15,11 +15,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mltrail._serial import SerialWorker
 from mltrail.errors import DirtyWorkingTreeError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from mltrail._serial import Job
     from mltrail.capture.base import Captured
     from mltrail.capture.console import ConsoleTee
     from mltrail.capture.system import SharedSampler
@@ -180,58 +182,8 @@ def _recorded_line(changed: list[str], untracked: Any) -> str:
     return line
 
 
-class _Job:
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.fn = fn
-        self.done = threading.Event()
-        self.cancelled = False
-
-
-class _CaptureWorker:
-    """One thread per process captures the state of each new run in turn (a thread per run
-    costs a start and a join each: the sweep and many-runs pattern)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._jobs: list[_Job] = []
-        self._thread: threading.Thread | None = None
-
-    def submit(self, fn: Callable[[], None]) -> _Job:
-        job = _Job(fn)
-        with self._cond:
-            self._jobs.append(job)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="mltrail-capture", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
-        return job
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs:
-                    self._cond.wait()
-                job = self._jobs.pop(0)
-            try:
-                if not job.cancelled:
-                    job.fn()
-            except Exception as exc:  # capture never breaks a run, nor the next capture
-                log.warning("mltrail: state capture failed: %s", exc)
-            finally:
-                job.done.set()
-
-
-_worker = _CaptureWorker()
-
-
-def _after_fork_in_child() -> None:
-    global _worker
-    _worker = _CaptureWorker()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)  # its thread did not survive the fork
+#: the state capture of each new run, in turn, on one thread per process
+_worker = SerialWorker("mltrail-capture", "state capture failed")
 
 
 class CaptureSession:
@@ -275,7 +227,7 @@ class CaptureSession:
         self._capture_state = capture_state
         self._system_s = system_metrics_s
         self._console = console
-        self._job: _Job | None = None
+        self._job: Job | None = None
         self._late = False  # the run ended without waiting for the capture any longer
         self._snapshot = threading.Event()  # code, data, seeds, config captured
         self._sampler: tuple[SharedSampler, int] | None = None
