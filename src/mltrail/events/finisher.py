@@ -2,9 +2,9 @@
 
 ``Run.finish(wait=False)`` (``MLTRAIL_FINISH_WAIT=0``) returns once the run's final status is
 in its spool (where every ``log()`` already is: it survives the process's death, and
-``MLTRAIL_DURABILITY`` says what else). The rest of a finish (waiting for the state capture, draining the spool into the store,
-removing it) is handed to this module's one thread per process, so a loop that creates many
-short runs never waits for the store (issue: runs/s through the SDK).
+``MLTRAIL_DURABILITY`` says what else). The rest of a finish (waiting for the state
+capture, draining the spool into the store, removing it) is handed to this module's one
+thread per process, so a loop that creates many short runs never waits for the store.
 
 Nobody reads a stale store because of it, within the process: every open of a store
 (:func:`mltrail.store.registry.open_store`, hence ``Api`` and every CLI command) first waits
